@@ -1,0 +1,128 @@
+"""The ``spikex`` command (SPEC §5).
+
+Each subcommand is registered by a ``register(subparsers)`` function next to the code it
+drives; this module holds the commands about network files themselves (``run``,
+``info``, ``example``) and the error handling: a :class:`SpikexError` becomes one line on
+stderr and exit status 1, and no output file is left behind.
+"""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from .netfile import SpikexError, load, save, write_npz_atomic
+
+
+__all__ = ["main"]
+
+
+def _run(args):
+    from sim.golden import predict
+    from .backends import BACKENDS, run_backend
+    if args.backend not in BACKENDS:
+        raise SpikexError(f"unknown backend {args.backend!r}; backends: {', '.join(BACKENDS)}")
+    net = load(args.net)
+    options = {key: getattr(args, key) for key in ("dataflow", "rows", "cols", "acc_bits",
+                                                   "tws_max", "glb_kb", "lbuf_kb", "energy_table")}
+    outputs, counters = run_backend(args.backend, net, options, str(args.net))
+    counts, prediction = predict(outputs[-1])
+    entries = {f"spikes_{k}": spikes for k, spikes in enumerate(outputs)}
+    entries["counts"] = counts
+    if counters is not None:
+        entries["counters"] = np.array(json.dumps(counters))
+    write_npz_atomic(args.output, entries)
+    summary = f"{args.net}: {net.batch} samples, {len(net.layers)} layers, backend {args.backend}"
+    if net.labels is not None:
+        summary += f", accuracy {np.mean(prediction == net.labels):.4f}"
+    if counters is not None:
+        summary += f", {counters['cycles']} cycles, {counters['energy_pj']:.4g} pJ"
+    print(f"{summary} -> {args.output}")
+
+
+def _info(args):
+    from sim.golden import run_network
+    from sim.ntwu import active_window_density, input_firing_rate
+    net = load(args.net)
+    outputs = run_network(net, args.acc_bits, str(args.net))
+    print(f"{args.net}: {net.batch} samples, T={net.timesteps}, weight_bits={net.weight_bits}, "
+          f"v_bits={net.v_bits}, labels={'yes' if net.labels is not None else 'no'}")
+    header = f"{'layer':<6}{'kind':<6}{'input':<16}{'output':<16}{'params':>9}{'thr':>6}" \
+             f"{'leak':>5}{'tws':>5}{'in rate':>10}{'active TW':>11}"
+    print(header)
+    inputs = [net.input] + outputs[:-1]
+    for k, (layer, w, spikes) in enumerate(zip(net.layers, net.weights, inputs)):
+        print(f"{k:<6}{layer.kind:<6}{'x'.join(map(str, layer.in_shape)):<16}"
+              f"{'x'.join(map(str, layer.out_shape)):<16}{w.size:>9}{layer.threshold:>6}"
+              f"{layer.leak_shift:>5}{layer.tws:>5}{input_firing_rate(spikes):>10.4%}"
+              f"{active_window_density(layer, spikes):>11.4%}")
+    print(f"output firing rate of the last layer: {input_firing_rate(outputs[-1]):.4%}")
+
+
+def _example(args):
+    from .example import example_network
+    net = example_network(batch=args.batch, timesteps=args.timesteps,
+                          firing_rate=args.firing_rate, seed=args.seed)
+    save(net, args.output)
+    print(f"wrote {args.output}: {len(net.layers)} layers, {net.batch} samples, T={net.timesteps}")
+
+
+def add_hardware_arguments(parser):
+    """Hardware parameters shared by the commands that model the accelerator."""
+    parser.add_argument("--dataflow", choices=("spikex", "ptb"), default="spikex",
+                        help="SpikeX agile dispatch or the PTB baseline (default spikex)")
+    parser.add_argument("--rows", type=int, default=8, help="PE array rows (default 8)")
+    parser.add_argument("--cols", type=int, default=8, help="PE array columns (default 8)")
+    parser.add_argument("--acc-bits", type=int, default=24, help="accumulator width (default 24)")
+    parser.add_argument("--tws-max", type=int, default=None,
+                        help="largest TWS the PEs support (default: the network's largest)")
+    parser.add_argument("--glb-kb", type=float, default=54.0, help="GLB size in KB (default 54)")
+    parser.add_argument("--lbuf-kb", type=float, default=2.0, help="LBUF size in KB (default 2)")
+    parser.add_argument("--energy-table", default=None,
+                        help="TOML file of per-access energies (default: the shipped 32 nm table)")
+
+
+def _register(subparsers):
+    run = subparsers.add_parser("run", help="run a network file on a backend")
+    run.add_argument("net", help="network file (spikex-net-v1 .npz)")
+    run.add_argument("--backend", default="golden",
+                     help="golden, analytic, icarus or verilator (those that exist are listed "
+                          "if you name another)")
+    add_hardware_arguments(run)
+    run.add_argument("-o", "--output", required=True, help="RESULT.npz to write")
+    run.set_defaults(func=_run)
+
+    info = subparsers.add_parser("info", help="layers, shapes, firing rates, active-TW density")
+    info.add_argument("net", help="network file (spikex-net-v1 .npz)")
+    info.add_argument("--acc-bits", type=int, default=24, help="accumulator width (default 24)")
+    info.set_defaults(func=_info)
+
+    example = subparsers.add_parser("example", help="write the small deterministic example network")
+    example.add_argument("-o", "--output", required=True, help="NET.npz to write")
+    example.add_argument("--batch", type=int, default=4)
+    example.add_argument("--timesteps", type=int, default=12)
+    example.add_argument("--firing-rate", type=float, default=0.03)
+    example.add_argument("--seed", type=int, default=0)
+    example.set_defaults(func=_example)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="spikex", description=__doc__.split("\n\n")[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _register(subparsers)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SpikexError as error:
+        print(f"spikex: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
