@@ -16,8 +16,14 @@ def _golden(net, options, source):
     return golden.run_network(net, options.get("acc_bits", 24), source), None
 
 
+def _analytic(net, options, source):
+    from sim.analytic import run_analytic
+    return run_analytic(net, options, source)
+
+
 BACKENDS = {
     "golden": _golden,
+    "analytic": _analytic,
 }
 
 

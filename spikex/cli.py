@@ -111,7 +111,15 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="spikex", description=__doc__.split("\n\n")[0])
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _register(subparsers)
+    for register in _command_modules():
+        register(subparsers)
     return parser
+
+
+def _command_modules():
+    """The ``register`` functions of the commands that live beside the code they drive."""
+    from sim.cli import register as sim_commands
+    return [sim_commands]
 
 
 def main(argv=None):

@@ -1,0 +1,160 @@
+"""The analytic simulator: cycles, memory accesses, energy and EDP of SpikeX and PTB
+(paper §V), counted on the schedule of ``sim/schedule.py`` (docs/dataflow.md).
+
+The spikes and membrane traces come from the golden model; the schedule is built per
+sample and the counters of a batch are the sums over its samples (samples run one after
+another; nothing is kept on chip from one sample to the next). Latency is
+``cycles / clock``; EDP is ``energy (pJ) * latency (s)``, in pJ·s.
+
+Energy, from the table of ``sim/energy.py``:
+
+- ``dram``: bytes at the DRAM port * 8 * pJ/bit;
+- ``glb``, ``lbuf``: accesses (words of the buffer width) * pJ per access at that width;
+- ``rf``: per-PE weight and spike-word registers (latched once per beat), the psum
+  scratchpad (read and write per addition, read and clear per fired time point, at
+  ``acc_bits``), the membrane register (read and write per decay cycle and fired point);
+- ``alu``: ``acc_ops`` additions at ``acc_bits``; per fired time point one ``v_bits``
+  addition and one compare; one ``v_bits`` subtraction per decay cycle.
+
+By use, ``weights`` and ``spikes`` are the memory energy of each kind of data (spikes
+include activity tags and output spikes), ``membranes`` that of partial sums and
+membranes, ``alu`` the arithmetic.
+"""
+
+import numpy as np
+
+from spikex.netfile import SpikexError, check_fan_in
+from sim import golden
+from sim.energy import load_energy_table
+from sim.schedule import Hardware, layer_schedule
+
+
+__all__ = ["hardware_from_options", "analyze_layer", "run_analytic", "layer_membrane"]
+
+
+def hardware_from_options(options):
+    """A :class:`~sim.schedule.Hardware` from the options dict of ``spikex run``."""
+    defaults = Hardware()
+    given = {key: options.get(key) for key in ("dataflow", "rows", "cols", "acc_bits", "tws_max",
+                                               "glb_kb", "lbuf_kb")}
+    return Hardware(**{key: (getattr(defaults, key) if value is None else value)
+                       for key, value in given.items()} | {"tws_max": options.get("tws_max")})
+
+
+def layer_membrane(layer, weights, in_spikes, v_bits):
+    """Golden output spikes and membrane trace of ``layer`` for ``in_spikes`` ``[B, T, ...]``."""
+    in_spikes = np.asarray(in_spikes).reshape(in_spikes.shape[0], in_spikes.shape[1], *layer.in_shape)
+    current = golden.synaptic_current(layer, np.asarray(weights, np.int64), in_spikes)
+    return golden.lif(current, layer.threshold, layer.leak_shift, v_bits)
+
+
+def _add(into, counts):
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            _add(into.setdefault(key, {}), value)
+        else:
+            into[key] = into.get(key, 0) + value
+
+
+def _energy(t, hw, table, layer, weight_bits, v_bits):
+    tws = layer.tws
+    glb, lbuf = table.glb(hw.glb_width_bits), table.lbuf(hw.lbuf_width_bits)
+    dram = {use: 8 * b * table.dram_pj_per_bit for use, b in t["dram_bytes_by_use"].items()}
+    glb_e = {use: (t["glb_reads"].get(use, 0) + t["glb_writes"].get(use, 0)) * glb
+             for use in ("weights", "spikes", "membranes")}
+    lbuf_e = {use: (t["lbuf_reads"][use] + t["lbuf_writes"][use]) * lbuf for use in ("weights", "spikes")}
+    rf_e = {"weights": t["rf"]["weights"] * table.rf(weight_bits),
+            "spikes": t["rf"]["spikes"] * table.rf(tws),
+            "membranes": t["rf"]["psums"] * table.rf(hw.acc_bits) + t["rf"]["membranes"] * table.rf(v_bits)}
+    alu = t["alu"]
+    alu_e = alu["acc"] * table.add(hw.acc_bits) + (alu["fire_add"] + alu["decay"]) * table.add(v_bits) \
+        + alu["compare"] * table.compare(v_bits)
+    by_component = {"alu": alu_e, "rf": sum(rf_e.values()), "lbuf": sum(lbuf_e.values()),
+                    "glb": sum(glb_e.values()), "dram": sum(dram.values())}
+    by_use = {use: dram.get(use, 0) + glb_e.get(use, 0) + lbuf_e.get(use, 0) + rf_e.get(use, 0)
+              for use in ("weights", "spikes", "membranes")}
+    by_use["alu"] = alu_e
+    return by_component, by_use
+
+
+def analyze_layer(layer, in_spikes, hw, *, weights=None, membrane=None, out_spikes=None,
+                  weight_bits=8, v_bits=16, energy=None):
+    """Counters of one layer over a batch of input spikes ``[B, T, *layer.in_shape]``.
+
+    Pass either ``weights`` (the golden model then gives the output spikes and membrane
+    trace) or both ``membrane`` and ``out_spikes`` ``[B, T, *layer.out_shape]``. ``hw`` is
+    a :class:`~sim.schedule.Hardware`, ``energy`` an :class:`~sim.energy.EnergyTable`
+    (default: the shipped one). Returns the per-layer counter dict of SPEC §5 and more.
+    """
+    in_spikes = np.asarray(in_spikes)
+    in_spikes = in_spikes.reshape(in_spikes.shape[0], in_spikes.shape[1], *layer.in_shape)
+    if membrane is None or out_spikes is None:
+        if weights is None:
+            raise ValueError("analyze_layer needs weights, or membrane and out_spikes")
+        out_spikes, membrane = layer_membrane(layer, weights, in_spikes, v_bits)
+    table = load_energy_table() if energy is None else energy
+    totals, modes = {}, {"spatial": 0, "temporal": 0}
+    for b in range(in_spikes.shape[0]):
+        schedule = layer_schedule(layer, in_spikes[b], membrane[b], out_spikes[b], hw, weight_bits, v_bits)
+        _add(totals, schedule.totals)
+        modes[schedule.mode] += 1
+    by_component, by_use = _energy(totals, hw, table, layer, weight_bits, v_bits)
+    energy_pj = float(sum(by_component.values()))
+    latency_s = totals["cycles"] / (hw.clock_mhz * 1e6)
+    scratchpad = sum(totals["rf"].values())
+    return {
+        "kind": layer.kind, "tws": layer.tws,
+        "cycles": int(totals["cycles"]),
+        "compute_cycles": int(totals["compute_cycles"]),
+        "dram_cycles": int(totals["dram_cycles"]),
+        "acc_ops": int(totals["alu"]["acc"]),
+        "active_ntwus": int(totals["active_ntwus"]),
+        "passes": int(totals["passes"]),
+        "beats": int(totals["beats"]),
+        "dram_read_bytes": int(totals["dram_read_bytes"]),
+        "dram_write_bytes": int(totals["dram_write_bytes"]),
+        "glb_reads": int(sum(totals["glb_reads"].values())),
+        "glb_writes": int(sum(totals["glb_writes"].values())),
+        "lbuf_reads": int(sum(totals["lbuf_reads"].values())),
+        "lbuf_writes": int(sum(totals["lbuf_writes"].values())),
+        "scratchpad_accesses": int(scratchpad),
+        "decay_cycles": int(totals["alu"]["decay"]),
+        "modes": modes,
+        "energy_pj": energy_pj,
+        "energy_by_component_pj": by_component,
+        "energy_by_use_pj": by_use,
+        "latency_s": latency_s,
+        "edp": energy_pj * latency_s,
+    }
+
+
+def run_analytic(net, options, source="<network>"):
+    """The ``analytic`` backend of ``spikex run``: golden spikes and SPEC §5 counters.
+
+    ``options`` holds ``dataflow, rows, cols, acc_bits, tws_max, glb_kb, lbuf_kb,
+    energy_table`` (missing or None: the defaults of :class:`~sim.schedule.Hardware`,
+    and the shipped energy table).
+    """
+    hw = hardware_from_options(options)
+    table = load_energy_table(options.get("energy_table"))
+    check_fan_in(net, hw.acc_bits, source)
+    for k, layer in enumerate(net.layers):
+        if hw.tws_max is not None and layer.tws > hw.tws_max:
+            raise SpikexError(f"{source}: layer {k} ({layer.kind}): tws {layer.tws} exceeds "
+                              f"tws_max {hw.tws_max}")
+    outputs, layers = [], []
+    spikes = net.input
+    for layer, weights in zip(net.layers, net.weights):
+        out, membrane = layer_membrane(layer, weights, spikes, net.v_bits)
+        layers.append(analyze_layer(layer, spikes, hw, membrane=membrane, out_spikes=out,
+                                    weight_bits=net.weight_bits, v_bits=net.v_bits, energy=table))
+        outputs.append(out)
+        spikes = out
+    cycles = sum(layer["cycles"] for layer in layers)
+    energy_pj = sum(layer["energy_pj"] for layer in layers)
+    counters = {"cycles": cycles, "energy_pj": energy_pj,
+                "edp": energy_pj * cycles / (hw.clock_mhz * 1e6),
+                "latency_s": cycles / (hw.clock_mhz * 1e6),
+                "dataflow": hw.dataflow, "rows": hw.rows, "cols": hw.cols,
+                "clock_mhz": hw.clock_mhz, "energy_table": table.source, "layers": layers}
+    return outputs, counters

@@ -1,0 +1,493 @@
+"""The SpikeX / PTB schedule of ``docs/dataflow.md``, written once for the analytic
+simulator and for the RTL's driver and controller.
+
+:func:`layer_schedule` cuts one layer of one sample into array passes and memory blocks
+(vectorised numpy; no loop over NTWUs). The result, a :class:`LayerSchedule`, holds the
+work as flat arrays; :meth:`LayerSchedule.passes` and :meth:`LayerSchedule.blocks` walk
+it in execution order as plain Python records, the form a controller or a testbench
+follows one pass at a time.
+
+Execution order (docs/dataflow.md, "Mapping" and "Memory levels")::
+
+    for each time block tb                      (TB: windows whose input fits half the GLB spike share)
+        for each row group g                    (R consecutive output channels / fc neurons)
+            memory block (tb, g): DRAM -> GLB transfers, overlapped with its passes
+            for each column chunk k of tb       (up to C entries of the active list L of tb)
+                pass (g, k): fill + beats * tws + fire + drain cycles
+
+``L`` is the list of active ``(pos, w)`` pairs (an NTWU's activity does not depend on the
+output channel), sorted by time block, then position, then window. Chunks never span a
+time block; in temporal packing (SpikeX high temporal density mode, and always for PTB)
+they never mix positions either.
+
+Timing of one pass, in cycles::
+
+    fill  = rows + cols - 2        skew of the systolic array: PE (r, c) starts r + c cycles late
+    drain = cols                   the spike words of a row shift out to the right edge
+    beats * tws                    integrate: one beat per streamed fan-in input, tws points each
+    fire  = max over rows and chains of  sum over the chain's PEs of (decay cycles + tws)
+
+A *chain* is a run of columns of one chunk that hold consecutive active windows of the
+same position: a PE takes its starting membrane from its left neighbour when that
+neighbour holds the previous active window of the same neuron. *Decay cycles* of an
+entry are the number of skipped time steps (steps of the inactive windows since the
+neuron's previous active window) whose ``decay`` changes the membrane: the PE stops as
+soon as ``decay(u) == u`` (compared combinationally, so the stopping test costs no extra
+cycle). They depend on the output channel, so they are read off the golden membrane trace.
+"""
+
+from dataclasses import dataclass
+from math import ceil
+
+import numpy as np
+
+from spikex.netfile import SpikexError
+from sim.ntwu import ntwu_tags
+
+
+__all__ = ["Hardware", "LayerSchedule", "Pass", "Block", "layer_schedule", "fill_cycles",
+           "drain_cycles", "SPMB_FC_FEATURES", "GLB_SHARES", "LBUF_WEIGHT_SHARE"]
+
+
+#: fc layers group their input features 16 to a spatio-temporal memory block (SP-MB).
+SPMB_FC_FEATURES = 16
+
+#: How the GLB is partitioned; each share is double buffered, so a block may use half of it.
+GLB_SHARES = {"spikes": 0.5, "weights": 0.25, "outputs": 0.25}
+
+#: Share of the (double-buffered) LBUF that holds weights; the rest holds spike words.
+LBUF_WEIGHT_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Hardware parameters of the accelerator (paper §V-A).
+
+    ``clock_mhz`` 500 is our choice (the paper gives none): with ``dram_gbps`` 30 the DRAM
+    port then moves 60 bytes per cycle. ``glb_width_bits`` and ``lbuf_width_bits`` are the
+    word widths in which the GLB and LBUF counters count accesses.
+    """
+    rows: int = 8
+    cols: int = 8
+    dataflow: str = "spikex"
+    glb_kb: float = 54.0
+    lbuf_kb: float = 2.0
+    glb_width_bits: int = 64
+    lbuf_width_bits: int = 64
+    dram_gbps: float = 30.0
+    clock_mhz: float = 500.0
+    acc_bits: int = 24
+    tws_max: int = None
+
+    def __post_init__(self):
+        for name in ("rows", "cols", "glb_width_bits", "lbuf_width_bits", "acc_bits"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise SpikexError(f"{name} must be a positive integer, not {value!r}")
+        if self.tws_max is not None and (not isinstance(self.tws_max, (int, np.integer))
+                                         or self.tws_max < 1):
+            raise SpikexError(f"tws_max must be a positive integer, not {self.tws_max!r}")
+        for name in ("glb_kb", "lbuf_kb", "dram_gbps", "clock_mhz"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value > 0:
+                raise SpikexError(f"{name} must be a positive number, not {value!r}")
+        if self.dataflow not in ("spikex", "ptb"):
+            raise SpikexError(f"dataflow must be 'spikex' or 'ptb', not {self.dataflow!r}")
+
+    @property
+    def dram_bytes_per_cycle(self):
+        return self.dram_gbps * 1e9 / (self.clock_mhz * 1e6)
+
+
+def fill_cycles(hw):
+    """Cycles before the last PE of the array receives its first beat."""
+    return hw.rows + hw.cols - 2
+
+
+def drain_cycles(hw):
+    """Cycles to shift a row's spike words out at the right edge."""
+    return hw.cols
+
+
+@dataclass
+class Pass:
+    """One array pass, as the controller issues it.
+
+    ``entries`` are the ``(pos, w)`` of the columns (column c holds ``entries[c]``); PE
+    ``(r, c)`` does ``NTWU((channels[r], pos_c), w_c)``. ``beats`` are the fan-in indices
+    streamed, in order (conv: ``c * E * E + ky * E + kx``; fc: the feature). For column c,
+    ``from_left[c]`` says the PE takes its starting membrane from its left neighbour;
+    otherwise ``from_store[c]`` says it reads the membrane store (else it starts at 0);
+    ``to_store[c]`` says it writes the membrane back. ``decay[r, c]`` are the decay cycles.
+    """
+    tb: int
+    row_group: int
+    channels: range
+    entries: list
+    beats: np.ndarray
+    from_left: np.ndarray
+    from_store: np.ndarray
+    to_store: np.ndarray
+    decay: np.ndarray
+    fire_cycles: int
+    compute_cycles: int
+
+
+@dataclass
+class Block:
+    """The memory work of block ``(tb, row_group)``: DRAM bytes moved in and out."""
+    tb: int
+    row_group: int
+    windows: range
+    dram_read_bytes: dict
+    dram_write_bytes: dict
+    compute_cycles: int
+    cycles: int
+
+
+def _patches(layer, per_window):
+    """Receptive-field view of a per-window input array ``[W, *in_shape]``: ``[W, R, R', F]``-like gatherable."""
+    if layer.kind == "fc":
+        return per_window.reshape(per_window.shape[0], 1, 1, -1)
+    p, s, e = layer.padding, layer.stride, layer.kernel
+    rows, cols = layer.out_size
+    x = np.pad(per_window, ((0, 0), (0, 0), (p, p), (p, p)))
+    view = np.lib.stride_tricks.sliding_window_view(x, (e, e), axis=(2, 3))
+    return view[:, :, : rows * s : s, : cols * s : s]      # [W, C, R, R', E, E]
+
+
+def _gather_fields(layer, per_window, w, pos):
+    """The receptive field of each entry ``(pos, w)`` as rows ``[E, F]``."""
+    if layer.kind == "fc":
+        return per_window.reshape(per_window.shape[0], layer.fan_in)[w]
+    view = _patches(layer, per_window)
+    rows, cols = layer.out_size
+    fields = view[w, :, pos // cols, pos % cols]           # [E, C, E, E]
+    return fields.reshape(len(w), layer.fan_in)
+
+
+def _spmb_groups(layer_in_shape, kind):
+    """Index of the SP-MB of each input (conv: its channel; fc: its group of 16)."""
+    n = int(np.prod(layer_in_shape))
+    if kind == "conv":
+        return np.repeat(np.arange(layer_in_shape[0]), n // layer_in_shape[0])
+    return np.arange(n) // SPMB_FC_FEATURES
+
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
+
+
+class LayerSchedule:
+    """The schedule of one layer for one sample; build it with :func:`layer_schedule`.
+
+    Flat arrays (E entries of L, K chunks, G row groups, NB = n_tb * G blocks):
+
+    ``pos, w, tb`` [E]; ``chunk_start, chunk_len, chunk_tb, beats`` [K];
+    ``fire`` [G, K]; ``decay`` [E, M]; ``chain_head, chain_tail, has_prev`` [E];
+    ``compute`` [G, K] (pass cycles before memory overlap); the memory traffic per pass
+    and per block as computed by :func:`layer_schedule`.
+    """
+
+    def passes(self):
+        """Yield every :class:`Pass` in execution order (tb, then row group, then chunk)."""
+        rows = self.hw.rows
+        for tb in range(self.n_tb):
+            for g in range(self.groups):
+                channels = range(g * rows, min((g + 1) * rows, self.out_channels))
+                for k in np.flatnonzero(self.chunk_tb == tb):
+                    e = slice(self.chunk_start[k], self.chunk_start[k] + self.chunk_len[k])
+                    yield Pass(tb=tb, row_group=g, channels=channels,
+                               entries=list(zip(self.pos[e].tolist(), self.w[e].tolist())),
+                               beats=self.beat_inputs(k),
+                               from_left=~self.chain_head[e],
+                               from_store=self.chain_head[e] & self.has_prev[e],
+                               to_store=self.chain_tail[e].copy(),
+                               decay=self.decay[e][:, channels.start:channels.stop].T.copy(),
+                               fire_cycles=int(self.fire[g, k]),
+                               compute_cycles=int(self.compute[g, k]))
+
+    def beat_inputs(self, k):
+        """Fan-in indices streamed in chunk ``k``'s passes, ascending."""
+        if self.beat_masks is None:
+            return np.arange(self.fan_in)
+        return np.flatnonzero(np.unpackbits(self.beat_masks[k])[: self.fan_in])
+
+    def blocks(self):
+        """Yield every :class:`Block` in execution order."""
+        for b in range(self.n_tb * self.groups):
+            tb, g = divmod(b, self.groups)
+            yield Block(tb=tb, row_group=g,
+                        windows=range(tb * self.tb_windows, min((tb + 1) * self.tb_windows, self.windows)),
+                        dram_read_bytes={key: int(v[b]) for key, v in self.block_dram_read.items()},
+                        dram_write_bytes={key: int(v[b]) for key, v in self.block_dram_write.items()},
+                        compute_cycles=int(self.block_compute[b]), cycles=int(self.block_cycles[b]))
+
+
+def _segment_starts(new):
+    return np.flatnonzero(new)
+
+
+def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_bits=16):
+    """Schedule one layer for one sample.
+
+    ``in_spikes`` ``[T, *layer.in_shape]``; ``membrane`` and ``out_spikes`` ``[T, *layer.out_shape]``
+    are the golden membrane after each step and the golden output spikes of the same sample
+    (``sim.golden.lif``). ``hw`` is a :class:`Hardware`. Returns a :class:`LayerSchedule`.
+    """
+    tws = layer.tws
+    steps = in_spikes.shape[0]
+    if steps % tws:
+        raise SpikexError(f"layer tws {tws} does not divide T={steps}")
+    if hw.tws_max is not None and tws > hw.tws_max:
+        raise SpikexError(f"layer tws {tws} exceeds the PEs' tws_max {hw.tws_max}")
+    rows, cols, ptb = hw.rows, hw.cols, hw.dataflow == "ptb"
+    windows = steps // tws
+    n_in = int(np.prod(layer.in_shape))
+    out_channels = layer.out_shape[0]
+    positions = int(np.prod(layer.out_shape[1:]))
+    fan_in = layer.fan_in
+    groups = -(-out_channels // rows)
+
+    s = LayerSchedule()
+    s.hw, s.layer, s.windows, s.fan_in, s.out_channels, s.groups = hw, layer, windows, fan_in, out_channels, groups
+    s.positions = positions
+
+    # Time blocks: as many windows as let the packed input (spike bits plus one window tag
+    # per input and window) fit half of the GLB spike share.
+    glb_bits = hw.glb_kb * 1024 * 8
+    spike_room = glb_bits * GLB_SHARES["spikes"] / 2
+    tb_windows = int(min(windows, max(1, spike_room // (n_in * (tws + 1)))))
+    n_tb = -(-windows // tb_windows)
+    s.tb_windows, s.n_tb = tb_windows, n_tb
+    tb_len = np.minimum(tb_windows, windows - np.arange(n_tb) * tb_windows)   # windows per TB
+
+    # The active list L, sorted by (tb, pos, w).
+    active = ntwu_tags(layer, in_spikes[None], tws)[0, :, 0].reshape(windows, positions)
+    padded = np.zeros((n_tb * tb_windows, positions), bool)
+    padded[:windows] = active
+    tb, pos, wi = np.nonzero(padded.reshape(n_tb, tb_windows, positions).transpose(0, 2, 1))
+    w = tb * tb_windows + wi
+    n_entries = len(w)
+    s.pos, s.w, s.tb = pos, w, tb
+    s.spatial = (not ptb) and n_entries <= cols * positions
+    s.mode = "spatial" if s.spatial else "temporal"
+
+    # Column chunks: a new group at every TB (and every position in temporal packing),
+    # cut every C entries within a group.
+    idx = np.arange(n_entries)
+    new_tb = np.ones(n_entries, bool)
+    new_tb[1:] = tb[1:] != tb[:-1]
+    new_pos = new_tb.copy()
+    new_pos[1:] |= pos[1:] != pos[:-1]
+    new_group = new_tb if s.spatial else new_pos
+    group_id = np.cumsum(new_group) - 1
+    rank = idx - _segment_starts(new_group)[group_id] if n_entries else idx
+    new_chunk = rank % cols == 0
+    s.chunk_start = _segment_starts(new_chunk)
+    s.chunk_len = np.diff(np.append(s.chunk_start, n_entries))
+    s.chunk_tb = tb[s.chunk_start]
+    chunk_id = np.cumsum(new_chunk) - 1
+    n_chunks = len(s.chunk_start)
+
+    # Chains: runs of one position inside a chunk; has_prev: the neuron had an earlier active window.
+    new_chain = new_chunk | new_pos
+    s.chain_head = new_chain
+    s.chain_tail = np.append(new_chain[1:], True) if n_entries else new_chain
+    last_active = np.maximum.accumulate(np.where(active, np.arange(windows)[:, None], -1), axis=0)
+    prev_active = np.vstack([np.full((1, positions), -1), last_active[:-1]])
+    w_prev = prev_active[w, pos]
+    s.has_prev = w_prev >= 0
+
+    # Decay cycles per (entry, channel), from the golden membrane trace: changes of the
+    # membrane during inactive windows since the previous active window.
+    mem = membrane.reshape(steps, out_channels, positions)
+    changed = np.empty(mem.shape, bool)
+    changed[0] = mem[0] != 0
+    changed[1:] = mem[1:] != mem[:-1]
+    per_window = changed.reshape(windows, tws, out_channels, positions).sum(axis=1)
+    per_window *= ~active[:, None, :]
+    cum = np.zeros((windows + 1, out_channels, positions), np.int64)
+    np.cumsum(per_window, axis=0, out=cum[1:])
+    s.decay = cum[w, :, pos] - cum[w_prev + 1, :, pos]            # [E, M]
+
+    # Fire: longest chain (sum of decay + tws over its PEs) per chunk and row group.
+    chain_starts = _segment_starts(new_chain)
+    if n_entries:
+        chain_len = np.diff(np.append(chain_starts, n_entries))
+        chain_cycles = np.add.reduceat(s.decay, chain_starts, axis=0) + tws * chain_len[:, None]
+        chunk_first_chain = np.searchsorted(chain_starts, s.chunk_start)
+        fire_km = np.maximum.reduceat(chain_cycles, chunk_first_chain, axis=0)    # [K, M]
+    else:
+        fire_km = np.zeros((0, out_channels), np.int64)
+    fire_pad = np.zeros((n_chunks, groups * rows), np.int64)
+    fire_pad[:, :out_channels] = fire_km
+    s.fire = fire_pad.reshape(n_chunks, groups, rows).max(axis=2).T      # [G, K]
+
+    # Beats: fan-in inputs with a non-zero spike word in some column (SpikeX), all F (PTB).
+    counts = in_spikes.reshape(windows, tws, *layer.in_shape).sum(axis=1, dtype=np.int64)
+    fields = _gather_fields(layer, counts, w, pos)                        # [E, F] spike counts
+    s.field_spikes = fields.sum(axis=1)                                   # set bits per entry
+    if ptb:
+        s.beat_masks = None
+        s.beats = np.full(n_chunks, fan_in, np.int64)
+    elif n_entries:
+        packed = np.packbits(fields > 0, axis=1)
+        s.beat_masks = np.bitwise_or.reduceat(packed, s.chunk_start, axis=0)
+        s.beats = _POPCOUNT[s.beat_masks].sum(axis=1)
+    else:
+        s.beat_masks = np.zeros((0, -(-fan_in // 8)), np.uint8)
+        s.beats = np.zeros(0, np.int64)
+
+    s.compute = fill_cycles(hw) + s.beats[None, :] * tws + s.fire + drain_cycles(hw)   # [G, K]
+    _memory(s, layer, in_spikes, out_spikes, hw, weight_bits, v_bits, tb_len, chunk_id)
+    return s
+
+
+def _words(bits, width):
+    return -(-np.asarray(bits, np.int64) // width)
+
+
+def _memory(s, layer, in_spikes, out_spikes, hw, weight_bits, v_bits, tb_len, chunk_id):
+    """Traffic of every level, per pass and per block, and the overlapped cycles."""
+    rows, ptb, tws = hw.rows, hw.dataflow == "ptb", layer.tws
+    groups, n_tb, fan_in = s.groups, s.n_tb, s.fan_in
+    group_rows = np.minimum(rows, s.out_channels - np.arange(groups) * rows)          # [G]
+    steps_tb = tb_len * tws
+
+    # Input SP-MBs per TB: which are active, and the fan-in their weights cover.
+    spmb_of_input = _spmb_groups(layer.in_shape, "conv" if layer.kind == "conv" else "fc")
+    n_spmb = spmb_of_input.max() + 1
+    flat_in = in_spikes.reshape(in_spikes.shape[0], -1)
+    tb_of_step = np.arange(in_spikes.shape[0]) // (s.tb_windows * tws)
+    in_tb = np.zeros((n_tb, flat_in.shape[1]), bool)
+    np.logical_or.at(in_tb, tb_of_step, flat_in.astype(bool))
+    spmb_active = np.zeros((n_tb, n_spmb), bool)
+    np.logical_or.at(spmb_active.T, spmb_of_input, in_tb.T)
+    spmb_size = np.bincount(spmb_of_input)
+    if layer.kind == "conv":
+        spmb_fan_in = np.full(n_spmb, layer.kernel * layer.kernel)
+    else:
+        spmb_fan_in = spmb_size
+    moved_spmb = np.ones_like(spmb_active) if ptb else spmb_active
+    in_bits = (moved_spmb * spmb_size).sum(axis=1) * (steps_tb + tb_len) + n_spmb     # [n_tb]
+    fan_in_tb = (moved_spmb * spmb_fan_in).sum(axis=1)                                  # [n_tb]
+
+    # Output SP-MBs (conv: one output channel; fc: 16 neurons) per TB.
+    out_channels, positions = s.out_channels, s.positions
+    flat_out = out_spikes.reshape(out_spikes.shape[0], out_channels, positions).any(axis=2)
+    out_tb = np.zeros((n_tb, out_channels), bool)
+    np.logical_or.at(out_tb, tb_of_step, flat_out)
+    out_group = np.arange(out_channels) // (1 if layer.kind == "conv" else SPMB_FC_FEATURES)
+    n_out_spmb = out_group.max() + 1
+    out_spmb_active = np.zeros((n_tb, n_out_spmb), bool)
+    np.logical_or.at(out_spmb_active.T, out_group, out_tb.T)
+    row_written = np.ones((n_tb, out_channels), bool) if ptb else out_spmb_active[:, out_group]
+    row_of_group = np.arange(out_channels) // rows
+    out_rows = np.zeros((n_tb, groups), np.int64)
+    np.add.at(out_rows.T, row_of_group, row_written.T)
+    out_bits = out_rows * positions * (steps_tb + tb_len)[:, None]                        # [n_tb, G]
+    out_bits[:, -1] += n_out_spmb                                                         # SP-MB tags
+
+    # Weights: resident in the GLB for the whole sample when they fit half its share.
+    weight_room = hw.glb_kb * 1024 * 8 * GLB_SHARES["weights"] / 2
+    resident = s.out_channels * fan_in * weight_bits <= weight_room
+    weight_bits_block = np.zeros((n_tb, groups), np.int64)
+    if resident:
+        fan_in_all = fan_in if ptb else int((spmb_active.any(axis=0) * spmb_fan_in).sum())
+        weight_bits_block[0, 0] = s.out_channels * fan_in_all * weight_bits
+    else:
+        weight_bits_block[:] = fan_in_tb[:, None] * group_rows[None, :] * weight_bits
+    # Membranes spill to DRAM between TBs when they do not fit half the output share.
+    mem_bits = group_rows * positions * v_bits
+    spill = n_tb > 1 and out_channels * positions * v_bits > hw.glb_kb * 1024 * 8 * GLB_SHARES["outputs"] / 2
+    mem_read = np.zeros((n_tb, groups), np.int64)
+    mem_write = np.zeros((n_tb, groups), np.int64)
+    if spill:
+        mem_read[1:] = mem_bits
+        mem_write[:-1] = mem_bits
+    spike_read = np.zeros((n_tb, groups), np.int64)
+    spike_read[:, 0] = in_bits
+
+    # Bytes at the DRAM port: each transfer is rounded up to whole bytes.
+    s.block_dram_read = {"weights": _words(weight_bits_block, 8).ravel(),
+                         "spikes": _words(spike_read, 8).ravel(), "membranes": _words(mem_read, 8).ravel()}
+    s.block_dram_write = {"spikes": _words(out_bits, 8).ravel(), "membranes": _words(mem_write, 8).ravel()}
+
+    # Per pass (row group g, chunk k): LBUF fills from the GLB and LBUF reads by the array.
+    wg, wl = hw.glb_width_bits, hw.lbuf_width_bits
+    beats = s.beats[None, :]
+    cols_used = s.chunk_len[None, :]
+    g_rows = group_rows[:, None]
+    lbuf_weight_room = hw.lbuf_kb * 1024 * 8 * LBUF_WEIGHT_SHARE / 2
+    # SpikeX keeps a row group's tailored weights in the LBUF across the passes of a TB
+    # when they fit; PTB reloads them for every pass.
+    lbuf_resident = np.zeros((n_tb, groups), bool) if ptb else \
+        fan_in_tb[:, None] * group_rows[None, :] * weight_bits <= lbuf_weight_room
+    pass_resident = lbuf_resident[s.chunk_tb].T                                            # [G, K]
+    weight_stream_bits = beats * g_rows * weight_bits
+    spike_stream_bits = beats * cols_used * tws
+    pass_glb_weight = np.where(pass_resident, 0, _words(weight_stream_bits, wg))
+    pass_lbuf_weight_w = np.where(pass_resident, 0, _words(weight_stream_bits, wl))
+    pass_glb_spike = _words(spike_stream_bits, wg)
+    pass_lbuf_spike_w = _words(spike_stream_bits, wl)
+    row_word = _words(g_rows * weight_bits, wl)
+    pass_lbuf_reads_weight = beats * row_word
+    pass_lbuf_reads_spike = beats * _words(cols_used * tws, wl)
+    resident_fill_bits = np.where(lbuf_resident, fan_in_tb[:, None] * group_rows[None, :] * weight_bits, 0)
+    s.pass_cycles = np.maximum(s.compute, pass_glb_weight + pass_glb_spike)
+
+    # Membrane store (in the GLB, one access per membrane) and output spike words.
+    heads = s.chain_head & s.has_prev
+    pass_mem_reads = np.bincount(chunk_id[heads], minlength=len(s.chunk_start))[None, :] * g_rows
+    pass_mem_writes = np.bincount(chunk_id[s.chain_tail], minlength=len(s.chunk_start))[None, :] * g_rows
+    pass_out_words = _words(g_rows * cols_used * tws, wg)
+
+    # Blocks: compute (passes of the TB and row group) against DRAM transfer.
+    def per_block(per_pass):
+        out = np.zeros((n_tb, groups), np.int64)
+        np.add.at(out.T, (slice(None), s.chunk_tb), np.broadcast_to(per_pass, (groups, len(s.chunk_tb))))
+        return out
+    block_compute = per_block(s.pass_cycles) + _words(resident_fill_bits, wg)
+    dram_bytes = sum(v.reshape(n_tb, groups) for v in s.block_dram_read.values()) + \
+        sum(v.reshape(n_tb, groups) for v in s.block_dram_write.values())
+    dram_cycles = np.ceil(dram_bytes / hw.dram_bytes_per_cycle).astype(np.int64)
+    s.block_compute = block_compute.ravel()
+    s.block_cycles = np.maximum(block_compute, dram_cycles).ravel()
+
+    # Totals for this sample, by level and by use.
+    glb_words_in = lambda bits: _words(bits, wg).sum()
+    t = {}
+    t["dram_read_bytes"] = int(sum(v.sum() for v in s.block_dram_read.values()))
+    t["dram_write_bytes"] = int(sum(v.sum() for v in s.block_dram_write.values()))
+    t["glb_writes"] = {"weights": glb_words_in(weight_bits_block),
+                       "spikes": glb_words_in(spike_read) + per_block(pass_out_words).sum(),
+                       "membranes": glb_words_in(mem_read) + per_block(pass_mem_writes).sum()}
+    t["glb_reads"] = {"weights": per_block(pass_glb_weight).sum() + _words(resident_fill_bits, wg).sum(),
+                      "spikes": per_block(pass_glb_spike).sum() + glb_words_in(out_bits),
+                      "membranes": per_block(pass_mem_reads).sum() + glb_words_in(mem_write)}
+    t["lbuf_writes"] = {"weights": per_block(pass_lbuf_weight_w).sum() + _words(resident_fill_bits, wl).sum(),
+                        "spikes": per_block(pass_lbuf_spike_w).sum()}
+    t["lbuf_reads"] = {"weights": per_block(pass_lbuf_reads_weight).sum(),
+                       "spikes": per_block(pass_lbuf_reads_spike).sum()}
+    # PE registers: the weight and the spike word latched per beat per PE in use, the
+    # psum scratchpad (read and write per addition, read and clear per fired time point),
+    # the membrane register (read and write per decay cycle and per fired time point).
+    pe_beats = per_block(beats * g_rows * cols_used).sum()
+    ntwu = int(len(s.w)) * out_channels
+    s.acc_ops = int(s.field_spikes.sum()) * out_channels
+    decay_total = int(s.decay.sum())
+    fire_points = ntwu * tws
+    t["rf"] = {"weights": pe_beats, "spikes": pe_beats, "psums": 2 * s.acc_ops + 2 * fire_points,
+               "membranes": 2 * (decay_total + fire_points)}
+    t["alu"] = {"acc": s.acc_ops, "fire_add": fire_points, "compare": fire_points, "decay": decay_total}
+    t["active_ntwus"] = ntwu
+    t["passes"] = groups * len(s.chunk_start)
+    t["beats"] = int(s.beats.sum()) * groups
+    t["cycles"] = int(s.block_cycles.sum())
+    t["compute_cycles"] = int(s.block_compute.sum())
+    t["dram_cycles"] = int(dram_cycles.sum())
+    t["dram_bytes_by_use"] = {"weights": int(s.block_dram_read["weights"].sum()),
+                              "spikes": int(s.block_dram_read["spikes"].sum() + s.block_dram_write["spikes"].sum()),
+                              "membranes": int(s.block_dram_read["membranes"].sum()
+                                               + s.block_dram_write["membranes"].sum())}
+    s.totals = t

@@ -1,0 +1,146 @@
+"""The schedule of docs/dataflow.md: invariants and hand-worked cases."""
+
+import numpy as np
+import pytest
+
+from spikex.example import example_network
+from spikex.netfile import ConvLayer, FcLayer, SpikexError
+from sim.analytic import layer_membrane
+from sim.figures import paper_layers, synthetic_layer_input
+from sim.ntwu import ntwu_tags
+from sim.schedule import Hardware, layer_schedule
+
+
+def _schedule(layer, spikes, weights, hw, b=0):
+    out, membrane = layer_membrane(layer, weights, spikes, 16)
+    return layer_schedule(layer, spikes[b], membrane[b], out[b], hw)
+
+
+def _example_layers():
+    net = example_network(batch=2, timesteps=12, firing_rate=0.05, seed=3)
+    spikes = net.input
+    for layer, weights in zip(net.layers, net.weights):
+        yield layer, weights, spikes
+        spikes = layer_membrane(layer, weights, spikes, net.v_bits)[0]
+
+
+@pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
+@pytest.mark.parametrize("rows, cols", [(8, 8), (3, 5), (1, 1)])
+def test_every_active_ntwu_exactly_once(dataflow, rows, cols):
+    hw = Hardware(rows=rows, cols=cols, dataflow=dataflow)
+    for layer, weights, spikes in _example_layers():
+        schedule = _schedule(layer, spikes, weights, hw)
+        done = [(m, pos, w) for p in schedule.passes() for m in p.channels for pos, w in p.entries]
+        assert len(done) == len(set(done))
+        tags = ntwu_tags(layer, spikes[:1])[0].reshape(schedule.windows, layer.out_shape[0], -1)
+        expected = {(m, pos, w) for w, m, pos in zip(*np.nonzero(tags))}
+        assert set(done) == expected
+
+
+def test_ptb_never_mixes_positions_and_streams_all_inputs():
+    layer = paper_layers("n-mnist", 2)[0]
+    spikes, weights = synthetic_layer_input(layer, 0.02, 1, 30, 1)
+    schedule = _schedule(layer, spikes, weights, Hardware(dataflow="ptb"))
+    passes = list(schedule.passes())
+    assert passes
+    for p in passes:
+        assert len({pos for pos, _ in p.entries}) == 1
+        assert len(p.beats) == layer.fan_in
+
+
+def test_spatial_mode_only_when_few_windows_per_position():
+    layer = paper_layers("n-mnist", 2)[0]
+    for rate, cols in [(0.0005, 8), (0.05, 8), (0.05, 2), (0.2, 16)]:
+        spikes, weights = synthetic_layer_input(layer, rate, 1, 30, 2)
+        schedule = _schedule(layer, spikes, weights, Hardware(cols=cols))
+        mean = len(schedule.w) / schedule.positions
+        assert schedule.spatial == (mean <= cols)
+        mixed = any(len({pos for pos, _ in p.entries}) > 1 for p in schedule.passes())
+        if mixed:
+            assert schedule.spatial
+    # both modes occur over this sweep
+    modes = set()
+    for rate in (0.0005, 0.3):
+        spikes, weights = synthetic_layer_input(layer, rate, 1, 30, 2)
+        modes.add(_schedule(layer, spikes, weights, Hardware(cols=2)).mode)
+    assert modes == {"spatial", "temporal"}
+
+
+def test_spikex_beats_are_the_inputs_with_a_spike_in_the_pass():
+    layer = ConvLayer(3, (7, 7), 2, 3, 2, 1, threshold=50, leak_shift=1, tws=2)
+    rng = np.random.default_rng(5)
+    spikes = (rng.random((1, 8, 3, 7, 7)) < 0.05).astype(np.uint8)
+    weights = rng.integers(-20, 40, size=layer.weight_shape)
+    schedule = _schedule(layer, spikes, weights, Hardware(rows=2, cols=3))
+    x = np.pad(spikes[0], ((0, 0), (0, 0), (1, 1), (1, 1)))
+    cols = layer.out_size[1]
+    for p in schedule.passes():
+        expected = set()
+        for pos, w in p.entries:
+            r, c = divmod(pos, cols)
+            field = x[w * 2:(w + 1) * 2, :, r * 2:r * 2 + 3, c * 2:c * 2 + 3].any(axis=0)
+            expected |= set(np.flatnonzero(field.reshape(-1)).tolist())
+        assert set(p.beats.tolist()) == expected
+
+
+def test_chain_and_decay_cycles_by_hand():
+    # One fc neuron; input 0 spikes at t=0 (window 0) and t=4 (window 2); window 1 is empty.
+    # Membrane: t0 8, t1 decay 4, window 1 decays 4 -> 2 -> 1 (two changing steps), 1 is a
+    # fixed point of decay with leak_shift 1.
+    layer = FcLayer(2, 1, threshold=100, leak_shift=1, tws=2)
+    spikes = np.zeros((1, 6, 2), np.uint8)
+    spikes[0, 0, 0] = spikes[0, 4, 0] = 1
+    schedule = _schedule(layer, spikes, np.array([[8, 8]]), Hardware(rows=1, cols=2))
+    (p,) = list(schedule.passes())
+    assert p.entries == [(0, 0), (0, 2)]
+    assert p.decay.tolist() == [[0, 2]]
+    assert p.from_left.tolist() == [False, True]
+    assert p.from_store.tolist() == [False, False]
+    assert p.to_store.tolist() == [False, True]
+    assert p.fire_cycles == (0 + 2) + (2 + 2)
+    assert p.beats.tolist() == [0]
+    # fill 1 + 2 - 2, one beat of 2 cycles, fire 6, drain 2
+    assert p.compute_cycles == 1 + 2 + 6 + 2
+
+
+def test_chunks_split_chains_and_read_the_membrane_store():
+    layer = FcLayer(1, 1, threshold=1000, leak_shift=0, tws=1)
+    spikes = np.ones((1, 5, 1), np.uint8)
+    schedule = _schedule(layer, spikes, np.array([[3]]), Hardware(rows=1, cols=2))
+    passes = list(schedule.passes())
+    assert [p.entries for p in passes] == [[(0, 0), (0, 1)], [(0, 2), (0, 3)], [(0, 4)]]
+    assert [p.from_store.tolist() for p in passes] == [[False, False], [True, False], [True]]
+    assert [p.to_store.tolist() for p in passes] == [[False, True], [False, True], [True]]
+
+
+def test_blocks_cover_the_time_blocks_in_order():
+    layer = paper_layers("dvsg-medium", 5)[0]
+    spikes, weights = synthetic_layer_input(layer, 0.01, 1, 60, 4)
+    schedule = _schedule(layer, spikes, weights, Hardware())
+    blocks = list(schedule.blocks())
+    assert schedule.n_tb > 1
+    assert [b.tb for b in blocks] == list(range(schedule.n_tb))
+    covered = [w for b in blocks for w in b.windows]
+    assert covered == list(range(schedule.windows))
+    assert all(b.cycles >= b.compute_cycles for b in blocks)
+    assert sum(b.cycles for b in blocks) == schedule.totals["cycles"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"rows": 0}, "rows must be a positive integer, not 0"),
+    ({"cols": 2.5}, "cols must be a positive integer, not 2.5"),
+    ({"dataflow": "eyeriss"}, "dataflow must be 'spikex' or 'ptb', not 'eyeriss'"),
+    ({"glb_kb": -1}, "glb_kb must be a positive number, not -1"),
+    ({"tws_max": 0}, "tws_max must be a positive integer, not 0"),
+])
+def test_hardware_parameters_are_checked(kwargs, message):
+    with pytest.raises(SpikexError) as error:
+        Hardware(**kwargs)
+    assert str(error.value) == message
+
+
+def test_tws_max_refuses_a_layer():
+    layer = FcLayer(2, 1, threshold=10, leak_shift=0, tws=4)
+    spikes = np.zeros((1, 4, 2), np.uint8)
+    with pytest.raises(SpikexError, match="tws 4 exceeds the PEs' tws_max 2"):
+        _schedule(layer, spikes, np.array([[1, 1]]), Hardware(tws_max=2))
