@@ -1,0 +1,219 @@
+"""The DRAM image the accelerator runs: the packer from a spikex-net-v1 network, and the
+reader of the results the accelerator writes back. The format is ``docs/image.md``.
+
+Everything is little-endian; addresses are byte addresses relative to the image base and
+every region starts on a 64-byte boundary. Spikes are packed per input, time-major:
+bit ``t % 32`` of word ``t // 32`` of an input is its spike at step ``t``. Each layer's
+output region (spikes, then SP-MB tags) is the next layer's input region.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spikex.netfile import SpikexError
+
+
+__all__ = ["MAGIC", "VERSION", "HEADER_WORDS", "DESCRIPTOR_WORDS", "LayerRegions", "Image",
+           "pack", "spmb_inputs", "read_layer_spikes", "read_layer_tags", "pack_spikes",
+           "unpack_spikes", "spmb_tags"]
+
+
+MAGIC = 0x584B5053          # the bytes b"SPKX" read as a little-endian word
+VERSION = 1
+HEADER_WORDS = 16
+DESCRIPTOR_WORDS = 32
+ALIGN = 64
+FC_SPMB_FEATURES = 16       # fc inputs per SP-MB (docs/dataflow.md)
+
+
+def _align(n):
+    return -(-n // ALIGN) * ALIGN
+
+
+def spmb_inputs(layer):
+    """Inputs (flattened C, H, W) per SP-MB: one input channel for conv, 16 features for fc."""
+    if layer.kind == "conv":
+        return layer.in_size[0] * layer.in_size[1]
+    return FC_SPMB_FEATURES
+
+
+def words_per_input(timesteps):
+    return -(-timesteps // 32)
+
+
+def pack_spikes(spikes):
+    """``[B, T, *shape]`` 0/1 -> uint32 ``[B, inputs, ceil(T/32)]``, time-major per input."""
+    batch, steps = spikes.shape[:2]
+    flat = spikes.reshape(batch, steps, -1).transpose(0, 2, 1)          # [B, I, T]
+    padded = np.zeros((*flat.shape[:2], words_per_input(steps) * 32), np.uint64)
+    padded[:, :, :steps] = flat
+    bits = padded.reshape(*flat.shape[:2], -1, 32) << np.arange(32, dtype=np.uint64)
+    return bits.sum(axis=3).astype(np.uint32)
+
+
+def unpack_spikes(words, timesteps, shape):
+    """Inverse of :func:`pack_spikes`: uint32 ``[B, inputs, W]`` -> uint8 ``[B, T, *shape]``."""
+    bits = (words[..., None].astype(np.uint64) >> np.arange(32, dtype=np.uint64)) & 1
+    bits = bits.reshape(*words.shape[:2], -1)[:, :, :timesteps]
+    return bits.transpose(0, 2, 1).reshape(words.shape[0], timesteps, *shape).astype(np.uint8)
+
+
+def spmb_tags(spikes, group):
+    """SP-MB activity tags: ``[B, T, *shape]`` -> bool ``[B, ceil(inputs / group)]``."""
+    batch = spikes.shape[0]
+    active = spikes.reshape(batch, spikes.shape[1], -1).any(axis=1)     # [B, inputs]
+    pad = (-active.shape[1]) % group
+    active = np.pad(active, ((0, 0), (0, pad)))
+    return active.reshape(batch, -1, group).any(axis=2)
+
+
+def _pack_bits(tags):
+    """bool ``[B, n]`` -> uint32 ``[B, ceil(n/32)]``, bit ``i % 32`` of word ``i // 32``."""
+    n = tags.shape[1]
+    padded = np.zeros((tags.shape[0], words_per_input(n) * 32), np.uint64)
+    padded[:, :n] = tags
+    return (padded.reshape(tags.shape[0], -1, 32) << np.arange(32, dtype=np.uint64)).sum(axis=2).astype(np.uint32)
+
+
+@dataclass(frozen=True)
+class LayerRegions:
+    """Where one layer's data lives in the image (byte addresses)."""
+    descriptor: int
+    weights: int
+    weight_row_bytes: int
+    input_spikes: int
+    input_tags: int
+    output_spikes: int
+    output_tags: int
+    input_sample_bytes: int
+    output_sample_bytes: int
+    input_tag_sample_bytes: int
+    output_tag_sample_bytes: int
+
+
+@dataclass
+class Image:
+    """A packed DRAM image and the layout needed to read results back."""
+    data: bytearray
+    layers: list          # LayerRegions per layer
+    net: object           # the Network it was packed from
+
+    def read_words(self, address, count):
+        return np.frombuffer(self.data, dtype="<u4", count=count, offset=address).copy()
+
+
+def _weight_bytes(weight_bits):
+    if weight_bits <= 8:
+        return 1
+    if weight_bits <= 16:
+        return 2
+    raise SpikexError(f"weight_bits {weight_bits}: the DRAM image holds weights of at most 16 bits")
+
+
+def _layer_geometry(layer):
+    """(C, H, W, M, R, R', E, stride, padding) with an fc layer as a 1x1 convolution."""
+    if layer.kind == "conv":
+        return (layer.in_channels, *layer.in_size, layer.out_channels, *layer.out_size,
+                layer.kernel, layer.stride, layer.padding)
+    return (layer.in_features, 1, 1, layer.out_features, 1, 1, 1, 1, 0)
+
+
+def pack(net, base=0):
+    """Pack ``net`` (weights, layer-0 input spikes and tags, descriptors) into an :class:`Image`.
+
+    Output regions are allocated and zeroed; the accelerator fills them.
+    """
+    wbytes = _weight_bytes(net.weight_bits)
+    steps, batch = net.timesteps, net.batch
+    wpi = words_per_input(steps)
+    cursor = _align(HEADER_WORDS * 4)
+    descriptors = cursor
+    cursor = _align(cursor + DESCRIPTOR_WORDS * 4 * len(net.layers))
+
+    def spike_region(shape, group):
+        nonlocal cursor
+        inputs = int(np.prod(shape))
+        sample_bytes = _align(inputs * wpi * 4)
+        tag_sample_bytes = _align(words_per_input(-(-inputs // group)) * 4)
+        spikes_at = cursor
+        cursor = _align(cursor + sample_bytes * batch)
+        tags_at = cursor
+        cursor = _align(cursor + tag_sample_bytes * batch)
+        return spikes_at, tags_at, sample_bytes, tag_sample_bytes
+
+    regions, previous = [], None
+    weight_at = []
+    for layer in net.layers:
+        row = _align(layer.fan_in * wbytes)
+        weight_at.append((cursor, row))
+        cursor = _align(cursor + row * layer.weight_shape[0])
+    for k, layer in enumerate(net.layers):
+        if previous is None:
+            previous = spike_region(layer.in_shape, spmb_inputs(layer))
+        nxt = net.layers[k + 1] if k + 1 < len(net.layers) else None
+        out = spike_region(layer.out_shape, spmb_inputs(nxt) if nxt else FC_SPMB_FEATURES)
+        regions.append(LayerRegions(
+            descriptor=descriptors + k * DESCRIPTOR_WORDS * 4,
+            weights=weight_at[k][0], weight_row_bytes=weight_at[k][1],
+            input_spikes=previous[0], input_tags=previous[1],
+            output_spikes=out[0], output_tags=out[1],
+            input_sample_bytes=previous[2], output_sample_bytes=out[2],
+            input_tag_sample_bytes=previous[3], output_tag_sample_bytes=out[3]))
+        previous = out
+
+    data = bytearray(cursor)
+
+    def put(address, words, dtype="<u4"):
+        raw = np.ascontiguousarray(words, dtype=dtype).tobytes()
+        data[address:address + len(raw)] = raw
+
+    put(0, [MAGIC, VERSION, len(net.layers), batch, steps, net.weight_bits, net.v_bits,
+            wbytes, descriptors + base, DESCRIPTOR_WORDS, 0, 0, 0, 0, 0, 0])
+    for k, (layer, w, reg) in enumerate(zip(net.layers, net.weights, regions)):
+        c, h, wd, m, r, rp, e, s, p = _layer_geometry(layer)
+        put(reg.descriptor, [
+            0 if layer.kind == "conv" else 1, c, h, wd, m, r, rp, e, s, p,
+            layer.threshold, layer.leak_shift, layer.tws, layer.fan_in, spmb_inputs(layer),
+            reg.weights + base, reg.weight_row_bytes,
+            reg.input_spikes + base, reg.input_sample_bytes,
+            reg.input_tags + base, reg.input_tag_sample_bytes,
+            reg.output_spikes + base, reg.output_sample_bytes,
+            reg.output_tags + base, reg.output_tag_sample_bytes,
+            spmb_inputs(net.layers[k + 1]) if k + 1 < len(net.layers) else FC_SPMB_FEATURES,
+            0, 0, 0, 0, 0, 0])
+        rows = np.zeros((layer.weight_shape[0], reg.weight_row_bytes // wbytes), f"<i{wbytes}")
+        rows[:, :layer.fan_in] = w.reshape(len(w), -1)      # f = c*E*E + ky*E + kx
+        put(reg.weights, rows, f"<i{wbytes}")
+    first = regions[0]
+    words = pack_spikes(net.input)
+    tags = _pack_bits(spmb_tags(net.input, spmb_inputs(net.layers[0])))
+    for b in range(batch):
+        put(first.input_spikes + b * first.input_sample_bytes, words[b])
+        put(first.input_tags + b * first.input_tag_sample_bytes, tags[b])
+    return Image(data, regions, net)
+
+
+def read_layer_spikes(image, k, data=None):
+    """Layer ``k``'s output spikes as the accelerator wrote them: uint8 ``[B, T, *out_shape]``."""
+    data = image.data if data is None else data
+    layer, reg, net = image.net.layers[k], image.layers[k], image.net
+    inputs, wpi = int(np.prod(layer.out_shape)), words_per_input(net.timesteps)
+    words = np.stack([np.frombuffer(data, "<u4", count=inputs * wpi,
+                                    offset=reg.output_spikes + b * reg.output_sample_bytes)
+                      for b in range(net.batch)]).reshape(net.batch, inputs, wpi)
+    return unpack_spikes(words, net.timesteps, layer.out_shape)
+
+
+def read_layer_tags(image, k, data=None):
+    """Layer ``k``'s output SP-MB tags as the accelerator wrote them: bool ``[B, n]``."""
+    data = image.data if data is None else data
+    reg, net = image.layers[k], image.net
+    nxt = net.layers[k + 1] if k + 1 < len(net.layers) else None
+    group = spmb_inputs(nxt) if nxt else FC_SPMB_FEATURES
+    n = -(-int(np.prod(net.layers[k].out_shape)) // group)
+    words = np.stack([np.frombuffer(data, "<u4", count=words_per_input(n),
+                                    offset=reg.output_tags + b * reg.output_tag_sample_bytes)
+                      for b in range(net.batch)])
+    bits = (words[..., None].astype(np.uint64) >> np.arange(32, dtype=np.uint64)) & 1
+    return bits.reshape(net.batch, -1)[:, :n].astype(bool)

@@ -1,0 +1,73 @@
+"""The DRAM image packer: layout, round trips, tags."""
+
+import numpy as np
+import pytest
+
+from sim import image
+from sim.golden import run_network
+from spikex.example import example_network
+from spikex.netfile import FcLayer, Network, SpikexError
+
+
+def test_spike_packing_round_trips_and_is_time_major():
+    rng = np.random.default_rng(1)
+    spikes = (rng.random((2, 40, 3, 2)) < 0.3).astype(np.uint8)
+    words = image.pack_spikes(spikes)
+    assert words.shape == (2, 6, 2)
+    assert np.array_equal(image.unpack_spikes(words, 40, (3, 2)), spikes)
+    one = np.zeros((1, 40, 1), np.uint8)
+    one[0, 33, 0] = 1
+    assert image.pack_spikes(one)[0, 0].tolist() == [0, 1 << 1]
+
+
+def test_header_descriptors_and_weights_are_where_the_doc_says(tmp_path):
+    net = example_network()
+    img = image.pack(net, base=0x1000)
+    header = img.read_words(0, image.HEADER_WORDS)
+    assert header[:8].tolist() == [image.MAGIC, 1, 3, net.batch, net.timesteps, 8, 16, 1]
+    assert bytes(img.data[:4]) == b"SPKX"
+    table = int(header[8]) - 0x1000
+    for k, (layer, w) in enumerate(zip(net.layers, net.weights)):
+        d = img.read_words(table + 128 * k, image.DESCRIPTOR_WORDS)
+        assert d[0] == (0 if layer.kind == "conv" else 1)
+        assert d[10:14].tolist() == [layer.threshold, layer.leak_shift, layer.tws, layer.fan_in]
+        reg = img.layers[k]
+        assert d[15] == reg.weights + 0x1000 and d[16] % 64 == 0
+        rows = np.frombuffer(img.data, "<i1", count=reg.weight_row_bytes * len(w), offset=reg.weights)
+        assert np.array_equal(rows.reshape(len(w), -1)[:, :layer.fan_in], w.reshape(len(w), -1))
+    assert all(a % 64 == 0 for reg in img.layers for a in (reg.weights, reg.input_spikes, reg.output_tags))
+
+
+def test_layer_chaining_and_reading_back_written_results():
+    net = example_network()
+    img = image.pack(net)
+    for k in range(len(net.layers) - 1):
+        assert img.layers[k].output_spikes == img.layers[k + 1].input_spikes
+        assert img.layers[k].output_tags == img.layers[k + 1].input_tags
+    # Write the golden results where the accelerator would, then read them back.
+    outputs = run_network(net)
+    for k, spikes in enumerate(outputs):
+        reg = img.layers[k]
+        words = image.pack_spikes(spikes)
+        for b in range(net.batch):
+            raw = words[b].astype("<u4").tobytes()
+            at = reg.output_spikes + b * reg.output_sample_bytes
+            img.data[at:at + len(raw)] = raw
+        assert np.array_equal(image.read_layer_spikes(img, k), spikes)
+
+
+def test_input_tags_mark_exactly_the_channels_with_spikes():
+    net = example_network(batch=2)
+    net.input[:] = 0
+    net.input[0, 3, 1, 4, 4] = 1                   # sample 0, channel 1 only
+    img = image.pack(net)
+    reg = img.layers[0]
+    tags = [int(img.read_words(reg.input_tags + b * reg.input_tag_sample_bytes, 1)[0]) for b in range(2)]
+    assert tags == [0b10, 0]
+
+
+def test_wide_weights_are_refused():
+    layer = FcLayer(in_features=2, out_features=1, threshold=1, leak_shift=0, tws=1)
+    net = Network([layer], [np.ones((1, 2), np.int64)], np.zeros((1, 1, 2), np.uint8), weight_bits=20)
+    with pytest.raises(SpikexError, match="weight_bits 20"):
+        image.pack(net)
