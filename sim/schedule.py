@@ -22,8 +22,8 @@ they never mix positions either.
 
 Timing of one pass, in cycles::
 
-    fill  = rows + cols - 2        skew of the systolic array: PE (r, c) starts r + c cycles late
-    drain = cols                   the spike words of a row shift out to the right edge
+    fill  = rows + cols            descriptor cycle, edge skew rows + cols - 2, PE input latch
+    drain = 1                      the result handshake (hw/array.py, PEArray.pass_cycles)
     beats * tws                    integrate: one beat per streamed fan-in input, tws points each
     fire  = max over rows and chains of  sum over the chain's PEs of (decay cycles + tws)
 
@@ -100,13 +100,13 @@ class Hardware:
 
 
 def fill_cycles(hw):
-    """Cycles before the last PE of the array receives its first beat."""
-    return hw.rows + hw.cols - 2
+    """Cycles of a pass besides its beats, its firing and its drain (``PEArray.fill``)."""
+    return hw.rows + hw.cols
 
 
 def drain_cycles(hw):
-    """Cycles to shift a row's spike words out at the right edge."""
-    return hw.cols
+    """Cycles of a pass's result handshake (``PEArray.drain``)."""
+    return 1
 
 
 @dataclass

@@ -118,8 +118,9 @@ def build_parser():
 
 def _command_modules():
     """The ``register`` functions of the commands that live beside the code they drive."""
+    from hw.cli import register as hw_commands
     from sim.cli import register as sim_commands
-    return [sim_commands]
+    return [hw_commands, sim_commands]
 
 
 def main(argv=None):

@@ -99,8 +99,8 @@ def test_chain_and_decay_cycles_by_hand():
     assert p.to_store.tolist() == [False, True]
     assert p.fire_cycles == (0 + 2) + (2 + 2)
     assert p.beats.tolist() == [0]
-    # fill 1 + 2 - 2, one beat of 2 cycles, fire 6, drain 2
-    assert p.compute_cycles == 1 + 2 + 6 + 2
+    # fill 1 + 2, one beat of 2 cycles, fire 6, drain 1
+    assert p.compute_cycles == 3 + 2 + 6 + 1
 
 
 def test_chunks_split_chains_and_read_the_membrane_store():

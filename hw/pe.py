@@ -1,0 +1,244 @@
+"""The SpikeX processing element (paper §III-A, Fig. 1(b)).
+
+A PE does one neuro-temporal work unit (NTWU): one output neuron over one time window of
+``tws`` time points, with one reusable accumulator, a scratchpad of ``tws_max`` partial sums
+and one comparator. Numerics are those of SPEC §1::
+
+    step 1  psum[t] += w               for each streamed input whose spike bit t is set
+    step 2  u = decay(u)               once per skipped time step (early exit at decay(u) == u)
+            v = sat(decay(u) + psum[t]),  s[t] = v >= threshold,  u = 0 if s[t] else v
+    step 3  the window's spike bits s[0 .. tws-1] are the PE's output
+
+    decay(u) = u if leak_shift == 0 else u - (u >> leak_shift)
+
+Step 1 costs ``tws`` cycles per input (one time point per cycle, ``psum[t] += w`` only when
+bit ``t`` is set); steps 2 and 3 cost ``decay cycles + tws`` cycles.
+"""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory, MemoryData
+from amaranth.lib.wiring import In, Out
+
+
+__all__ = ["check_parameter", "config_layout", "WeightLink", "SpikeLink", "MembraneLink",
+           "ProcessingElement"]
+
+
+def check_parameter(name, value, minimum=1, maximum=None):
+    """Raise if ``value`` is not an integer in ``minimum .. maximum``; the message names the value."""
+    if minimum == 1 and maximum is None:
+        expected = "a positive integer"
+    elif maximum is None:
+        expected = f"an integer of at least {minimum}"
+    else:
+        expected = f"an integer in {minimum}..{maximum}"
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be {expected}, not {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {expected}, not {value!r}")
+
+
+def config_layout(tws_max, v_bits):
+    """Per-layer run-time parameters, the same for every PE of a pass."""
+    return data.StructLayout({
+        "tws": range(tws_max + 1),              # 1 .. tws_max time points per window
+        "threshold": unsigned(v_bits - 1),      # 1 .. 2**(v_bits-1) - 1
+        "leak_shift": range(v_bits),            # 0 .. v_bits-1; 0 is an IF neuron
+    })
+
+
+class WeightLink(wiring.Signature):
+    """A weight moving one PE to the right; ``valid`` marks the first cycle of a beat."""
+
+    def __init__(self, weight_bits):
+        super().__init__({"valid": Out(1), "weight": Out(signed(weight_bits))})
+
+
+class SpikeLink(wiring.Signature):
+    """A spike word moving one PE down: bit ``t`` is the input spike at time point ``t`` of the window."""
+
+    def __init__(self, tws_max):
+        super().__init__({"word": Out(tws_max)})
+
+
+class MembraneLink(wiring.Signature):
+    """A PE's membrane handed to its right neighbour, final once ``done`` is set."""
+
+    def __init__(self, v_bits):
+        super().__init__({"done": Out(1), "membrane": Out(signed(v_bits))})
+
+
+class ProcessingElement(wiring.Component):
+    """One PE of the systolic array: integrate, then fire, one NTWU per pass.
+
+    Parameters
+    ----------
+    tws_max : int
+        Largest time-window size (scratchpad depth, spike word width).
+    weight_bits, acc_bits, v_bits : int
+        Widths of a weight, of a partial sum (the accumulator) and of the membrane.
+    skip_bits : int
+        Width of the skipped-step count.
+
+    Ports
+    -----
+    west : In(WeightLink)
+        A beat's weight, ``valid`` for one cycle when the beat arrives. The PE latches it and
+        integrates over the next ``tws`` cycles; a new beat may arrive on the last of them.
+    north : In(SpikeLink)
+        The same beat's spike word, arriving in the same cycle as ``west.valid``.
+    east : Out(WeightLink), south : Out(SpikeLink)
+        The latched beat, one cycle after it arrived (to the right and lower neighbours).
+    params : In(config_layout)
+        ``tws``, ``threshold``, ``leak_shift``; held for the whole pass.
+    load : In(1)
+        Start of a pass: ``membrane_in`` and ``skip`` are sampled, the spikes cleared.
+    membrane_in : In(signed(v_bits)), skip : In(skip_bits)
+        Starting membrane and number of skipped time steps to decay first.
+    chain : In(1)
+        Held for the pass: start from ``prev.membrane`` once ``prev.done`` (the left
+        neighbour ran the previous window of the same neuron) instead of ``membrane_in``;
+        ``skip`` then counts the steps skipped since that window.
+    fire : In(1)
+        Level: integration is over in the whole array; run steps 2 and 3.
+    prev : In(MembraneLink)
+        The left neighbour's ``link``.
+    link : Out(MembraneLink)
+        ``done`` once the window is fired (held until the next ``load``) and the membrane
+        after the window's last time point.
+    spikes : Out(tws_max)
+        Bit ``t``: spike at time point ``t`` of the window; valid once ``link.done``.
+
+    Latency: a beat arriving in cycle ``a`` is integrated in cycles ``a+1 .. a+tws``. Once
+    firing may start, the PE takes ``d + tws`` cycles, ``d = min(skip, steps to reach a fixed
+    point of decay)``, and ``link.done`` rises in the cycle after its last one. Firing starts
+    when ``fire`` is high and, if ``chain``, ``prev.done`` is high, with no cycle lost in the
+    hand-over.
+    """
+
+    def __init__(self, *, tws_max, weight_bits, acc_bits, v_bits, skip_bits):
+        self.tws_max = tws_max
+        self.weight_bits = weight_bits
+        self.acc_bits = acc_bits
+        self.v_bits = v_bits
+        self.skip_bits = skip_bits
+        self.scratchpad_data = MemoryData(shape=signed(acc_bits), depth=tws_max, init=[])
+        super().__init__({
+            "west": In(WeightLink(weight_bits)),
+            "north": In(SpikeLink(tws_max)),
+            "east": Out(WeightLink(weight_bits)),
+            "south": Out(SpikeLink(tws_max)),
+            "params": In(config_layout(tws_max, v_bits)),
+            "load": In(1),
+            "membrane_in": In(signed(v_bits)),
+            "skip": In(skip_bits),
+            "chain": In(1),
+            "fire": In(1),
+            "prev": In(MembraneLink(v_bits)),
+            "link": Out(MembraneLink(v_bits)),
+            "spikes": Out(tws_max),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self.params
+
+        # The scratchpad: psum[t] is read and written back in the same cycle, so the
+        # one accumulator serves every time point. Firing reads psum[t] and clears it,
+        # which leaves the scratchpad zero for the next pass without extra cycles.
+        m.submodules.scratchpad = scratchpad = Memory(data=self.scratchpad_data)
+        psum = scratchpad.read_port(domain="comb")
+        psum_write = scratchpad.write_port()
+
+        # Step 1: integrate one beat over tws cycles.
+        weight = Signal(signed(self.weight_bits))
+        word = Signal(self.tws_max)
+        integrating = Signal()
+        t_in = Signal(range(self.tws_max))
+        forward = Signal()
+        m.d.sync += forward.eq(self.west.valid)
+        m.d.comb += [
+            self.east.valid.eq(forward),
+            self.east.weight.eq(weight),
+            self.south.word.eq(word),
+        ]
+        with m.If(integrating):
+            m.d.comb += [
+                psum.addr.eq(t_in),
+                psum_write.addr.eq(t_in),
+                psum_write.data.eq(psum.data + weight),
+                psum_write.en.eq(word.bit_select(t_in, 1)),
+            ]
+            m.d.sync += t_in.eq(t_in + 1)
+            with m.If(t_in == config.tws - 1):
+                m.d.sync += integrating.eq(0)
+        with m.If(self.west.valid):
+            m.d.sync += [
+                weight.eq(self.west.weight),
+                word.eq(self.north.word),
+                t_in.eq(0),
+                integrating.eq(1),
+            ]
+
+        # Steps 2 and 3: decay over the skipped steps, then one time point per cycle.
+        membrane = Signal(signed(self.v_bits))
+        skip_left = Signal(self.skip_bits)
+        t_out = Signal(range(self.tws_max))
+        started = Signal()
+        done = Signal()
+        spikes = Signal(self.tws_max)
+        m.d.comb += [
+            self.link.done.eq(done),
+            self.link.membrane.eq(membrane),
+            self.spikes.eq(spikes),
+        ]
+
+        current = Signal(signed(self.v_bits))
+        decayed = Signal(signed(self.v_bits))
+        m.d.comb += [
+            current.eq(Mux(self.chain & ~started, self.prev.membrane, membrane)),
+            decayed.eq(Mux(config.leak_shift == 0, current,
+                           current - (current >> config.leak_shift))),
+        ]
+        v_min, v_max = -2 ** (self.v_bits - 1), 2 ** (self.v_bits - 1) - 1
+        total = Signal(signed(max(self.acc_bits, self.v_bits) + 1))
+        v = Signal(signed(self.v_bits))
+        m.d.comb += [
+            total.eq(decayed + psum.data),
+            v.eq(Mux(total > v_max, v_max, Mux(total < v_min, v_min, total))),
+        ]
+        spike = v >= config.threshold
+
+        step = self.fire & ~done & (~self.chain | self.prev.done)
+        with m.If(step):
+            m.d.sync += started.eq(1)
+            with m.If((skip_left != 0) & (decayed != current)):
+                m.d.sync += [membrane.eq(decayed), skip_left.eq(skip_left - 1)]
+            with m.Else():
+                m.d.comb += [
+                    psum.addr.eq(t_out),
+                    psum_write.addr.eq(t_out),
+                    psum_write.data.eq(0),
+                    psum_write.en.eq(1),
+                ]
+                # A fixed point ends the skipped steps early: none are left after the
+                # window's first time point.
+                m.d.sync += [
+                    skip_left.eq(0),
+                    membrane.eq(Mux(spike, 0, v)),
+                    spikes.bit_select(t_out, 1).eq(spike),
+                    t_out.eq(t_out + 1),
+                ]
+                with m.If(t_out == config.tws - 1):
+                    m.d.sync += done.eq(1)
+        with m.If(self.load):
+            m.d.sync += [
+                membrane.eq(self.membrane_in),
+                skip_left.eq(self.skip),
+                t_out.eq(0),
+                started.eq(0),
+                done.eq(0),
+                spikes.eq(0),
+            ]
+        return m
