@@ -1,0 +1,508 @@
+"""The accelerator's AXI interfaces: a DRAM master port and a control register file.
+
+- :class:`AxiDramPort` is the AXI4 master through which the controller moves weights,
+  spikes and results between DRAM and the GLB: a request (byte address, byte length)
+  becomes INCR bursts of at most 16 beats that never cross a 4 KB boundary, with the
+  data as a stream of bus-wide words.
+- :class:`ControlRegisters` is the AXI4-Lite slave through which a host starts a run,
+  polls its status, gives the descriptor address and reads the performance counters.
+
+:func:`verilog` writes Verilog whose port names follow the AXI convention
+(``m_axi_awaddr``, ``s_axil_rdata``), which Amaranth's own naming (``m_axi__awaddr``) does
+not, so that bus models such as cocotbext-axi's ``AxiBus.from_prefix(dut, "m_axi")`` bind.
+"""
+
+from amaranth.back import verilog as amaranth_verilog
+from amaranth.hdl import Cat, Module, Mux, Signal, ValueCastable
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
+
+from hw.pe import check_parameter
+
+
+__all__ = ["OKAY", "SLVERR", "BURST_BEATS", "AxiReadSignature", "AxiWriteSignature",
+           "AxiSignature", "AxiLiteSignature", "dram_request_layout", "AxiBurstReader",
+           "AxiBurstWriter", "AxiDramPort", "ControlRegisters", "verilog"]
+
+
+OKAY, SLVERR = 0, 2
+INCR = 1
+BURST_BEATS = 16          # longest burst the port issues
+PAGE_BYTES = 4096         # an AXI burst may not cross a 4 KB boundary
+
+
+def _read_members(addr_width, data_width, id_width):
+    return {
+        "arid": Out(id_width), "araddr": Out(addr_width), "arlen": Out(8), "arsize": Out(3),
+        "arburst": Out(2), "arvalid": Out(1), "arready": In(1),
+        "rid": In(id_width), "rdata": In(data_width), "rresp": In(2), "rlast": In(1),
+        "rvalid": In(1), "rready": Out(1),
+    }
+
+
+def _write_members(addr_width, data_width, id_width):
+    return {
+        "awid": Out(id_width), "awaddr": Out(addr_width), "awlen": Out(8), "awsize": Out(3),
+        "awburst": Out(2), "awvalid": Out(1), "awready": In(1),
+        "wdata": Out(data_width), "wstrb": Out(data_width // 8), "wlast": Out(1),
+        "wvalid": Out(1), "wready": In(1),
+        "bid": In(id_width), "bresp": In(2), "bvalid": In(1), "bready": Out(1),
+    }
+
+
+class AxiReadSignature(wiring.Signature):
+    """The AR and R channels of an AXI4 master, with AXI's own signal names."""
+
+    def __init__(self, *, addr_width=32, data_width=32, id_width=1):
+        super().__init__(_read_members(addr_width, data_width, id_width))
+
+
+class AxiWriteSignature(wiring.Signature):
+    """The AW, W and B channels of an AXI4 master, with AXI's own signal names."""
+
+    def __init__(self, *, addr_width=32, data_width=32, id_width=1):
+        super().__init__(_write_members(addr_width, data_width, id_width))
+
+
+class AxiSignature(wiring.Signature):
+    """A whole AXI4 master interface: the members of both the read and the write signature."""
+
+    def __init__(self, *, addr_width=32, data_width=32, id_width=1):
+        super().__init__({**_read_members(addr_width, data_width, id_width),
+                          **_write_members(addr_width, data_width, id_width)})
+
+
+class AxiLiteSignature(wiring.Signature):
+    """An AXI4-Lite master interface (32-bit data); a slave takes it flipped."""
+
+    def __init__(self, *, addr_width):
+        super().__init__({
+            "awaddr": Out(addr_width), "awvalid": Out(1), "awready": In(1),
+            "wdata": Out(32), "wstrb": Out(4), "wvalid": Out(1), "wready": In(1),
+            "bresp": In(2), "bvalid": In(1), "bready": Out(1),
+            "araddr": Out(addr_width), "arvalid": Out(1), "arready": In(1),
+            "rdata": In(32), "rresp": In(2), "rvalid": In(1), "rready": Out(1),
+        })
+
+
+def dram_request_layout(addr_width, length_width):
+    """A DRAM transfer: byte address and byte length, both multiples of the bus width."""
+    return data.StructLayout({"addr": addr_width, "length": length_width})
+
+
+def _check_bus(data_width, addr_width, length_width, counter_width):
+    if data_width not in (32, 64, 128, 256, 512):
+        raise ValueError(f"data_width must be one of 32, 64, 128, 256, 512, not {data_width!r}")
+    check_parameter("addr_width", addr_width, minimum=13, maximum=64)
+    check_parameter("length_width", length_width)
+    check_parameter("counter_width", counter_width)
+
+
+def _burst_beats(m, addr, beats_left, size):
+    """Beats of the next burst: at most 16, what is left, and up to the next 4 KB boundary."""
+    to_boundary = Signal(range(PAGE_BYTES + 1))
+    capped = Signal(range(BURST_BEATS + 1))
+    beats = Signal(range(BURST_BEATS + 1))
+    m.d.comb += [
+        to_boundary.eq((PAGE_BYTES - addr[:12]) >> size),
+        capped.eq(Mux(to_boundary < BURST_BEATS, to_boundary, BURST_BEATS)),
+        beats.eq(Mux(beats_left < capped, beats_left, capped)),
+    ]
+    return beats
+
+
+class _BurstEngine(wiring.Component):
+    """What the reader and the writer share: parameters, request port, counters."""
+
+    def __init__(self, members, *, data_width, addr_width, length_width, counter_width):
+        _check_bus(data_width, addr_width, length_width, counter_width)
+        self._size = exact_log2(data_width // 8)
+        super().__init__({
+            "request": In(stream.Signature(dram_request_layout(addr_width, length_width))),
+            **members,
+            "busy": Out(1),
+            "error": Out(1),
+            "bytes": Out(counter_width),
+        })
+
+    def _beats(self, length):
+        return length >> self._size
+
+    def _aligned(self, addr):
+        return addr & ~((1 << self._size) - 1)
+
+
+class AxiBurstReader(_BurstEngine):
+    """Reads DRAM by INCR bursts and streams the words out, earliest address first.
+
+    Bursts are issued back to back ahead of the data (several may be outstanding); each
+    has at most 16 beats and stays inside a 4 KB page.
+
+    Parameters
+    ----------
+    data_width : int
+        AXI data width in bits: 32, 64, 128, 256 or 512.
+    addr_width : int
+        AXI address width in bits, 13 .. 64.
+    length_width : int
+        Width of a request's byte length.
+    counter_width : int
+        Width of the ``bytes`` counter (it wraps).
+
+    Ports
+    -----
+    request : In(stream.Signature(dram_request_layout(addr_width, length_width)))
+        A transfer; ``addr`` and ``length`` are multiples of ``data_width // 8`` (the low
+        bits are ignored). Taken when the reader is idle.
+    data : Out(stream.Signature(data_width))
+        The words read, little-endian within a word (AXI byte lanes).
+    axi : Out(AxiReadSignature(addr_width=addr_width, data_width=data_width))
+    busy : Out(1)
+        A transfer is in progress.
+    error : Out(1)
+        Sticky: some beat came back with a response other than OKAY.
+    bytes : Out(counter_width)
+        Bytes read.
+
+    Latency: the first AR one cycle after the request is taken; each R beat is passed to
+    ``data`` in the same cycle (``rready`` is ``data.ready``).
+    """
+
+    def __init__(self, *, data_width=32, addr_width=32, length_width=24, counter_width=32):
+        super().__init__({
+            "data": Out(stream.Signature(data_width)),
+            "axi": Out(AxiReadSignature(addr_width=addr_width, data_width=data_width)),
+        }, data_width=data_width, addr_width=addr_width, length_width=length_width,
+            counter_width=counter_width)
+
+    def elaborate(self, platform):
+        m = Module()
+        axi = self.axi
+        addr = Signal.like(axi.araddr)
+        issue_left = Signal.like(self.request.payload.length)    # beats still to request
+        data_left = Signal.like(self.request.payload.length)     # beats still to receive
+        beats = _burst_beats(m, addr, issue_left, self._size)
+
+        m.d.comb += [
+            self.busy.eq((issue_left != 0) | (data_left != 0)),
+            self.request.ready.eq(~self.busy),
+            axi.araddr.eq(addr),
+            axi.arlen.eq(beats - 1),
+            axi.arsize.eq(self._size),
+            axi.arburst.eq(INCR),
+            axi.arvalid.eq(issue_left != 0),
+            self.data.payload.eq(axi.rdata),
+            self.data.valid.eq(axi.rvalid),
+            axi.rready.eq(self.data.ready),
+        ]
+        with m.If(self.request.valid & self.request.ready):
+            m.d.sync += [
+                addr.eq(self._aligned(self.request.payload.addr)),
+                issue_left.eq(self._beats(self.request.payload.length)),
+                data_left.eq(self._beats(self.request.payload.length)),
+            ]
+        with m.If(axi.arvalid & axi.arready):
+            m.d.sync += [addr.eq(addr + (beats << self._size)), issue_left.eq(issue_left - beats)]
+        with m.If(axi.rvalid & axi.rready):
+            m.d.sync += [data_left.eq(data_left - 1),
+                         self.bytes.eq(self.bytes + (1 << self._size))]
+            with m.If(axi.rresp != OKAY):
+                m.d.sync += self.error.eq(1)
+        return m
+
+
+class AxiBurstWriter(_BurstEngine):
+    """Writes a stream of words to DRAM by INCR bursts.
+
+    The AW side issues the bursts as soon as the request is taken; the W side cuts the
+    data stream at the same burst boundaries (``wlast``) and may run behind it; the
+    transfer ends when every burst's B response has come back.
+
+    Parameters
+    ----------
+    data_width, addr_width, length_width, counter_width : int
+        As for :class:`AxiBurstReader`.
+
+    Ports
+    -----
+    request : In(stream.Signature(dram_request_layout(addr_width, length_width)))
+        A transfer, as for :class:`AxiBurstReader`.
+    data : In(stream.Signature(data_width))
+        The words to write, ``length // (data_width // 8)`` of them; all byte lanes written.
+    axi : Out(AxiWriteSignature(addr_width=addr_width, data_width=data_width))
+    busy : Out(1)
+        A transfer is in progress (bursts to issue, words to send or responses to await).
+    error : Out(1)
+        Sticky: some B response was not OKAY.
+    bytes : Out(counter_width)
+        Bytes written.
+
+    Latency: the first AW one cycle after the request is taken; each word of ``data`` goes
+    out on W in the same cycle (``data.ready`` is ``wready`` during a transfer).
+    """
+
+    def __init__(self, *, data_width=32, addr_width=32, length_width=24, counter_width=32):
+        super().__init__({
+            "data": In(stream.Signature(data_width)),
+            "axi": Out(AxiWriteSignature(addr_width=addr_width, data_width=data_width)),
+        }, data_width=data_width, addr_width=addr_width, length_width=length_width,
+            counter_width=counter_width)
+
+    def elaborate(self, platform):
+        m = Module()
+        axi = self.axi
+        length = self.request.payload.length
+        aw_addr = Signal.like(axi.awaddr)
+        aw_left = Signal.like(length)          # beats still to request
+        w_addr = Signal.like(axi.awaddr)       # start of the burst the W side is in
+        w_left = Signal.like(length)           # beats still to send, from w_addr
+        w_beat = Signal(range(BURST_BEATS))    # beat within that burst
+        responses = Signal.like(length)        # bursts issued whose B has not come back
+        aw_beats = _burst_beats(m, aw_addr, aw_left, self._size)
+        w_beats = _burst_beats(m, w_addr, w_left, self._size)
+
+        aw_fire = Signal()
+        b_fire = Signal()
+        m.d.comb += [
+            self.busy.eq((aw_left != 0) | (w_left != 0) | (responses != 0)),
+            self.request.ready.eq(~self.busy),
+            axi.awaddr.eq(aw_addr),
+            axi.awlen.eq(aw_beats - 1),
+            axi.awsize.eq(self._size),
+            axi.awburst.eq(INCR),
+            axi.awvalid.eq(aw_left != 0),
+            aw_fire.eq(axi.awvalid & axi.awready),
+            axi.wdata.eq(self.data.payload),
+            axi.wstrb.eq(-1),
+            axi.wlast.eq(w_beat == w_beats - 1),
+            axi.wvalid.eq(self.data.valid & (w_left != 0)),
+            self.data.ready.eq(axi.wready & (w_left != 0)),
+            axi.bready.eq(1),
+            b_fire.eq(axi.bvalid),
+        ]
+        with m.If(self.request.valid & self.request.ready):
+            start = self._aligned(self.request.payload.addr)
+            m.d.sync += [aw_addr.eq(start), aw_left.eq(self._beats(length)),
+                         w_addr.eq(start), w_left.eq(self._beats(length))]
+        with m.If(aw_fire):
+            m.d.sync += [aw_addr.eq(aw_addr + (aw_beats << self._size)),
+                         aw_left.eq(aw_left - aw_beats)]
+        with m.If(axi.wvalid & axi.wready):
+            m.d.sync += self.bytes.eq(self.bytes + (1 << self._size))
+            with m.If(axi.wlast):
+                m.d.sync += [w_addr.eq(w_addr + (w_beats << self._size)),
+                             w_left.eq(w_left - w_beats), w_beat.eq(0)]
+            with m.Else():
+                m.d.sync += w_beat.eq(w_beat + 1)
+        m.d.sync += responses.eq(responses + aw_fire - b_fire)
+        with m.If(b_fire & (axi.bresp != OKAY)):
+            m.d.sync += self.error.eq(1)
+        return m
+
+
+class AxiDramPort(wiring.Component):
+    """The accelerator's DRAM port: an :class:`AxiBurstReader` and an :class:`AxiBurstWriter`
+    on one AXI4 master interface (ID 0 for every transaction).
+
+    Parameters
+    ----------
+    data_width, addr_width, length_width, counter_width : int
+        As for :class:`AxiBurstReader`.
+
+    Ports
+    -----
+    m_axi : Out(AxiSignature(addr_width=addr_width, data_width=data_width))
+    read_request, read_data, write_request, write_data
+        The reader's ``request`` and ``data`` and the writer's (see those classes).
+    busy : Out(1)
+        Either engine is busy.
+    error : Out(1)
+        Sticky: either engine saw a response other than OKAY.
+    bytes_read, bytes_written : Out(counter_width)
+        Bytes moved at the DRAM port.
+
+    Latency: that of the engines; reads and writes run independently.
+    """
+
+    def __init__(self, *, data_width=32, addr_width=32, length_width=24, counter_width=32):
+        _check_bus(data_width, addr_width, length_width, counter_width)
+        self._params = dict(data_width=data_width, addr_width=addr_width,
+                            length_width=length_width, counter_width=counter_width)
+        request = stream.Signature(dram_request_layout(addr_width, length_width))
+        super().__init__({
+            "m_axi": Out(AxiSignature(addr_width=addr_width, data_width=data_width)),
+            "read_request": In(request),
+            "read_data": Out(stream.Signature(data_width)),
+            "write_request": In(request),
+            "write_data": In(stream.Signature(data_width)),
+            "busy": Out(1),
+            "error": Out(1),
+            "bytes_read": Out(counter_width),
+            "bytes_written": Out(counter_width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.reader = reader = AxiBurstReader(**self._params)
+        m.submodules.writer = writer = AxiBurstWriter(**self._params)
+        wiring.connect(m, wiring.flipped(self.read_request), reader.request)
+        wiring.connect(m, reader.data, wiring.flipped(self.read_data))
+        wiring.connect(m, wiring.flipped(self.write_request), writer.request)
+        wiring.connect(m, wiring.flipped(self.write_data), writer.data)
+        for engine in (reader, writer):
+            for name, member in engine.axi.signature.members.items():
+                outer, inner = getattr(self.m_axi, name), getattr(engine.axi, name)
+                m.d.comb += outer.eq(inner) if member.flow == Out else inner.eq(outer)
+        m.d.comb += [
+            self.busy.eq(reader.busy | writer.busy),
+            self.error.eq(reader.error | writer.error),
+            self.bytes_read.eq(reader.bytes),
+            self.bytes_written.eq(writer.bytes),
+        ]
+        return m
+
+
+class ControlRegisters(wiring.Component):
+    """The AXI4-Lite register file a host drives the accelerator through.
+
+    Register map (byte offsets; 32-bit registers):
+
+    ========  ==========  ====  ===============================================
+    offset    name        R/W   meaning
+    ========  ==========  ====  ===============================================
+    0x00      CONTROL     W     bit 0: write 1 to start (a one-cycle ``start``)
+    0x04      STATUS      R     bit 0 busy, bit 1 done, bit 2 error
+    0x08      ERROR_CODE  R     ``error_code``
+    0x0C      DESCRIPTOR  R/W   DRAM address of the run's descriptor
+    0x10      INFO        R     bits 0-15 counters, bits 16-19 words per counter
+    0x100     COUNTER     R     counter ``k`` at ``0x100 + 4 * words * k``, low word first
+    ========  ==========  ====  ===============================================
+
+    With 64-bit counters, reading a counter's low word latches its high word, which the
+    next read of ``+ 4`` returns, so a counter read low word first is consistent. Reading
+    CONTROL returns 0; an unmapped address, or a write to a read-only register, answers
+    SLVERR and changes nothing.
+
+    Parameters
+    ----------
+    counters : int
+        Number of performance counters.
+    counter_width : int
+        32 or 64.
+    addr_width : int
+        AXI4-Lite address width; the map must fit.
+
+    Ports
+    -----
+    s_axil : In(AxiLiteSignature(addr_width=addr_width))
+    start : Out(1)
+        One-cycle pulse per write of 1 to CONTROL bit 0.
+    busy, done, error : In(1)
+        Status from the controller.
+    error_code : In(32)
+    descriptor : Out(32)
+    counters : In(data.ArrayLayout(counter_width, counters))
+
+    Latency: a write is acknowledged (B) and takes effect one cycle after both AW and W are
+    valid; a read returns (R) one cycle after AR is valid.
+    """
+
+    CONTROL, STATUS, ERROR_CODE, DESCRIPTOR, INFO, COUNTER = 0x00, 0x04, 0x08, 0x0C, 0x10, 0x100
+
+    def __init__(self, *, counters=8, counter_width=32, addr_width=12):
+        check_parameter("counters", counters, maximum=0xFFFF)
+        if counter_width not in (32, 64):
+            raise ValueError(f"counter_width must be 32 or 64, not {counter_width!r}")
+        check_parameter("addr_width", addr_width, minimum=9, maximum=32)
+        self._words = counter_width // 32
+        end = self.COUNTER + 4 * self._words * counters
+        if end > 1 << addr_width:
+            raise ValueError(f"addr_width {addr_width} is too small for {counters} "
+                             f"{counter_width}-bit counters (the map ends at {end:#x})")
+        self._counters = counters
+        super().__init__({
+            "s_axil": In(AxiLiteSignature(addr_width=addr_width)),
+            "start": Out(1),
+            "busy": In(1),
+            "done": In(1),
+            "error": In(1),
+            "error_code": In(32),
+            "descriptor": Out(32),
+            "counters": In(data.ArrayLayout(counter_width, counters)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bus = self.s_axil
+
+        # Write: take AW and W together, answer on B.
+        writing = Signal()
+        m.d.comb += [
+            writing.eq(bus.awvalid & bus.wvalid & ~bus.bvalid),
+            bus.awready.eq(writing),
+            bus.wready.eq(writing),
+        ]
+        m.d.sync += self.start.eq(0)
+        with m.If(bus.bvalid & bus.bready):
+            m.d.sync += bus.bvalid.eq(0)
+        with m.If(writing):
+            m.d.sync += [bus.bvalid.eq(1), bus.bresp.eq(OKAY)]
+            with m.Switch(bus.awaddr[2:]):
+                with m.Case(self.CONTROL >> 2):
+                    m.d.sync += self.start.eq(bus.wdata[0] & bus.wstrb[0])
+                with m.Case(self.DESCRIPTOR >> 2):
+                    for lane in range(4):
+                        with m.If(bus.wstrb[lane]):
+                            m.d.sync += self.descriptor.word_select(lane, 8).eq(
+                                bus.wdata.word_select(lane, 8))
+                with m.Default():
+                    m.d.sync += bus.bresp.eq(SLVERR)
+
+        # Read: take AR, answer on R one cycle later.
+        reading = Signal()
+        high_word = Signal(32)       # latched when a 64-bit counter's low word is read
+        m.d.comb += [reading.eq(bus.arvalid & ~bus.rvalid), bus.arready.eq(reading)]
+        with m.If(bus.rvalid & bus.rready):
+            m.d.sync += bus.rvalid.eq(0)
+        with m.If(reading):
+            m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(OKAY), bus.rdata.eq(0)]
+            with m.Switch(bus.araddr[2:]):
+                with m.Case(self.CONTROL >> 2):
+                    pass
+                with m.Case(self.STATUS >> 2):
+                    m.d.sync += bus.rdata.eq(Cat(self.busy, self.done, self.error))
+                with m.Case(self.ERROR_CODE >> 2):
+                    m.d.sync += bus.rdata.eq(self.error_code)
+                with m.Case(self.DESCRIPTOR >> 2):
+                    m.d.sync += bus.rdata.eq(self.descriptor)
+                with m.Case(self.INFO >> 2):
+                    m.d.sync += bus.rdata.eq(self._counters | self._words << 16)
+                for k in range(self._counters):
+                    word = (self.COUNTER >> 2) + self._words * k
+                    with m.Case(word):
+                        m.d.sync += bus.rdata.eq(self.counters[k][:32])
+                        if self._words == 2:
+                            m.d.sync += high_word.eq(self.counters[k][32:])
+                    if self._words == 2:
+                        with m.Case(word + 1):
+                            m.d.sync += bus.rdata.eq(high_word)
+                with m.Default():
+                    m.d.sync += bus.rresp.eq(SLVERR)
+        return m
+
+
+def verilog(component, name):
+    """Verilog of ``component`` with ports named by joining member paths with ``_``.
+
+    Amaranth joins with ``__``; AXI tools expect ``m_axi_awaddr``.
+    """
+    ports = {}
+    for path, _member, value in component.signature.flatten(component):
+        port = "_".join(map(str, path))
+        if port in ports:
+            raise ValueError(f"two ports of {name} would both be named {port!r}")
+        if isinstance(value, ValueCastable):
+            value = value.as_value()
+        ports[port] = (value, None)      # the direction follows from what drives it
+    return amaranth_verilog.convert(component, name=name, ports=ports, emit_src=False)
