@@ -12,6 +12,7 @@ from sim import golden
 from spikex import netfile
 from spikex.cli import main
 from spikex.example import example_network
+from tb.networks import random_network
 
 
 def archive_of(net):
@@ -141,32 +142,6 @@ def test_save_refuses_an_invalid_network_and_writes_nothing(tmp_path):
     with pytest.raises(netfile.NetworkFileError, match="weights_0: weight"):
         netfile.save(net, tmp_path / "n.npz")
     assert list(tmp_path.iterdir()) == []
-
-
-def random_network(rng):
-    """A random conv/fc chain with random strides, padding, leaks and firing rates."""
-    timesteps = int(rng.choice([4, 6, 12]))
-    v_bits = int(rng.choice([8, 12, 16]))
-    top = min(300, 2 ** (v_bits - 1) - 1)
-    channels, size = int(rng.integers(1, 4)), int(rng.integers(4, 9))
-    layers, weights = [], []
-    for _ in range(int(rng.integers(1, 3))):
-        kernel = int(rng.integers(1, min(size, 3) + 1))
-        layer = netfile.ConvLayer(in_channels=channels, in_size=(size, size),
-                                  out_channels=int(rng.integers(1, 5)), kernel=kernel,
-                                  stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, 2)),
-                                  threshold=int(rng.integers(1, top + 1)), leak_shift=int(rng.integers(0, 6)),
-                                  tws=int(rng.choice([d for d in (1, 2, 3) if timesteps % d == 0])))
-        layers.append(layer)
-        channels, size = layer.out_channels, layer.out_size[0]
-    features = int(np.prod(layers[-1].out_shape))
-    layers.append(netfile.FcLayer(in_features=features, out_features=int(rng.integers(1, 6)),
-                                  threshold=int(rng.integers(1, top + 1)), leak_shift=int(rng.integers(0, 6)),
-                                  tws=2))
-    weights = [rng.integers(-128, 128, size=layer.weight_shape) for layer in layers]
-    rate = float(rng.choice([0.01, 0.1, 0.3]))
-    x = (rng.random((int(rng.integers(1, 4)), timesteps, *layers[0].in_shape)) < rate).astype(np.uint8)
-    return netfile.Network(layers, weights, x, weight_bits=8, v_bits=v_bits)
 
 
 def spec_network(net):
