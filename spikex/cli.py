@@ -119,8 +119,9 @@ def build_parser():
 def _command_modules():
     """The ``register`` functions of the commands that live beside the code they drive."""
     from hw.cli import register as hw_commands
+    from model.cli import register as model_commands
     from sim.cli import register as sim_commands
-    return [hw_commands, sim_commands]
+    return [hw_commands, sim_commands, model_commands]
 
 
 def main(argv=None):
