@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
-# The main job of ./setup.sh: the built-in default network through the backends that exist.
+# The main job of ./setup.sh: the shipped N-MNIST model (model/zoo/nmnist.pt, trained on
+# Train/ with HT and HAS) compiled with the 100 real Test/ recordings, then run on the
+# golden model and compared, SpikeX against the PTB baseline, on the analytic simulator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 spikex=.venv/bin/spikex
+data=../shared/data/nmnist-small
 mkdir -p out
-$spikex example -o out/example.npz
-$spikex info out/example.npz
-$spikex run out/example.npz --backend golden -o out/example-golden.npz
+if [ ! -d "$data" ]; then
+    echo "main job: $data not found; running the built-in example network instead" >&2
+    $spikex example -o out/example.npz
+    $spikex info out/example.npz
+    $spikex run out/example.npz --backend golden -o out/example-golden.npz
+    $spikex compare out/example.npz
+    exit 0
+fi
+$spikex compile model/zoo/nmnist.pt --data "$data" --split Test -o out/nmnist-test.npz
+$spikex info out/nmnist-test.npz
+$spikex run out/nmnist-test.npz --backend golden -o out/nmnist-golden.npz
+$spikex compare out/nmnist-test.npz

@@ -23,10 +23,8 @@ def _run(args):
     from .backends import BACKENDS, run_backend
     if args.backend not in BACKENDS:
         raise SpikexError(f"unknown backend {args.backend!r}; backends: {', '.join(BACKENDS)}")
-    net = load(args.net)
-    options = {key: getattr(args, key) for key in ("dataflow", "rows", "cols", "acc_bits",
-                                                   "tws_max", "glb_kb", "lbuf_kb", "energy_table")}
-    outputs, counters = run_backend(args.backend, net, options, str(args.net))
+    net = _first_samples(load(args.net), args.samples, args.net)
+    outputs, counters = run_backend(args.backend, net, _hardware_options(args), str(args.net))
     counts, prediction = predict(outputs[-1])
     entries = {f"spikes_{k}": spikes for k, spikes in enumerate(outputs)}
     entries["counts"] = counts
@@ -39,6 +37,48 @@ def _run(args):
     if counters is not None:
         summary += f", {counters['cycles']} cycles, {counters['energy_pj']:.4g} pJ"
     print(f"{summary} -> {args.output}")
+
+
+def _hardware_options(args):
+    return {key: getattr(args, key) for key in ("dataflow", "rows", "cols", "acc_bits",
+                                                "tws_max", "glb_kb", "lbuf_kb", "energy_table")}
+
+
+def _first_samples(net, samples, source):
+    if samples is None:
+        return net
+    if samples < 1:
+        raise SpikexError(f"{source}: --samples must be at least 1, not {samples}")
+    labels = None if net.labels is None else net.labels[:samples]
+    return net.with_input(net.input[:samples], labels)
+
+
+def _compare(args):
+    from sim.golden import predict
+    from .backends import run_backend
+    net = _first_samples(load(args.net), args.samples, args.net)
+    runs = {}
+    for dataflow in ("spikex", "ptb"):
+        options = {**_hardware_options(args), "dataflow": dataflow}
+        outputs, runs[dataflow] = run_backend(args.backend, net, options, str(args.net))
+    _, prediction = predict(outputs[-1])
+    accuracy = "" if net.labels is None else f", accuracy {np.mean(prediction == net.labels):.4f}"
+    print(f"{args.net}: {net.batch} samples, backend {args.backend}, {args.rows}x{args.cols} array{accuracy}")
+    print(f"{'layer':<7}{'SpikeX cycles':>15}{'PTB cycles':>15}{'speed-up':>10}"
+          f"{'SpikeX uJ':>12}{'PTB uJ':>12}{'energy x':>10}{'DRAM B x':>10}")
+    rows = list(zip(runs["spikex"]["layers"], runs["ptb"]["layers"]))
+    for k, (s, p) in enumerate(rows):
+        dram_s = s["dram_read_bytes"] + s["dram_write_bytes"]
+        dram_p = p["dram_read_bytes"] + p["dram_write_bytes"]
+        print(f"{k:<7}{s['cycles']:>15}{p['cycles']:>15}{p['cycles'] / max(s['cycles'], 1):>10.2f}"
+              f"{s['energy_pj'] / 1e6:>12.3f}{p['energy_pj'] / 1e6:>12.3f}"
+              f"{p['energy_pj'] / max(s['energy_pj'], 1e-12):>10.2f}{dram_p / max(dram_s, 1):>10.2f}")
+    s, p = runs["spikex"], runs["ptb"]
+    print(f"{'total':<7}{s['cycles']:>15}{p['cycles']:>15}{p['cycles'] / max(s['cycles'], 1):>10.2f}"
+          f"{s['energy_pj'] / 1e6:>12.3f}{p['energy_pj'] / 1e6:>12.3f}"
+          f"{p['energy_pj'] / max(s['energy_pj'], 1e-12):>10.2f}")
+    print(f"EDP: SpikeX {s['edp']:.4g} pJ*s, PTB {p['edp']:.4g} pJ*s, "
+          f"PTB/SpikeX {p['edp'] / max(s['edp'], 1e-30):.2f}x")
 
 
 def _info(args):
@@ -90,8 +130,17 @@ def _register(subparsers):
                      help="golden, analytic, icarus or verilator (those that exist are listed "
                           "if you name another)")
     add_hardware_arguments(run)
+    run.add_argument("--samples", type=int, default=None, help="run only the first N samples")
     run.add_argument("-o", "--output", required=True, help="RESULT.npz to write")
     run.set_defaults(func=_run)
+
+    compare = subparsers.add_parser("compare", help="SpikeX against the PTB baseline, layer by layer")
+    compare.add_argument("net", help="network file (spikex-net-v1 .npz)")
+    compare.add_argument("--backend", default="analytic",
+                         help="analytic (default), icarus or verilator")
+    add_hardware_arguments(compare)
+    compare.add_argument("--samples", type=int, default=None, help="run only the first N samples")
+    compare.set_defaults(func=_compare)
 
     info = subparsers.add_parser("info", help="layers, shapes, firing rates, active-TW density")
     info.add_argument("net", help="network file (spikex-net-v1 .npz)")

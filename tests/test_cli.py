@@ -1,0 +1,51 @@
+"""The command line beyond run's file checks: --samples, compare, the analytic backend's counters."""
+
+import json
+
+import numpy as np
+
+from sim.golden import run_network
+from spikex import netfile
+from spikex.cli import main
+from spikex.example import example_network
+
+SPEC_LAYER_KEYS = {"cycles", "acc_ops", "active_ntwus", "dram_read_bytes", "dram_write_bytes",
+                   "glb_reads", "glb_writes", "lbuf_reads", "lbuf_writes", "energy_pj"}
+
+
+def test_samples_runs_the_first_samples_only(tmp_path):
+    net = example_network(batch=4)
+    netfile.save(net, tmp_path / "n.npz")
+    assert main(["run", str(tmp_path / "n.npz"), "--samples", "2", "-o", str(tmp_path / "r.npz")]) == 0
+    result = np.load(tmp_path / "r.npz")
+    assert result["spikes_0"].shape[0] == 2
+    assert np.array_equal(result["spikes_2"], run_network(net)[2][:2])
+
+
+def test_samples_below_one_is_refused(tmp_path, capsys):
+    netfile.save(example_network(), tmp_path / "n.npz")
+    assert main(["run", str(tmp_path / "n.npz"), "--samples", "0", "-o", str(tmp_path / "r.npz")]) == 1
+    assert "--samples must be at least 1, not 0" in capsys.readouterr().err
+    assert not (tmp_path / "r.npz").exists()
+
+
+def test_analytic_result_holds_the_spec_counters(tmp_path):
+    netfile.save(example_network(), tmp_path / "n.npz")
+    assert main(["run", str(tmp_path / "n.npz"), "--backend", "analytic", "-o", str(tmp_path / "r.npz")]) == 0
+    result = np.load(tmp_path / "r.npz")
+    counters = json.loads(str(result["counters"]))
+    assert {"cycles", "energy_pj", "edp", "layers"} <= set(counters)
+    assert len(counters["layers"]) == 3
+    for layer in counters["layers"]:
+        assert SPEC_LAYER_KEYS <= set(layer)
+    assert counters["cycles"] == sum(layer["cycles"] for layer in counters["layers"])
+    assert np.array_equal(result["spikes_2"], run_network(example_network())[2])
+
+
+def test_compare_prints_spikex_against_ptb(tmp_path, capsys):
+    netfile.save(example_network(), tmp_path / "n.npz")
+    assert main(["compare", str(tmp_path / "n.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "SpikeX cycles" in out and "PTB cycles" in out and "EDP: SpikeX" in out
+    total = next(line for line in out.splitlines() if line.startswith("total")).split()
+    assert int(total[1]) <= int(total[2]), "SpikeX should not take more cycles than PTB here"
