@@ -44,11 +44,24 @@ def edp_piecewise(density, model):
     return np.interp(density, model["breakpoints"], model["values"])
 
 
+def _non_decreasing(values):
+    """Pool adjacent violators: the closest non-decreasing sequence (equal weights)."""
+    blocks = []                                     # [mean, count]
+    for v in values:
+        blocks.append([float(v), 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            (m2, n2), (m1, n1) = blocks.pop(), blocks.pop()
+            blocks.append([(m1 * n1 + m2 * n2) / (n1 + n2), n1 + n2])
+    return np.concatenate([np.full(n, m) for m, n in blocks])
+
+
 def _fit(x, y, knots):
-    """Least-squares values at ``knots`` of the linear interpolant through the points."""
+    """Values at ``knots`` of the linear interpolant through the points: least squares, then
+    made non-decreasing and non-negative, so that a loss built on it never rewards more
+    active windows (noise in the synthetic runs can make the raw fit dip)."""
     basis = np.stack([np.interp(x, knots, np.eye(len(knots))[j]) for j in range(len(knots))], axis=1)
     values, *_ = np.linalg.lstsq(basis, y, rcond=None)
-    return values
+    return np.maximum(_non_decreasing(values), 0.0)
 
 
 def fit_edp_model(layer, tws_choices, rates=DEFAULT_RATES, batch=2, timesteps=60, knots=6,

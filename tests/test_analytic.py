@@ -160,6 +160,15 @@ def test_user_energy_table_changes_energy(tmp_path):
     assert doubled["energy_table"] == str(path)
 
 
+def test_edp_fit_values_are_non_decreasing_and_non_negative():
+    from sim.edp_fit import _fit
+    x = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    y = np.array([-5.0, 10.0, 4.0, 3.0, 20.0, 21.0])            # a dip and a negative start
+    values = _fit(x, y, np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.5]))
+    assert (np.diff(values) >= 0).all() and (values >= 0).all()
+    assert values.tolist() == pytest.approx([0.0, 17 / 3, 17 / 3, 17 / 3, 20.0, 21.0])
+
+
 def test_edp_piecewise_interpolates_and_holds_the_ends():
     model = {"breakpoints": [0.0, 0.1, 0.5], "values": [1.0, 3.0, 11.0]}
     assert edp_piecewise(0.05, model) == pytest.approx(2.0)
