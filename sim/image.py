@@ -16,7 +16,7 @@ from spikex.netfile import SpikexError
 
 __all__ = ["MAGIC", "VERSION", "HEADER_WORDS", "DESCRIPTOR_WORDS", "LayerRegions", "Image",
            "pack", "spmb_inputs", "read_layer_spikes", "read_layer_tags", "pack_spikes",
-           "unpack_spikes", "spmb_tags"]
+           "unpack_spikes", "spmb_tags", "write_memh", "read_memh"]
 
 
 MAGIC = 0x584B5053          # the bytes b"SPKX" read as a little-endian word
@@ -217,3 +217,16 @@ def read_layer_tags(image, k, data=None):
                       for b in range(net.batch)])
     bits = (words[..., None].astype(np.uint64) >> np.arange(32, dtype=np.uint64)) & 1
     return bits.reshape(net.batch, -1)[:, :n].astype(bool)
+
+
+def write_memh(path, data):
+    """Write bytes as 32-bit little-endian words, one hex word a line (``$readmemh``)."""
+    words = np.frombuffer(bytes(data) + b"\0" * (-len(data) % 4), "<u4")
+    np.savetxt(path, words, fmt="%08x")
+
+
+def read_memh(path, length=None):
+    """Bytes of a ``$writememh`` file of 32-bit words (comment lines skipped), cut to ``length``."""
+    with open(path) as f:
+        words = [int(line, 16) for line in f if line.strip() and not line.lstrip().startswith("//")]
+    return bytearray(np.array(words, dtype="<u4").tobytes()[:length])

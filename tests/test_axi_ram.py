@@ -8,6 +8,8 @@ import pytest
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import get_runner
 
+from sim.image import read_memh, write_memh
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -16,7 +18,7 @@ def test_axi_ram_bursts_image_and_dump(simulator):
     directory = REPO / "build" / f"axi_ram-{simulator}"
     directory.mkdir(parents=True, exist_ok=True)
     image = directory / "image.hex"
-    np.savetxt(image, (np.arange(64, dtype=np.uint64) * 0x01010101).astype(np.uint32), fmt="%08x")
+    write_memh(image, (np.arange(64, dtype=np.uint64) * 0x01010101).astype("<u4").tobytes())
     dump = directory / "dump.hex"
     dump.unlink(missing_ok=True)
     if simulator == "verilator":
@@ -33,8 +35,7 @@ def test_axi_ram_bursts_image_and_dump(simulator):
                           extra_env={"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])})
     tests, failed = get_results(Path(results))
     assert tests == 1 and failed == 0
-    from sim.rtl import read_memh
-    words = read_memh(dump)
+    words = np.frombuffer(read_memh(dump), "<u4").tolist()
     assert len(words) == 16
     assert words[4] == (4 * 0x01010101 & 0xFFFF0000) | 0xBBAA, f"{words[4]:#x}"
     assert words[3] == 3 * 0x01010101
