@@ -376,6 +376,8 @@ class ControlRegisters(wiring.Component):
     0x08      ERROR_CODE  R     ``error_code``
     0x0C      DESCRIPTOR  R/W   DRAM address of the run's descriptor
     0x10      INFO        R     bits 0-15 counters, bits 16-19 words per counter
+    0x14      DATAFLOW    R/W   with ``run_registers``: bit 0, 0 SpikeX, 1 PTB baseline
+    0x18      LAYER       R     with ``run_registers``: ``layer`` (layers completed)
     0x100     COUNTER     R     counter ``k`` at ``0x100 + 4 * words * k``, low word first
     ========  ==========  ====  ===============================================
 
@@ -392,6 +394,8 @@ class ControlRegisters(wiring.Component):
         32 or 64.
     addr_width : int
         AXI4-Lite address width; the map must fit.
+    run_registers : bool
+        Add DATAFLOW and LAYER (otherwise their addresses are unmapped).
 
     Ports
     -----
@@ -403,14 +407,17 @@ class ControlRegisters(wiring.Component):
     error_code : In(32)
     descriptor : Out(32)
     counters : In(data.ArrayLayout(counter_width, counters))
+    dataflow : Out(1), layer : In(32)
+        Only with ``run_registers``.
 
     Latency: a write is acknowledged (B) and takes effect one cycle after both AW and W are
     valid; a read returns (R) one cycle after AR is valid.
     """
 
     CONTROL, STATUS, ERROR_CODE, DESCRIPTOR, INFO, COUNTER = 0x00, 0x04, 0x08, 0x0C, 0x10, 0x100
+    DATAFLOW, LAYER = 0x14, 0x18
 
-    def __init__(self, *, counters=8, counter_width=32, addr_width=12):
+    def __init__(self, *, counters=8, counter_width=32, addr_width=12, run_registers=False):
         check_parameter("counters", counters, maximum=0xFFFF)
         if counter_width not in (32, 64):
             raise ValueError(f"counter_width must be 32 or 64, not {counter_width!r}")
@@ -421,7 +428,10 @@ class ControlRegisters(wiring.Component):
             raise ValueError(f"addr_width {addr_width} is too small for {counters} "
                              f"{counter_width}-bit counters (the map ends at {end:#x})")
         self._counters = counters
+        self._run_registers = run_registers
+        extra = {"dataflow": Out(1), "layer": In(32)} if run_registers else {}
         super().__init__({
+            **extra,
             "s_axil": In(AxiLiteSignature(addr_width=addr_width)),
             "start": Out(1),
             "busy": In(1),
@@ -456,6 +466,10 @@ class ControlRegisters(wiring.Component):
                         with m.If(bus.wstrb[lane]):
                             m.d.sync += self.descriptor.word_select(lane, 8).eq(
                                 bus.wdata.word_select(lane, 8))
+                if self._run_registers:
+                    with m.Case(self.DATAFLOW >> 2):
+                        with m.If(bus.wstrb[0]):
+                            m.d.sync += self.dataflow.eq(bus.wdata[0])
                 with m.Default():
                     m.d.sync += bus.bresp.eq(SLVERR)
 
@@ -478,6 +492,11 @@ class ControlRegisters(wiring.Component):
                     m.d.sync += bus.rdata.eq(self.descriptor)
                 with m.Case(self.INFO >> 2):
                     m.d.sync += bus.rdata.eq(self._counters | self._words << 16)
+                if self._run_registers:
+                    with m.Case(self.DATAFLOW >> 2):
+                        m.d.sync += bus.rdata.eq(self.dataflow)
+                    with m.Case(self.LAYER >> 2):
+                        m.d.sync += bus.rdata.eq(self.layer)
                 for k in range(self._counters):
                     word = (self.COUNTER >> 2) + self._words * k
                     with m.Case(word):

@@ -1,0 +1,238 @@
+"""Beat generation: gather one pass's beats from the GLB into an LBUF bank (docs/dataflow.md,
+"One pass in the PE array", step 1; paper §III-D, weight tailoring at the GLB -> LBUF level).
+
+For a column chunk (from :class:`hw.dispatch.NtwuDispatcher`), :class:`BeatGather` visits the
+*candidate* fan-in inputs ``f = c*E*E + ky*E + kx`` (the image's weight order): in SpikeX only
+those of input SP-MBs whose tag is set (conv: input channel ``c``; fc: 16 features), in PTB
+all ``F``. For each candidate it reads, in one cycle, the input's spike bits under each
+column's position (one GLB read port per column; zero outside the input: padding), cuts out
+the column's window, and reads the rows' weights of ``f``. In SpikeX a beat whose words are
+all zero is dropped (array-level weight tailoring); the others go to the LBUF bank with their
+weights, so the array streams only the weights of the beats it uses.
+
+Cycle cost, from ``start`` to ``done``: ``1 + issued + skipped_runs + 1`` where ``issued`` is
+the number of candidates and ``skipped_runs`` the number of SP-MB runs dropped by their tag
+(one cycle each). One candidate is issued per cycle; its beat is written one cycle later.
+"""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import ReadPort, WritePort
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from hw.pe import check_parameter
+
+
+__all__ = ["gather_config_layout", "lbuf_entry_layout", "popcount", "BeatGather"]
+
+
+def gather_config_layout(dim_bits, count_bits, tws_max):
+    """Layer fields the gather needs; fc layers are 1x1 convolutions of ``N`` channels."""
+    return data.StructLayout({
+        "in_h": dim_bits, "in_w": dim_bits, "in_hw": count_bits,
+        "kernel": dim_bits, "stride": dim_bits, "padding": dim_bits,
+        "fan_in": count_bits,
+        "run": count_bits,          # candidates per SP-MB run: conv E*E, fc 16
+        "tws": range(tws_max + 1),
+        "tailor": 1,                # SpikeX: drop inactive runs and all-zero beats
+        "fc": 1,                    # a run is 16 inputs, not one input channel
+    })
+
+
+def lbuf_entry_layout(rows, cols, tws_max, weight_bits):
+    """One beat in the LBUF: the columns' spike words and the rows' weights."""
+    return data.StructLayout({
+        "words": data.ArrayLayout(tws_max, cols),
+        "weights": data.ArrayLayout(signed(weight_bits), rows),
+    })
+
+
+def popcount(value):
+    """Number of set bits of ``value`` (an adder tree)."""
+    bits = [value[i] for i in range(len(value))]
+    while len(bits) > 1:
+        bits = [bits[i] + bits[i + 1] if i + 1 < len(bits) else bits[i]
+                for i in range(0, len(bits), 2)]
+    return bits[0]
+
+
+class BeatGather(wiring.Component):
+    """Writes the beats of one pass into an LBUF bank.
+
+    Parameters
+    ----------
+    rows, cols, tws_max, weight_bits : int
+        The PE array's.
+    max_timesteps : int
+        Width of a GLB spike word (one input's spike bits over the whole sample).
+    spike_addr_width, weight_addr_width, lbuf_depth, tag_addr_width : int
+        Address widths of the GLB spike and weight memories, beats per LBUF bank, address
+        width of the SP-MB tag memory (32 tags per word).
+    dim_bits, count_bits, window_bits, position_bits : int
+        Widths of the layer geometry.
+
+    Ports
+    -----
+    config : In(gather_config_layout)
+        Held while gathering.
+    columns : In(ArrayLayout(StructLayout({oy, ox, w}), cols)), length : In(range(cols + 1))
+        The chunk: column ``c < length`` runs window ``w`` of output position ``(oy, ox)``.
+    start : In(1)
+        Pulse: gather the chunk.
+    clear : In(1)
+        Pulse: zero ``spike_reads`` and ``weight_reads``.
+    done : Out(1)
+        Pulse: the bank holds ``beats`` beats.
+    beats : Out(range(lbuf_depth + 1))
+    set_bits : Out(count_bits + 8)
+        Set spike bits of the beats written (each is one addition per row).
+    spike_reads, weight_reads : Out(32)
+        Running counts of GLB spike-word reads (one per in-bounds column per candidate)
+        and weight-word reads (one per candidate).
+    tags : In(ReadPort.Signature(addr_width=tag_addr_width, shape=32))
+        Combinational read port of the input SP-MB tags.
+    spikes : In(ReadPort.Signature(addr_width=spike_addr_width, shape=max_timesteps)).array(cols)
+    weights : In(ReadPort.Signature(addr_width=weight_addr_width, shape=rows * weight_bits))
+    lbuf : In(WritePort.Signature(addr_width=ceil_log2(lbuf_depth), shape=entry))
+        Beat ``j`` is written at address ``j`` (the controller adds the bank).
+    """
+
+    def __init__(self, *, rows, cols, tws_max, weight_bits, max_timesteps, spike_addr_width,
+                 weight_addr_width, lbuf_depth, tag_addr_width, dim_bits, count_bits,
+                 window_bits, position_bits=1):
+        for name, value in (("rows", rows), ("cols", cols), ("lbuf_depth", lbuf_depth)):
+            check_parameter(name, value)
+        self.rows, self.cols, self.tws_max = rows, cols, tws_max
+        self.max_timesteps, self.lbuf_depth = max_timesteps, lbuf_depth
+        self.dim_bits, self.count_bits = dim_bits, count_bits
+        self.entry_layout = lbuf_entry_layout(rows, cols, tws_max, weight_bits)
+        column = data.StructLayout({"oy": dim_bits, "ox": dim_bits, "w": window_bits})
+        super().__init__({
+            "config": In(gather_config_layout(dim_bits, count_bits, tws_max)),
+            "columns": In(data.ArrayLayout(column, cols)),
+            "length": In(range(cols + 1)),
+            "start": In(1),
+            "clear": In(1),
+            "done": Out(1),
+            "beats": Out(range(lbuf_depth + 1)),
+            "set_bits": Out(count_bits + 8),
+            "spike_reads": Out(32),
+            "weight_reads": Out(32),
+            "tags": In(ReadPort.Signature(addr_width=tag_addr_width, shape=32)),
+            "spikes": In(ReadPort.Signature(addr_width=spike_addr_width,
+                                             shape=max_timesteps)).array(cols),
+            "weights": In(ReadPort.Signature(addr_width=weight_addr_width,
+                                              shape=rows * weight_bits)),
+            "lbuf": In(WritePort.Signature(addr_width=max(1, ceil_log2(lbuf_depth)),
+                                            shape=self.entry_layout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, cols, dim = self.config, self.cols, self.dim_bits
+        wide = signed(2 * self.count_bits + 4)
+
+        # Per-column constants of the chunk, registered at start.
+        base_y = [Signal(signed(dim + 2), name=f"base_y{c}") for c in range(cols)]
+        base_x = [Signal(signed(dim + 2), name=f"base_x{c}") for c in range(cols)]
+        row_base = [Signal(wide, name=f"row_base{c}") for c in range(cols)]
+        shift = [Signal(range(self.max_timesteps + 1), name=f"shift{c}") for c in range(cols)]
+        used = Signal(cols)
+
+        f = Signal(self.count_bits + 1)
+        ky, kx = Signal(dim), Signal(dim)
+        ky_w = Signal(wide)                 # ky * in_w
+        channel_base = Signal(wide)         # c * in_h * in_w
+        run = Signal(self.count_bits)       # SP-MB run of f
+        in_run = Signal(self.count_bits)
+        issued = Signal()                   # a candidate was issued last cycle
+        issued_inside = Signal(cols)
+        tws_mask = Signal(self.tws_max)
+        m.d.comb += tws_mask.eq((1 << cfg.tws) - 1)
+
+        tag_bit = self.tags.data.bit_select(run[:5], 1)
+        m.d.comb += self.tags.addr.eq(run[5:])
+        active_run = ~cfg.tailor | tag_bit
+
+        # Stage 2: the words of the candidate issued last cycle.
+        words = Signal(data.ArrayLayout(self.tws_max, cols))
+        for c in range(cols):
+            m.d.comb += words[c].eq(Mux(issued_inside[c],
+                                        (self.spikes[c].data >> shift[c]) & tws_mask, 0))
+        keep = issued & (~cfg.tailor | (words.as_value() != 0))
+        m.d.comb += [
+            self.lbuf.addr.eq(self.beats),
+            self.lbuf.en.eq(keep),
+            self.lbuf.data.words.eq(words),
+            self.lbuf.data.weights.eq(self.weights.data),
+        ]
+        with m.If(keep):
+            m.d.sync += [self.beats.eq(self.beats + 1),
+                         self.set_bits.eq(self.set_bits + popcount(words.as_value()))]
+
+        # Stage 1: issue candidate f.
+        inside = Signal(cols)
+        for c in range(cols):
+            y = Signal(signed(dim + 3), name=f"y{c}")
+            x = Signal(signed(dim + 3), name=f"x{c}")
+            m.d.comb += [
+                y.eq(base_y[c] + ky), x.eq(base_x[c] + kx),
+                inside[c].eq(used[c] & (y >= 0) & (y < cfg.in_h) & (x >= 0) & (x < cfg.in_w)),
+                self.spikes[c].addr.eq(channel_base + row_base[c] + ky_w + x),
+            ]
+        m.d.sync += [self.done.eq(0), issued.eq(0)]
+        for c in range(cols):
+            m.d.comb += self.spikes[c].en.eq(0)
+        m.d.comb += [self.weights.addr.eq(f), self.weights.en.eq(0)]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [f.eq(0), ky.eq(0), kx.eq(0), ky_w.eq(0), channel_base.eq(0),
+                                 run.eq(0), in_run.eq(0), self.beats.eq(0), self.set_bits.eq(0)]
+                    for c in range(cols):
+                        column = self.columns[c]
+                        m.d.sync += [
+                            base_y[c].eq(column.oy * cfg.stride - cfg.padding),
+                            base_x[c].eq(column.ox * cfg.stride - cfg.padding),
+                            row_base[c].eq((column.oy * cfg.stride - cfg.padding) * cfg.in_w),
+                            shift[c].eq(column.w * cfg.tws),
+                            used[c].eq(c < self.length),
+                        ]
+                    m.next = "RUN"
+            with m.State("RUN"):
+                with m.If(f >= cfg.fan_in):
+                    m.d.sync += self.done.eq(1)
+                    m.next = "IDLE"
+                with m.Elif(~active_run):
+                    # The whole SP-MB run is zero: skip its candidates in one cycle.
+                    with m.If(cfg.fc):
+                        m.d.sync += channel_base.eq(channel_base + cfg.run)
+                    with m.Else():
+                        m.d.sync += channel_base.eq(channel_base + cfg.in_hw)
+                    m.d.sync += [f.eq(f + cfg.run), run.eq(run + 1), in_run.eq(0),
+                                 ky.eq(0), kx.eq(0), ky_w.eq(0)]
+                with m.Else():
+                    for c in range(cols):
+                        m.d.comb += self.spikes[c].en.eq(1)
+                    m.d.comb += self.weights.en.eq(1)
+                    m.d.sync += [issued.eq(1), issued_inside.eq(inside), f.eq(f + 1),
+                                 self.spike_reads.eq(self.spike_reads + popcount(inside)),
+                                 self.weight_reads.eq(self.weight_reads + 1)]
+                    with m.If(kx == cfg.kernel - 1):
+                        m.d.sync += kx.eq(0)
+                        with m.If(ky == cfg.kernel - 1):
+                            m.d.sync += [ky.eq(0), ky_w.eq(0),
+                                         channel_base.eq(channel_base + cfg.in_hw)]
+                        with m.Else():
+                            m.d.sync += [ky.eq(ky + 1), ky_w.eq(ky_w + cfg.in_w)]
+                    with m.Else():
+                        m.d.sync += kx.eq(kx + 1)
+                    with m.If(in_run == cfg.run - 1):
+                        m.d.sync += [in_run.eq(0), run.eq(run + 1)]
+                    with m.Else():
+                        m.d.sync += in_run.eq(in_run + 1)
+        with m.If(self.clear):
+            m.d.sync += [self.spike_reads.eq(0), self.weight_reads.eq(0)]
+        return m

@@ -1,0 +1,801 @@
+"""The SpikeX accelerator: controller and top level (paper §III, Fig. 1; docs/accelerator.md).
+
+``SpikeXAccelerator`` runs whole networks from a DRAM image (docs/image.md)::
+
+    host --AXI4-Lite--> ControlRegisters --start--> controller FSM
+    DRAM <--AXI4--> AxiDramPort --> GLB: spikes (+ activity tags), weights, outputs
+                                         |           |
+                       NtwuDispatcher (active list, chunks)
+                                         |
+                       BeatGather --> LBUF (ping-pong) --> PEArray --> outputs, membrane store
+
+For each sample and layer the controller reads the layer descriptor, loads the input SP-MB
+tags (SpikeX), loads the spike words of the active SP-MBs into the GLB while computing the
+window and location activity tags, builds the active NTWU list, then per row group loads the
+row group's weights (SpikeX: only active SP-MBs' runs) and runs the passes: the gather of pass
+``p + 1`` (into one LBUF bank) overlaps pass ``p`` (from the other bank). Finally it writes
+the output spikes (time-major packed) and the output SP-MB tags to DRAM. Cycle costs and
+error codes: docs/accelerator.md.
+"""
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory, MemoryData
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from hw.array import PEArray, check_array_parameters
+from hw.axi import (OKAY, AxiDramPort, AxiLiteSignature, AxiSignature, ControlRegisters,
+                    verilog as axi_verilog)
+from hw.dispatch import NtwuDispatcher
+from hw.gather import BeatGather, lbuf_entry_layout
+from hw.pe import check_parameter
+
+
+__all__ = ["COUNTER_NAMES", "ERROR_CODES", "accelerator_limits", "SpikeXAccelerator",
+           "TOPLEVEL", "generate"]
+
+
+TOPLEVEL = "spikex_top"
+MAGIC, VERSION = 0x584B5053, 1
+HEADER_WORDS, DESCRIPTOR_WORDS = 16, 32
+
+#: Counter ``j`` of layer ``k`` is register-file counter ``k * 12 + j``.
+COUNTER_NAMES = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntwus",
+                 "dram_read_bytes", "dram_write_bytes", "glb_reads", "glb_writes",
+                 "lbuf_reads", "lbuf_writes", "scratchpad_accesses")
+
+#: ERROR_CODE values (docs/accelerator.md).
+ERROR_CODES = {
+    1: "bad magic",
+    2: "bad version",
+    3: "layer count is 0 or more than max_layers",
+    4: "batch is 0",
+    5: "time steps T are 0 or more than max_timesteps",
+    6: "weight_bits, bytes per weight or v_bits do not match the hardware",
+    7: "layer kind is not 0 (conv) or 1 (fc)",
+    8: "tws is 0, more than tws_max, or does not divide T",
+    9: "a layer does not fit the buffers (inputs, fan-in, outputs, positions, sizes)",
+    10: "inconsistent layer descriptor (fan-in, SP-MB grouping, threshold, leak)",
+    11: "the active NTWU list does not fit max_entries",
+    12: "AXI error response",
+}
+(E_MAGIC, E_VERSION, E_LAYERS, E_BATCH, E_TIMESTEPS, E_WIDTHS, E_KIND, E_TWS, E_SIZE,
+ E_DESCRIPTOR, E_ENTRIES, E_AXI) = range(1, 13)
+
+
+def accelerator_limits(*, rows, cols, tws_max, weight_bits, glb_kb, lbuf_kb, max_timesteps):
+    """Buffer-derived limits of a layer (docs/accelerator.md, "Limits")."""
+    glb_bytes = int(glb_kb * 1024)
+    spike_bytes = -(-max_timesteps // 8)
+    weight_bytes = rows * (-(-weight_bits // 8))
+    entry_bits = lbuf_entry_layout(rows, cols, tws_max, weight_bits).size
+    return {
+        "max_inputs": glb_bytes // 2 // spike_bytes,        # half the GLB: input spikes
+        "max_fan_in": glb_bytes // 4 // weight_bytes,       # a quarter: one row group's weights
+        "max_outputs": glb_bytes // 4 // spike_bytes,       # a quarter: output spikes
+        "lbuf_depth": int(lbuf_kb * 1024) // 2 // -(-entry_bits // 8),   # beats per bank
+    }
+
+
+def _window_tags(m, bits, tws, tws_max, width):
+    """Window activity tags of a ``width``-step spike vector for the run-time ``tws``."""
+    tags = Signal(width)
+    with m.Switch(tws):
+        for t in range(1, tws_max + 1):
+            with m.Case(t):
+                m.d.comb += tags.eq(Cat(bits[w * t:(w + 1) * t].any() for w in range(width // t)))
+    return tags
+
+
+class SpikeXAccelerator(wiring.Component):
+    """The whole accelerator: AXI4 master to DRAM, AXI4-Lite registers, one PE array.
+
+    Parameters
+    ----------
+    rows, cols, tws_max, weight_bits, acc_bits, v_bits : int
+        The PE array's (``weight_bits`` at most 16).
+    glb_kb, lbuf_kb : number
+        GLB and LBUF sizes; they set the layer limits (:func:`accelerator_limits`).
+    max_layers : int
+        Layers with counters; a longer network is refused (ERROR_CODE 3).
+    data_width : int
+        AXI data width; this controller supports 32.
+    max_timesteps : int
+        Most time steps T per sample (one GLB spike word holds an input's whole sample).
+    max_entries : int
+        Most active NTWUs ``(pos, w)`` of a layer and sample (dispatcher list depth).
+    dim_bits : int
+        Width of a layer size, kernel, stride or padding.
+
+    Ports
+    -----
+    m_axi : Out(AxiSignature(addr_width=32, data_width=data_width))
+    s_axil : In(AxiLiteSignature(addr_width=16))
+    irq_done : Out(1)
+        High with STATUS.done (the run ended, with or without error).
+    """
+
+    def __init__(self, *, rows=8, cols=8, tws_max=8, weight_bits=8, acc_bits=24, v_bits=16,
+                 glb_kb=54, lbuf_kb=2, max_layers=8, data_width=32, max_timesteps=64,
+                 max_entries=4096, dim_bits=12):
+        check_array_parameters(rows=rows, cols=cols, tws_max=tws_max, weight_bits=weight_bits,
+                               acc_bits=acc_bits, v_bits=v_bits, skip_bits=16)
+        check_parameter("weight_bits", weight_bits, minimum=2, maximum=16)
+        check_parameter("max_layers", max_layers, maximum=1024)
+        check_parameter("max_timesteps", max_timesteps, minimum=tws_max, maximum=1024)
+        check_parameter("max_entries", max_entries)
+        check_parameter("dim_bits", dim_bits, minimum=2, maximum=16)
+        if data_width != 32:
+            raise ValueError(f"data_width must be 32 (the only width the controller supports), "
+                             f"not {data_width!r}")
+        for name, value in (("glb_kb", glb_kb), ("lbuf_kb", lbuf_kb)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                raise ValueError(f"{name} must be a positive number, not {value!r}")
+        limits = accelerator_limits(rows=rows, cols=cols, tws_max=tws_max,
+                                    weight_bits=weight_bits, glb_kb=glb_kb, lbuf_kb=lbuf_kb,
+                                    max_timesteps=max_timesteps)
+        for name, value in limits.items():
+            if value < 1:
+                raise ValueError(f"glb_kb {glb_kb} and lbuf_kb {lbuf_kb} leave no room for "
+                                 f"one word of {name}")
+        self.rows, self.cols, self.tws_max = rows, cols, tws_max
+        self.weight_bits, self.acc_bits, self.v_bits = weight_bits, acc_bits, v_bits
+        self.max_layers, self.data_width, self.max_timesteps = max_layers, data_width, max_timesteps
+        self.max_entries, self.dim_bits = max_entries, dim_bits
+        self.glb_kb, self.lbuf_kb = glb_kb, lbuf_kb
+        self.limits = limits
+        self.max_inputs = limits["max_inputs"]
+        self.max_fan_in = limits["max_fan_in"]
+        self.max_outputs = limits["max_outputs"]
+        self.lbuf_depth = limits["lbuf_depth"]
+        self.count_bits = ceil_log2(max(self.max_inputs, self.max_fan_in, self.max_outputs,
+                                        max_entries) + 2) + 1
+        self.tag_words = -(-self.max_inputs // 32)
+        self.out_tag_words = -(-self.max_outputs // 32)
+        # Memories, kept on the component so a testbench can inspect them.
+        self.glb_spikes = MemoryData(shape=max_timesteps, depth=self.max_inputs, init=[])
+        self.glb_weights = MemoryData(shape=rows * weight_bits, depth=self.max_fan_in, init=[])
+        self.glb_outputs = MemoryData(shape=max_timesteps, depth=self.max_outputs, init=[])
+        self.location_tags = MemoryData(shape=max_timesteps, depth=self.max_inputs, init=[])
+        self.input_tags = MemoryData(shape=32, depth=self.tag_words, init=[])
+        self.output_tags = MemoryData(shape=32, depth=self.out_tag_words, init=[])
+        self.lbuf = MemoryData(shape=lbuf_entry_layout(rows, cols, tws_max, weight_bits),
+                               depth=2 * self.lbuf_depth, init=[])
+        super().__init__({
+            "m_axi": Out(AxiSignature(addr_width=32, data_width=data_width)),
+            "s_axil": In(AxiLiteSignature(addr_width=16)),
+            "irq_done": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, cols, T_max = self.rows, self.cols, self.max_timesteps
+        dim, cnt = self.dim_bits, self.count_bits
+        n_counters = 12 * self.max_layers
+
+        m.submodules.port = port = AxiDramPort(data_width=self.data_width, addr_width=32,
+                                               length_width=24, counter_width=32)
+        wiring.connect(m, port.m_axi, wiring.flipped(self.m_axi))
+        m.submodules.regs = regs = ControlRegisters(counters=n_counters, counter_width=64,
+                                                    addr_width=16, run_registers=True)
+        wiring.connect(m, wiring.flipped(self.s_axil), regs.s_axil)
+        m.submodules.array = array = PEArray(rows=rows, cols=cols, tws_max=self.tws_max,
+                                             weight_bits=self.weight_bits, acc_bits=self.acc_bits,
+                                             v_bits=self.v_bits, skip_bits=16)
+        max_windows = T_max
+        m.submodules.dispatcher = disp = NtwuDispatcher(
+            cols=cols, max_positions=self.max_outputs, max_locations=self.max_inputs,
+            max_windows=max_windows, max_entries=self.max_entries, dim_bits=dim)
+        m.submodules.gather = gather = BeatGather(
+            rows=rows, cols=cols, tws_max=self.tws_max, weight_bits=self.weight_bits,
+            max_timesteps=T_max, spike_addr_width=max(1, ceil_log2(self.max_inputs)),
+            weight_addr_width=max(1, ceil_log2(self.max_fan_in)), lbuf_depth=self.lbuf_depth,
+            tag_addr_width=max(1, ceil_log2(self.tag_words)), dim_bits=dim, count_bits=cnt,
+            window_bits=ceil_log2(max_windows + 1))
+
+        # Memories.
+        m.submodules.glb_spikes = spikes_mem = Memory(data=self.glb_spikes)
+        m.submodules.glb_weights = weights_mem = Memory(data=self.glb_weights)
+        m.submodules.glb_outputs = outputs_mem = Memory(data=self.glb_outputs)
+        m.submodules.location_tags = loc_mem = Memory(data=self.location_tags)
+        m.submodules.input_tags = tags_mem = Memory(data=self.input_tags)
+        m.submodules.output_tags = otags_mem = Memory(data=self.output_tags)
+        m.submodules.lbuf = lbuf_mem = Memory(data=self.lbuf)
+
+        spikes_w = spikes_mem.write_port()
+        for c in range(cols):
+            rd = spikes_mem.read_port()
+            m.d.comb += [rd.addr.eq(gather.spikes[c].addr), rd.en.eq(gather.spikes[c].en),
+                         gather.spikes[c].data.eq(rd.data)]
+        weights_w = weights_mem.write_port(granularity=self.weight_bits)
+        weights_r = weights_mem.read_port()
+        m.d.comb += [weights_r.addr.eq(gather.weights.addr), weights_r.en.eq(gather.weights.en),
+                     gather.weights.data.eq(weights_r.data)]
+        loc_w = loc_mem.write_port()
+        loc_rmw = loc_mem.read_port(domain="comb")
+        loc_r = loc_mem.read_port()
+        m.d.comb += [loc_r.addr.eq(disp.loc.addr), loc_r.en.eq(disp.loc.en),
+                     disp.loc.data.eq(loc_r.data)]
+        tags_w = tags_mem.write_port()
+        tags_gather = tags_mem.read_port(domain="comb")
+        tags_ctl = tags_mem.read_port(domain="comb")
+        m.d.comb += [tags_gather.addr.eq(gather.tags.addr), gather.tags.data.eq(tags_gather.data)]
+        out_w = [outputs_mem.write_port(granularity=1) for _ in range(cols)]
+        out_r = outputs_mem.read_port()
+        otags_w = otags_mem.write_port()
+        otags_r = otags_mem.read_port()
+        lbuf_w = lbuf_mem.write_port()
+        lbuf_r = lbuf_mem.read_port()
+
+        # ---------------------------------------------------------------- run state
+        words = Array(Signal(32, name=f"word{i}") for i in range(DESCRIPTOR_WORDS))
+        n_layers = Signal(32)
+        batch = Signal(32)
+        steps = Signal(32)
+        table = Signal(32)
+        sample = Signal(32)
+        layer = Signal(range(self.max_layers + 1))
+        tailor = Signal()               # SpikeX (DATAFLOW 0)
+        busy, done, error = Signal(), Signal(), Signal()
+        error_code = Signal(32)
+        completed = Signal(32)
+        m.d.comb += [regs.busy.eq(busy), regs.done.eq(done), regs.error.eq(error),
+                     regs.error_code.eq(error_code), regs.layer.eq(completed),
+                     self.irq_done.eq(done)]
+
+        # Layer fields (descriptor words, docs/image.md).
+        kind, C, H, W = words[0], words[1], words[2], words[3]
+        M, R, Rp, E = words[4], words[5], words[6], words[7]
+        stride, padding, threshold, leak_shift = words[8], words[9], words[10], words[11]
+        tws, F, g_in = words[12], words[13], words[14]
+        w_base, row_bytes = words[15], words[16]
+        in_base, in_sample = words[17], words[18]
+        tag_base, tag_sample = words[19], words[20]
+        out_base, out_sample = words[21], words[22]
+        otag_base, otag_sample = words[23], words[24]
+        g_out = words[25]
+
+        # Derived per layer (registered in DERIVE).
+        wpi = Signal(range(T_max // 32 + 2))          # 32-bit words per input
+        n_in, hw_in, positions, n_out, ee = (Signal(32, name=n) for n in
+                                              ("n_in", "hw_in", "positions", "n_out", "ee"))
+        windows, n_spmb, n_out_spmb = Signal(32), Signal(32), Signal(32)
+        run_len = Signal(32)
+        in_addr, tag_addr, out_addr, otag_addr = (Signal(32, name=n) for n in
+                                                  ("in_addr", "tag_addr", "out_addr", "otag_addr"))
+        input_bytes = Signal(32)
+        ok_sizes = Signal()
+        ok_descriptor = Signal()
+        ok_tws = Signal()
+
+        # Per-layer counters of this sample, added into the register file at the layer's end.
+        acc = {name: Signal(48, name=f"count_{name}") for name in COUNTER_NAMES}
+        counters = Signal(data.ArrayLayout(64, n_counters))
+        m.d.comb += regs.counters.eq(counters)
+        read_start, write_start = Signal(32), Signal(32)
+        in_layer = Signal()
+
+        # AXI error monitor: any non-OKAY response during the run.
+        axi_error = Signal()
+        with m.If((self.m_axi.rvalid & self.m_axi.rready & (self.m_axi.rresp != OKAY)) |
+                  (self.m_axi.bvalid & self.m_axi.bready & (self.m_axi.bresp != OKAY))):
+            m.d.sync += axi_error.eq(1)
+
+        # DRAM requests: one read or write request register each.
+        rd_req, wr_req = port.read_request, port.write_request
+        rdata, wdata = port.read_data, port.write_data
+        m.d.comb += [rdata.ready.eq(0), wdata.valid.eq(0)]
+        with m.If(rd_req.ready):
+            m.d.sync += rd_req.valid.eq(0)
+        with m.If(wr_req.ready):
+            m.d.sync += wr_req.valid.eq(0)
+
+        def dram_read(addr, nbytes):
+            m.d.sync += [rd_req.valid.eq(1), rd_req.payload.addr.eq(addr),
+                         rd_req.payload.length.eq(nbytes)]
+
+        def dram_write(addr, nbytes):
+            m.d.sync += [wr_req.valid.eq(1), wr_req.payload.addr.eq(addr),
+                         wr_req.payload.length.eq(nbytes)]
+
+        got = Signal(range(DESCRIPTOR_WORDS + 1))   # words received of a header/descriptor
+        take = rdata.valid & rdata.ready
+
+        # Loading spikes / weights / tags.
+        spmb = Signal(32)            # SP-MB (run) index
+        item = Signal(32)            # input index (spikes) / first fan-in of the word (weights)
+        item_end = Signal(32)
+        word_in = Signal(range(T_max // 32 + 2))
+        loc_index = Signal(32)
+        assembly = Signal(T_max)
+        remaining = Signal(32)       # words still to take of the current request
+        slot = Signal(2)
+        wrow = Signal(range(rows + 1))
+        row_addr = Signal(32)
+        m_base = Signal(32)          # first output channel of the row group
+        rows_used = Signal(range(rows + 1))
+        out_row_base = Signal(32)    # m_base * positions
+        tag_bit = tags_ctl.data.bit_select(spmb[:5], 1)
+        m.d.comb += tags_ctl.addr.eq(spmb[5:])
+        spmb_active = ~tailor | tag_bit
+        wbytes = Signal(3)
+        fan_first, fan_end = Signal(32), Signal(32)     # fan-in range of the weight run
+        byte_first = Signal(32)
+
+        # Membrane store: the last column of the previous pass.
+        store = Signal(data.ArrayLayout(signed(self.v_bits), rows))
+
+        # Dispatcher and gather configuration.
+        m.d.comb += [
+            disp.config.in_h.eq(H), disp.config.in_w.eq(W),
+            disp.config.out_h.eq(R), disp.config.out_w.eq(Rp),
+            disp.config.kernel.eq(E), disp.config.stride.eq(stride),
+            disp.config.padding.eq(padding), disp.config.windows.eq(windows),
+            disp.config.temporal.eq(~tailor),
+            gather.config.in_h.eq(H), gather.config.in_w.eq(W), gather.config.in_hw.eq(hw_in),
+            gather.config.kernel.eq(E), gather.config.stride.eq(stride),
+            gather.config.padding.eq(padding), gather.config.fan_in.eq(F),
+            gather.config.run.eq(run_len), gather.config.tws.eq(tws),
+            gather.config.tailor.eq(tailor), gather.config.fc.eq(kind[0]),
+            gather.length.eq(disp.chunk.len),
+        ]
+        for c in range(cols):
+            e = disp.chunk.entries[c]
+            m.d.comb += [gather.columns[c].oy.eq(e.oy), gather.columns[c].ox.eq(e.ox),
+                         gather.columns[c].w.eq(e.w)]
+
+        # ---------------------------------------------------------------- passes
+        # Bank info: what the launch side needs of a gathered chunk.
+        bank_layout = data.StructLayout({
+            "full": 1, "beats": range(self.lbuf_depth + 1), "set_bits": cnt + 8,
+            "len": range(cols + 1), "from_store": 1, "chain": data.ArrayLayout(1, cols),
+            "skip": data.ArrayLayout(16, cols),
+            "pos": data.ArrayLayout(32, cols), "shift": data.ArrayLayout(range(T_max + 1), cols),
+        })
+        banks = Array(Signal(bank_layout, name=f"bank{i}") for i in range(2))
+        prep_bank, run_bank = Signal(), Signal()
+        passes_on = Signal()         # the controller is in the PASSES state of a row group
+        prep_end = Signal()
+        running = Signal()
+        streaming = Signal()
+        beat = Signal(range(self.lbuf_depth + 1))
+        m.d.comb += [disp.request.eq(0), gather.start.eq(0), disp.rewind.eq(0), disp.build.eq(0),
+                     gather.clear.eq(0)]
+
+        with m.FSM(name="prep"):
+            with m.State("IDLE"):
+                with m.If(passes_on & ~prep_end & ~banks[prep_bank].full):
+                    m.d.comb += disp.request.eq(1)
+                    m.next = "CHUNK"
+            with m.State("CHUNK"):
+                with m.If(disp.chunk_done):
+                    with m.If(disp.chunk.end):
+                        m.d.sync += prep_end.eq(1)
+                        m.next = "IDLE"
+                    with m.Else():
+                        info = banks[prep_bank]
+                        m.d.sync += [info.len.eq(disp.chunk.len),
+                                     info.from_store.eq(disp.chunk.from_store),
+                                     info.chain.eq(disp.chunk.chain)]
+                        for c in range(cols):
+                            e = disp.chunk.entries[c]
+                            m.d.sync += [info.skip[c].eq(disp.chunk.skip_windows[c] * tws),
+                                         info.pos[c].eq(e.pos), info.shift[c].eq(e.w * tws)]
+                        m.d.comb += gather.start.eq(1)
+                        m.next = "GATHER"
+            with m.State("GATHER"):
+                with m.If(gather.done):
+                    m.d.sync += [banks[prep_bank].full.eq(1),
+                                 banks[prep_bank].beats.eq(gather.beats),
+                                 banks[prep_bank].set_bits.eq(gather.set_bits),
+                                 prep_bank.eq(~prep_bank),
+                                 acc["lbuf_writes"].eq(acc["lbuf_writes"] + gather.beats)]
+                    m.next = "IDLE"
+        m.d.comb += [lbuf_w.addr.eq(Mux(prep_bank, self.lbuf_depth, 0) + gather.lbuf.addr),
+                     lbuf_w.en.eq(gather.lbuf.en), lbuf_w.data.eq(gather.lbuf.data)]
+
+        # Launch: descriptor, beats from the LBUF bank, results.
+        info = banks[run_bank]
+        desc = array.passes.payload
+        m.d.comb += [
+            array.passes.valid.eq(passes_on & info.full & ~running),
+            desc.config.tws.eq(tws), desc.config.threshold.eq(threshold),
+            desc.config.leak_shift.eq(leak_shift),
+            desc.chain.eq(info.chain), desc.skip.eq(info.skip),
+        ]
+        for r in range(rows):
+            m.d.comb += desc.membrane[r][0].eq(Mux(info.from_store, store[r], 0))
+        take_pass = array.passes.valid & array.passes.ready
+        take_beat = array.spike_words.valid & array.spike_words.ready
+        with m.If(take_pass):
+            m.d.sync += [running.eq(1), streaming.eq(1), beat.eq(0)]
+        m.d.comb += [
+            lbuf_r.addr.eq(Mux(run_bank, self.lbuf_depth, 0) + beat + take_beat),
+            lbuf_r.en.eq(1),
+            array.spike_words.valid.eq(streaming),
+            array.weights.valid.eq(streaming),
+            array.spike_words.payload.words.eq(lbuf_r.data.words),
+            array.spike_words.payload.last.eq(beat == info.beats - 1),
+            array.weights.payload.eq(lbuf_r.data.weights),
+        ]
+        with m.If(take_pass):
+            m.d.comb += lbuf_r.addr.eq(Mux(run_bank, self.lbuf_depth, 0))
+        with m.If(take_beat):
+            m.d.sync += beat.eq(beat + 1)
+            with m.If(beat == info.beats - 1):
+                m.d.sync += streaming.eq(0)
+            m.d.sync += acc["lbuf_reads"].eq(acc["lbuf_reads"] + 1)
+
+        # Results: capture, update the store, write the spikes to the output GLB region.
+        writer_busy = Signal()
+        result_spikes = Signal(data.ArrayLayout(data.ArrayLayout(self.tws_max, cols), rows))
+        w_row = Signal(range(rows + 1))
+        w_addr = Signal(32)
+        w_len = Signal(range(cols + 1))
+        w_pos = Signal(data.ArrayLayout(32, cols))
+        w_shift = Signal(data.ArrayLayout(range(T_max + 1), cols))
+        m.d.comb += array.results.ready.eq(~writer_busy)
+        take_result = array.results.valid & array.results.ready
+        result = array.results.payload
+        with m.If(take_result):
+            m.d.sync += [running.eq(0), writer_busy.eq(1), w_row.eq(0), w_addr.eq(out_row_base),
+                         result_spikes.eq(result.spikes), w_len.eq(info.len),
+                         w_pos.eq(info.pos), w_shift.eq(info.shift),
+                         info.full.eq(0), run_bank.eq(~run_bank),
+                         acc["acc_ops"].eq(acc["acc_ops"] + info.set_bits * rows_used),
+                         acc["scratchpad_accesses"].eq(
+                             acc["scratchpad_accesses"] + 2 * info.set_bits * rows_used
+                             + 2 * tws * rows_used * info.len)]
+            with m.Switch(info.len):
+                for n in range(1, cols + 1):
+                    with m.Case(n):
+                        m.d.sync += [store[r].eq(result.membrane[r][n - 1]) for r in range(rows)]
+        tws_mask = Signal(T_max)
+        m.d.comb += tws_mask.eq((Const(1, T_max + 1) << tws[:ceil_log2(self.tws_max + 1)]) - 1)
+        writing_results = writer_busy & (w_row < rows_used)
+        for c in range(cols):
+            m.d.comb += [
+                out_w[c].addr.eq(w_addr + w_pos[c]),
+                out_w[c].data.eq(result_spikes[w_row][c] << w_shift[c]),
+                out_w[c].en.eq(Mux(writing_results & (c < w_len), tws_mask << w_shift[c], 0)),
+            ]
+        with m.If(writer_busy):
+            with m.If(w_row < rows_used):
+                m.d.sync += [w_row.eq(w_row + 1), w_addr.eq(w_addr + positions),
+                             acc["glb_writes"].eq(acc["glb_writes"] + w_len)]
+            with m.Else():
+                m.d.sync += writer_busy.eq(0)
+
+        group_done = passes_on & prep_end & ~banks[0].full & ~banks[1].full & ~running & \
+            ~writer_busy
+
+        # Busy and stall cycles of the array.
+        array_busy = ~array.passes.ready | take_pass
+        with m.If(in_layer & array_busy):
+            m.d.sync += acc["busy_cycles"].eq(acc["busy_cycles"] + 1)
+        with m.If(passes_on & ~array_busy):
+            m.d.sync += acc["stall_cycles"].eq(acc["stall_cycles"] + 1)
+        with m.If(in_layer):
+            m.d.sync += acc["cycles"].eq(acc["cycles"] + 1)
+
+        # ---------------------------------------------------------------- writeout
+        out_index = Signal(32)
+        out_word = Signal(range(T_max // 32 + 2))
+        group_count = Signal(32)
+        group_tag = Signal()
+        tag_word = Signal(32)
+        tag_bit_index = Signal(5)
+        tag_word_index = Signal(32)
+        out_tag_words = Signal(32)
+
+        # ---------------------------------------------------------------- controller
+        def fail(code):
+            m.d.sync += [error.eq(1), error_code.eq(code)]
+            m.next = "DRAIN"
+
+        spike_mask = Signal(T_max)
+        m.d.comb += spike_mask.eq((Const(1, T_max + 1) << steps[:ceil_log2(T_max + 1)]) - 1)
+        spike_word = Signal(T_max)
+        m.d.comb += spike_word.eq((assembly | (rdata.payload << (word_in * 32))) & spike_mask)
+        loc_tags_of = _window_tags(m, spike_word, tws, self.tws_max, T_max)
+        with m.FSM(name="control"):
+            with m.State("IDLE"):
+                m.d.comb += rdata.ready.eq(1)
+                with m.If(regs.start):
+                    m.d.sync += [busy.eq(1), done.eq(0), error.eq(0), error_code.eq(0),
+                                 completed.eq(0), axi_error.eq(0), counters.eq(0),
+                                 tailor.eq(~regs.dataflow), out_index.eq(0)]
+                    m.next = "CLEAR"
+            with m.State("CLEAR"):
+                # Output GLB region all zero (a run that ended in error may have left spikes).
+                for c in range(cols):
+                    m.d.comb += [out_w[c].addr.eq(out_index), out_w[c].data.eq(0)]
+                m.d.comb += out_w[0].en.eq(-1)
+                m.d.sync += out_index.eq(out_index + 1)
+                with m.If(out_index == self.max_outputs - 1):
+                    m.d.sync += got.eq(0)
+                    dram_read(regs.descriptor, HEADER_WORDS * 4)
+                    m.next = "HEADER"
+            with m.State("HEADER"):
+                m.d.comb += rdata.ready.eq(1)
+                with m.If(take):
+                    m.d.sync += [words[got].eq(rdata.payload), got.eq(got + 1)]
+                    with m.If(got == HEADER_WORDS - 1):
+                        m.next = "HEADER_CHECK"
+            with m.State("HEADER_CHECK"):
+                m.d.sync += [n_layers.eq(words[2]), batch.eq(words[3]), steps.eq(words[4]),
+                             table.eq(words[8]), wbytes.eq(words[7]), sample.eq(0), layer.eq(0)]
+                with m.If(axi_error):
+                    fail(E_AXI)
+                with m.Elif(words[0] != MAGIC):
+                    fail(E_MAGIC)
+                with m.Elif(words[1] != VERSION):
+                    fail(E_VERSION)
+                with m.Elif((words[2] == 0) | (words[2] > self.max_layers)):
+                    fail(E_LAYERS)
+                with m.Elif(words[3] == 0):
+                    fail(E_BATCH)
+                with m.Elif((words[4] == 0) | (words[4] > T_max)):
+                    fail(E_TIMESTEPS)
+                with m.Elif((words[5] < 2) | (words[5] > self.weight_bits) |
+                            (words[7] != Mux(words[5] <= 8, 1, 2)) | (words[6] != self.v_bits)):
+                    fail(E_WIDTHS)
+                with m.Else():
+                    m.next = "LAYER"
+            with m.State("LAYER"):
+                m.d.sync += [got.eq(0), in_layer.eq(1), read_start.eq(port.bytes_read),
+                             write_start.eq(port.bytes_written),
+                             wpi.eq((steps + 31) >> 5)]
+                m.d.sync += [a.eq(0) for a in acc.values()]
+                m.d.comb += gather.clear.eq(1)
+                dram_read(table + layer * (DESCRIPTOR_WORDS * 4), DESCRIPTOR_WORDS * 4)
+                m.next = "DESCRIPTOR"
+            with m.State("DESCRIPTOR"):
+                m.d.comb += rdata.ready.eq(1)
+                with m.If(take):
+                    m.d.sync += [words[got].eq(rdata.payload), got.eq(got + 1)]
+                    with m.If(got == DESCRIPTOR_WORDS - 1):
+                        m.next = "DERIVE"
+            with m.State("DERIVE"):
+                ok_tws_now = (tws != 0) & (tws <= self.tws_max)
+                m.d.sync += [
+                    hw_in.eq(H * W), positions.eq(R * Rp), ee.eq(E * E),
+                    windows.eq(Mux(ok_tws_now, steps // Mux(ok_tws_now, tws, 1), 0)),
+                    ok_tws.eq(ok_tws_now & (steps % Mux(ok_tws_now, tws, 1) == 0)),
+                    in_addr.eq(in_base + sample * in_sample),
+                    tag_addr.eq(tag_base + sample * tag_sample),
+                    out_addr.eq(out_base + sample * out_sample),
+                    otag_addr.eq(otag_base + sample * otag_sample),
+                    input_bytes.eq(wpi << 2),
+                ]
+                m.next = "DERIVE2"
+            with m.State("DERIVE2"):
+                limit = (1 << dim) - 1
+                m.d.sync += [
+                    n_in.eq(C * hw_in), n_out.eq(M * positions),
+                    run_len.eq(Mux(kind[0], 16, ee)),
+                    ok_sizes.eq((H <= limit) & (W <= limit) & (R <= limit) & (Rp <= limit) &
+                                (E <= limit) & (stride <= limit) & (padding <= limit) &
+                                (E != 0) & (stride != 0) & (M != 0) & (C != 0)),
+                ]
+                m.next = "DERIVE3"
+            with m.State("DERIVE3"):
+                fc_ok = (H == 1) & (W == 1) & (R == 1) & (Rp == 1) & (E == 1) & (stride == 1) & \
+                    (padding == 0) & (g_in == 16)
+                conv_ok = g_in == hw_in
+                m.d.sync += [
+                    n_spmb.eq(Mux(kind[0], (n_in + 15) >> 4, C)),
+                    n_out_spmb.eq(Mux(g_out == 16, (n_out + 15) >> 4, M)),
+                    ok_descriptor.eq(
+                        (F == C * ee) & Mux(kind[0], fc_ok, conv_ok) &
+                        ((g_out == 16) | (g_out == positions)) &
+                        (threshold != 0) & (threshold < (1 << (self.v_bits - 1))) &
+                        (leak_shift < self.v_bits)),
+                ]
+                m.next = "CHECK"
+            with m.State("CHECK"):
+                with m.If(axi_error):
+                    fail(E_AXI)
+                with m.Elif(kind > 1):
+                    fail(E_KIND)
+                with m.Elif(~ok_tws):
+                    fail(E_TWS)
+                with m.Elif(~ok_sizes | (n_in > self.max_inputs) | (F > self.max_fan_in) |
+                            (F > self.lbuf_depth) | (n_out > self.max_outputs)):
+                    fail(E_SIZE)
+                with m.Elif(~ok_descriptor):
+                    fail(E_DESCRIPTOR)
+                with m.Else():
+                    m.d.sync += [spmb.eq(0), item.eq(0), out_index.eq(0)]
+                    with m.If(tailor):
+                        dram_read(tag_addr, ((n_spmb + 31) >> 5) << 2)
+                        m.d.sync += remaining.eq((n_spmb + 31) >> 5)
+                        m.next = "TAGS"
+                    with m.Else():
+                        m.next = "LOC_CLEAR"
+            with m.State("TAGS"):
+                m.d.comb += [rdata.ready.eq(1), tags_w.addr.eq(item), tags_w.data.eq(rdata.payload),
+                             tags_w.en.eq(take)]
+                with m.If(take):
+                    m.d.sync += [item.eq(item + 1), remaining.eq(remaining - 1)]
+                    with m.If(remaining == 1):
+                        m.next = "LOC_CLEAR"
+            with m.State("LOC_CLEAR"):
+                m.d.comb += [loc_w.addr.eq(out_index), loc_w.data.eq(0), loc_w.en.eq(1)]
+                m.d.sync += out_index.eq(out_index + 1)
+                with m.If(out_index + 1 >= hw_in):
+                    m.d.sync += [spmb.eq(0), item.eq(0)]
+                    m.next = "SPMB"
+            with m.State("SPMB"):
+                # Next SP-MB of the input: load it if its tag is set (SpikeX) or always (PTB).
+                with m.If(spmb == n_spmb):
+                    m.d.comb += disp.build.eq(1)
+                    m.next = "DISPATCH"
+                with m.Elif(spmb_active):
+                    end = Mux(item + g_in < n_in, item + g_in, n_in)
+                    dram_read(in_addr + item * input_bytes, (end - item) * input_bytes)
+                    m.d.sync += [item_end.eq(end), word_in.eq(0), loc_index.eq(0),
+                                 assembly.eq(0)]
+                    m.next = "SPIKES"
+                with m.Else():
+                    m.d.sync += [spmb.eq(spmb + 1), item.eq(item + g_in)]
+            with m.State("SPIKES"):
+                m.d.comb += rdata.ready.eq(1)
+                word = spike_word
+                m.d.comb += [loc_rmw.addr.eq(loc_index), loc_w.addr.eq(loc_index),
+                             loc_w.data.eq(loc_rmw.data | loc_tags_of),
+                             spikes_w.addr.eq(item), spikes_w.data.eq(word)]
+                with m.If(take):
+                    with m.If(word_in == wpi - 1):
+                        m.d.comb += [spikes_w.en.eq(1), loc_w.en.eq(1)]
+                        m.d.sync += [word_in.eq(0), assembly.eq(0), item.eq(item + 1),
+                                     loc_index.eq(Mux(loc_index + 1 == hw_in, 0, loc_index + 1)),
+                                     acc["glb_writes"].eq(acc["glb_writes"] + 1)]
+                        with m.If(item + 1 == item_end):
+                            m.d.sync += spmb.eq(spmb + 1)
+                            m.next = "SPMB"
+                    with m.Else():
+                        m.d.sync += [word_in.eq(word_in + 1), assembly.eq(word)]
+            with m.State("DISPATCH"):
+                with m.If(disp.built):
+                    with m.If(disp.overflow):
+                        fail(E_ENTRIES)
+                    with m.Else():
+                        m.d.sync += [acc["active_ntwus"].eq(disp.entries * M),
+                                     m_base.eq(0), out_row_base.eq(0)]
+                        m.next = "GROUP"
+            with m.State("GROUP"):
+                m.d.sync += [rows_used.eq(Mux(M - m_base < rows, M - m_base, rows)),
+                             wrow.eq(0), row_addr.eq(w_base + m_base * row_bytes), spmb.eq(0)]
+                m.next = "WRUN"
+            with m.State("WRUN"):
+                # Next SP-MB run of the next row's weights: DRAM -> GLB, tailored in SpikeX.
+                first = spmb * run_len
+                last = Mux(first + run_len < F, first + run_len, F)
+                with m.If(wrow == rows_used):
+                    m.d.comb += disp.rewind.eq(1)
+                    m.d.sync += [passes_on.eq(1), prep_end.eq(0)]
+                    m.next = "PASSES"
+                with m.Elif(spmb == n_spmb):
+                    m.d.sync += [wrow.eq(wrow + 1), spmb.eq(0), row_addr.eq(row_addr + row_bytes)]
+                with m.Elif(spmb_active):
+                    byte0 = first * wbytes
+                    byte1 = last * wbytes
+                    dram_read(row_addr + (byte0 & ~3), ((byte1 + 3) & ~3) - (byte0 & ~3))
+                    m.d.sync += [fan_first.eq(first), fan_end.eq(last),
+                                 byte_first.eq(byte0 & ~3), slot.eq(0),
+                                 remaining.eq((((byte1 + 3) & ~3) - (byte0 & ~3)) >> 2)]
+                    m.next = "WEIGHTS"
+                with m.Else():
+                    m.d.sync += spmb.eq(spmb + 1)
+            with m.State("WEIGHTS"):
+                # One weight slot of the current bus word per cycle.
+                byte = byte_first + slot * wbytes
+                f = Mux(wbytes == 1, byte, byte >> 1)
+                raw = Mux(wbytes == 1,
+                          rdata.payload.word_select(slot, 8).as_signed(),
+                          rdata.payload.word_select(slot[0], 16).as_signed())
+                last_slot = Mux(wbytes == 1, slot == 3, slot == 1)
+                m.d.comb += [weights_w.addr.eq(f),
+                             weights_w.data.eq(Cat(raw[:self.weight_bits] for _ in range(rows)))]
+                with m.If(rdata.valid):
+                    with m.If((f >= fan_first) & (f < fan_end)):
+                        m.d.comb += weights_w.en.eq(1 << wrow)
+                        m.d.sync += acc["glb_writes"].eq(acc["glb_writes"] + 1)
+                    m.d.sync += slot.eq(slot + 1)
+                    with m.If(last_slot):
+                        m.d.comb += rdata.ready.eq(1)
+                        m.d.sync += [slot.eq(0), byte_first.eq(byte_first + 4),
+                                     remaining.eq(remaining - 1)]
+                        with m.If(remaining == 1):
+                            m.d.sync += spmb.eq(spmb + 1)
+                            m.next = "WRUN"
+            with m.State("PASSES"):
+                with m.If(group_done):
+                    m.d.sync += [passes_on.eq(0), m_base.eq(m_base + rows),
+                                 out_row_base.eq(out_row_base + rows * positions)]
+                    with m.If(m_base + rows >= M):
+                        m.d.sync += [out_index.eq(0), out_word.eq(0), group_count.eq(0),
+                                     group_tag.eq(0), tag_word.eq(0), tag_bit_index.eq(0),
+                                     tag_word_index.eq(0)]
+                        dram_write(out_addr, n_out * input_bytes)
+                        m.next = "WRITE_SPIKES"
+                    with m.Else():
+                        m.next = "GROUP"
+            with m.State("WRITE_SPIKES"):
+                # Output spikes, time-major packed; each GLB word is cleared as it goes out.
+                m.d.comb += [out_r.addr.eq(out_index), out_r.en.eq(1),
+                             wdata.valid.eq(~wr_req.valid),
+                             wdata.payload.eq(Cat(out_r.data, Const(0, 32)).word_select(out_word, 32))]
+                last_word = out_word == wpi - 1
+                with m.If(wdata.valid & wdata.ready):
+                    with m.If(last_word):
+                        m.d.comb += [out_r.addr.eq(out_index + 1)]
+                        for c in range(cols):
+                            m.d.comb += [out_w[c].addr.eq(out_index), out_w[c].data.eq(0)]
+                        m.d.comb += out_w[0].en.eq(-1)
+                        active = group_tag | (out_r.data != 0)
+                        end_group = (group_count + 1 == g_out) | (out_index + 1 == n_out)
+                        new_word = tag_word | (active << tag_bit_index)
+                        m.d.sync += [out_word.eq(0), out_index.eq(out_index + 1),
+                                     acc["glb_reads"].eq(acc["glb_reads"] + 1)]
+                        with m.If(end_group):
+                            m.d.sync += [group_count.eq(0), group_tag.eq(0),
+                                         tag_bit_index.eq(tag_bit_index + 1), tag_word.eq(new_word)]
+                            with m.If((tag_bit_index == 31) | (out_index + 1 == n_out)):
+                                m.d.comb += [otags_w.addr.eq(tag_word_index),
+                                             otags_w.data.eq(new_word), otags_w.en.eq(1)]
+                                m.d.sync += [tag_word.eq(0), tag_word_index.eq(tag_word_index + 1)]
+                        with m.Else():
+                            m.d.sync += [group_count.eq(group_count + 1), group_tag.eq(active)]
+                        with m.If(out_index + 1 == n_out):
+                            m.d.sync += [out_index.eq(0), out_tag_words.eq((n_out_spmb + 31) >> 5)]
+                            dram_write(otag_addr, ((n_out_spmb + 31) >> 5) << 2)
+                            m.next = "WRITE_TAGS"
+                    with m.Else():
+                        m.d.sync += out_word.eq(out_word + 1)
+            with m.State("WRITE_TAGS"):
+                m.d.comb += [otags_r.addr.eq(out_index), otags_r.en.eq(1),
+                             wdata.valid.eq(~wr_req.valid), wdata.payload.eq(otags_r.data)]
+                with m.If(wdata.valid & wdata.ready):
+                    m.d.comb += otags_r.addr.eq(out_index + 1)
+                    m.d.sync += out_index.eq(out_index + 1)
+                    with m.If(out_index + 1 == out_tag_words):
+                        m.next = "WRITE_WAIT"
+            with m.State("WRITE_WAIT"):
+                with m.If(~port.busy & ~wr_req.valid):
+                    m.next = "LAYER_END"
+            with m.State("LAYER_END"):
+                with m.If(axi_error):
+                    fail(E_AXI)
+                with m.Else():
+                    totals = {**acc,
+                              "cycles": acc["cycles"] + 1,
+                              "dram_read_bytes": port.bytes_read - read_start,
+                              "dram_write_bytes": port.bytes_written - write_start,
+                              "glb_reads": acc["glb_reads"] + gather.spike_reads
+                              + gather.weight_reads,
+                              "lbuf_writes": acc["lbuf_writes"]}
+                    for j, name in enumerate(COUNTER_NAMES):
+                        index = layer * 12 + j
+                        m.d.sync += counters[index].eq(counters[index] + totals[name])
+                    m.d.sync += [in_layer.eq(0), completed.eq(completed + 1)]
+                    with m.If(layer + 1 == n_layers):
+                        m.d.sync += [layer.eq(0), sample.eq(sample + 1)]
+                        with m.If(sample + 1 == batch):
+                            m.d.sync += [busy.eq(0), done.eq(1)]
+                            m.next = "IDLE"
+                        with m.Else():
+                            m.next = "LAYER"
+                    with m.Else():
+                        m.d.sync += layer.eq(layer + 1)
+                        m.next = "LAYER"
+            with m.State("DRAIN"):
+                # Finish any DRAM transfer in flight (reads dropped, zeros written), then stop.
+                m.d.comb += [rdata.ready.eq(1), wdata.valid.eq(1), wdata.payload.eq(0)]
+                m.d.sync += [passes_on.eq(0), in_layer.eq(0)]
+                with m.If(~port.busy & ~rd_req.valid & ~wr_req.valid):
+                    m.d.sync += [busy.eq(0), done.eq(1)]
+                    m.next = "IDLE"
+        return m
