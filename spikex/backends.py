@@ -21,9 +21,18 @@ def _analytic(net, options, source):
     return run_analytic(net, options, source)
 
 
+def _rtl(simulator):
+    def backend(net, options, source):
+        from sim.rtl import run_rtl
+        return run_rtl(net, options, source, simulator)
+    return backend
+
+
 BACKENDS = {
     "golden": _golden,
     "analytic": _analytic,
+    "icarus": _rtl("icarus"),
+    "verilator": _rtl("verilator"),
 }
 
 

@@ -331,6 +331,9 @@ def write_npz_atomic(path, entries):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)     # mkstemp makes 0600; give the file the usual mode
         with os.fdopen(fd, "wb") as f:
             np.savez_compressed(f, **entries)
         os.replace(tmp, path)

