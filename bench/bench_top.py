@@ -7,8 +7,10 @@ default) and the table gives, side by side, the cycles, DRAM bytes and PE utilis
 analytic simulator's cycles for the same run, and the simulated cycles per second of the
 RTL (build time excluded: each configuration is built once before it is timed).
 
-DVSG-Medium CONV2 runs at T = 30 instead of 300: the RTL keeps one sample's whole input
-in the GLB (time blocks are not implemented in RTL, docs/accelerator.md).
+DVSG-Medium CONV2 runs at T = 30 instead of 300, and the buffers are GLB 72 KB and LBUF
+8 KB instead of 54 KB and 2 KB: the RTL keeps one sample's whole input in the GLB (time
+blocks are not implemented in RTL) and a whole pass's beats in one LBUF bank
+(docs/accelerator.md). The analytic column runs with the same sizes.
 
     .venv/bin/python bench/bench_top.py [--simulator icarus|verilator] [--rates 0.05,0.005]
 """
@@ -41,9 +43,11 @@ def main():
     parser.add_argument("--rates", default="0.05,0.005,0.0005,0.0001")
     parser.add_argument("--rows", type=int, default=8)
     parser.add_argument("--cols", type=int, default=8)
+    parser.add_argument("--glb-kb", type=float, default=72.0)
+    parser.add_argument("--lbuf-kb", type=float, default=8.0)
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
-    options = {"rows": args.rows, "cols": args.cols}
+    options = {"rows": args.rows, "cols": args.cols, "glb_kb": args.glb_kb, "lbuf_kb": args.lbuf_kb}
     print(f"{'layer':<19}{'rate':>8}{'dataflow':>9}{'cycles':>11}{'analytic':>11}"
           f"{'DRAM bytes':>12}{'PE util':>9}{'cycles/s':>10}")
     for name in LAYERS:

@@ -25,6 +25,8 @@ def _run(args):
         raise SpikexError(f"unknown backend {args.backend!r}; backends: {', '.join(BACKENDS)}")
     net = _first_samples(load(args.net), args.samples, args.net)
     outputs, counters = run_backend(args.backend, net, _hardware_options(args), str(args.net))
+    if args.check:
+        _check_against_golden(net, outputs, args)
     counts, prediction = predict(outputs[-1])
     entries = {f"spikes_{k}": spikes for k, spikes in enumerate(outputs)}
     entries["counts"] = counts
@@ -37,6 +39,17 @@ def _run(args):
     if counters is not None:
         summary += f", {counters['cycles']} cycles, {counters['energy_pj']:.4g} pJ"
     print(f"{summary} -> {args.output}")
+
+
+def _check_against_golden(net, outputs, args):
+    from sim.golden import run_network
+    for k, (got, want) in enumerate(zip(outputs, run_network(net, args.acc_bits, str(args.net)))):
+        if not np.array_equal(got, want):
+            where = [int(i) for i in np.argwhere(got != want)[0]]
+            raise SpikexError(f"{args.net}: layer {k}: backend {args.backend} differs from the "
+                              f"golden model in {int((got != want).sum())} spikes, first at "
+                              f"[sample, t, ...] = {where}")
+    print(f"{args.net}: every layer's spikes equal the golden model's")
 
 
 def _hardware_options(args):
@@ -131,6 +144,8 @@ def _register(subparsers):
                           "if you name another)")
     add_hardware_arguments(run)
     run.add_argument("--samples", type=int, default=None, help="run only the first N samples")
+    run.add_argument("--check", action="store_true",
+                     help="also run the golden model; fail, writing nothing, if a spike differs")
     run.add_argument("-o", "--output", required=True, help="RESULT.npz to write")
     run.set_defaults(func=_run)
 

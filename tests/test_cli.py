@@ -49,3 +49,23 @@ def test_compare_prints_spikex_against_ptb(tmp_path, capsys):
     assert "SpikeX cycles" in out and "PTB cycles" in out and "EDP: SpikeX" in out
     total = next(line for line in out.splitlines() if line.startswith("total")).split()
     assert int(total[1]) <= int(total[2]), "SpikeX should not take more cycles than PTB here"
+
+
+def test_check_compares_a_backend_with_golden(tmp_path, capsys, monkeypatch):
+    from spikex import backends
+    netfile.save(example_network(), tmp_path / "n.npz")
+    assert main(["run", str(tmp_path / "n.npz"), "--backend", "analytic", "--check",
+                 "-o", str(tmp_path / "r.npz")]) == 0
+    assert "every layer's spikes equal the golden model's" in capsys.readouterr().out
+
+    def flipped(net, options, source):
+        outputs = run_network(net)
+        outputs[1] = outputs[1].copy()
+        outputs[1][0, 2, 0, 0, 0] ^= 1
+        return outputs, None
+    monkeypatch.setitem(backends.BACKENDS, "analytic", flipped)
+    assert main(["run", str(tmp_path / "n.npz"), "--backend", "analytic", "--check",
+                 "-o", str(tmp_path / "r2.npz")]) == 1
+    err = capsys.readouterr().err
+    assert "layer 1: backend analytic differs from the golden model in 1 spikes, first at [sample, t, ...] = [0, 2, 0, 0, 0]" in err
+    assert not (tmp_path / "r2.npz").exists()
