@@ -25,7 +25,7 @@ from spikex.netfile import Network
 
 
 LAYERS = {
-    "N-MNIST CONV1": ("nmnist", 0, 30),
+    "N-MNIST CONV1": ("n-mnist", 0, 30),
     "DVSG-Medium CONV2": ("dvsg-medium", 1, 30),
 }
 
