@@ -21,24 +21,69 @@ include activity tags and output spikes), ``membranes`` that of partial sums and
 membranes, ``alu`` the arithmetic.
 """
 
+from dataclasses import replace
+
 import numpy as np
 
 from spikex.netfile import SpikexError, check_fan_in
 from sim import golden
 from sim.energy import load_energy_table
-from sim.schedule import Hardware, layer_schedule
+from sim.schedule import SPMB_FC_FEATURES, Hardware, layer_schedule
 
 
-__all__ = ["hardware_from_options", "analyze_layer", "run_analytic", "layer_membrane"]
+__all__ = ["hardware_from_options", "analyze_layer", "run_analytic", "layer_membrane", "spmb_size",
+           "idle_row_weights"]
 
 
 def hardware_from_options(options):
     """A :class:`~sim.schedule.Hardware` from the options dict of ``spikex run``."""
     defaults = Hardware()
     given = {key: options.get(key) for key in ("dataflow", "rows", "cols", "acc_bits", "tws_max",
-                                               "glb_kb", "lbuf_kb")}
+                                               "glb_kb", "lbuf_kb", "memory", "dram_latency",
+                                               "dram_one_burst")}
     return Hardware(**{key: (getattr(defaults, key) if value is None else value)
                        for key, value in given.items()} | {"tws_max": options.get("tws_max")})
+
+
+def spmb_size(layer):
+    """Inputs per SP-MB of ``layer``: an input channel (conv, ``H*W``) or 16 features (fc)."""
+    return layer.in_size[0] * layer.in_size[1] if layer.kind == "conv" else SPMB_FC_FEATURES
+
+
+def idle_row_weights(net, inputs, hw):
+    """Weights the idle PE rows of each layer's last row group hold, in hw/top.py.
+
+    The RTL writes a row group's weights into lanes ``0 .. rows_used - 1`` of the GLB weight
+    memory (only the fan-in of active input SP-MBs in SpikeX) and leaves the other lanes as
+    they were; the idle rows compute with them and the pass waits for their firing. Following
+    the RTL's order (sample, then layer, then row group) from an all-zero memory, returns per
+    layer a list over the samples of int64 ``[idle, *weight_shape[1:]]`` (None when every row
+    is used). ``inputs[k]`` are layer ``k``'s input spikes ``[B, T, ...]``.
+    """
+    rows = hw.rows
+    lanes = np.zeros((rows, max(layer.fan_in for layer in net.layers)), np.int64)
+    result = [[None] * net.batch for _ in net.layers]
+    for b in range(net.batch):
+        for k, (layer, weights) in enumerate(zip(net.layers, net.weights)):
+            m, f = layer.weight_shape[0], layer.fan_in
+            w = np.asarray(weights, np.int64).reshape(m, f)
+            groups = -(-m // rows)
+            used = m - (groups - 1) * rows
+            if hw.dataflow == "ptb":
+                written = np.ones(f, bool)
+            else:
+                spikes = np.asarray(inputs[k][b]).reshape(inputs[k].shape[1], -1).any(axis=0)
+                size = spmb_size(layer)
+                active = np.zeros(-(-spikes.size // size), bool)
+                np.logical_or.at(active, np.arange(spikes.size) // size, spikes)
+                run = layer.kernel * layer.kernel if layer.kind == "conv" else SPMB_FC_FEATURES
+                written = np.repeat(active, run)[:f]
+            if groups > 1:                  # the groups before the last write every lane
+                lanes[:, :f][:, written] = w[(groups - 2) * rows:(groups - 1) * rows][:, written]
+            if used < rows:
+                result[k][b] = lanes[used:, :f].reshape(rows - used, *layer.weight_shape[1:]).copy()
+            lanes[:used, :f][:, written] = w[(groups - 1) * rows:][:, written]
+    return result
 
 
 def layer_membrane(layer, weights, in_spikes, v_bits):
@@ -62,7 +107,12 @@ def _energy(t, hw, table, layer, weight_bits, v_bits):
     dram = {use: 8 * b * table.dram_pj_per_bit for use, b in t["dram_bytes_by_use"].items()}
     glb_e = {use: (t["glb_reads"].get(use, 0) + t["glb_writes"].get(use, 0)) * glb
              for use in ("weights", "spikes", "membranes")}
-    lbuf_e = {use: (t["lbuf_reads"][use] + t["lbuf_writes"][use]) * lbuf for use in ("weights", "spikes")}
+    if "lbuf_share" in t:       # memory="rtl": an LBUF access is one beat (weights and spike words)
+        beats = sum(t["lbuf_reads"].values()) + sum(t["lbuf_writes"].values())
+        total = sum(t["lbuf_share"].values())      # (summed over the samples by _add)
+        lbuf_e = {use: beats * lbuf * share / total for use, share in t["lbuf_share"].items()}
+    else:
+        lbuf_e = {use: (t["lbuf_reads"][use] + t["lbuf_writes"][use]) * lbuf for use in ("weights", "spikes")}
     rf_e = {"weights": t["rf"]["weights"] * table.rf(weight_bits),
             "spikes": t["rf"]["spikes"] * table.rf(tws),
             "membranes": t["rf"]["psums"] * table.rf(hw.acc_bits) + t["rf"]["membranes"] * table.rf(v_bits)}
@@ -78,13 +128,17 @@ def _energy(t, hw, table, layer, weight_bits, v_bits):
 
 
 def analyze_layer(layer, in_spikes, hw, *, weights=None, membrane=None, out_spikes=None,
-                  weight_bits=8, v_bits=16, energy=None):
+                  weight_bits=8, v_bits=16, energy=None, out_group=16, idle_weights=None):
     """Counters of one layer over a batch of input spikes ``[B, T, *layer.in_shape]``.
 
     Pass either ``weights`` (the golden model then gives the output spikes and membrane
     trace) or both ``membrane`` and ``out_spikes`` ``[B, T, *layer.out_shape]``. ``hw`` is
     a :class:`~sim.schedule.Hardware`, ``energy`` an :class:`~sim.energy.EnergyTable`
-    (default: the shipped one). Returns the per-layer counter dict of SPEC §5 and more.
+    (default: the shipped one). ``out_group``: outputs per output SP-MB tag (the next
+    layer's SP-MB size, 16 after the last layer; used by ``hw.memory == "rtl"``).
+    ``idle_weights``: per sample, the weights of the idle rows of the last row group
+    (:func:`idle_row_weights`; None: idle rows cost no cycles). Returns the per-layer counter
+    dict of SPEC §5 and more.
     """
     in_spikes = np.asarray(in_spikes)
     in_spikes = in_spikes.reshape(in_spikes.shape[0], in_spikes.shape[1], *layer.in_shape)
@@ -95,18 +149,25 @@ def analyze_layer(layer, in_spikes, hw, *, weights=None, membrane=None, out_spik
     table = load_energy_table() if energy is None else energy
     totals, modes = {}, {"spatial": 0, "temporal": 0}
     for b in range(in_spikes.shape[0]):
-        schedule = layer_schedule(layer, in_spikes[b], membrane[b], out_spikes[b], hw, weight_bits, v_bits)
+        idle = None if idle_weights is None or idle_weights[b] is None else \
+            layer_membrane(replace(layer, **{"out_channels" if layer.kind == "conv" else "out_features":
+                                             len(idle_weights[b])}),
+                           idle_weights[b], in_spikes[b:b + 1], v_bits)[1][0]
+        schedule = layer_schedule(layer, in_spikes[b], membrane[b], out_spikes[b], hw, weight_bits, v_bits,
+                                  out_group=out_group, idle_membrane=idle)
         _add(totals, schedule.totals)
         modes[schedule.mode] += 1
     by_component, by_use = _energy(totals, hw, table, layer, weight_bits, v_bits)
     energy_pj = float(sum(by_component.values()))
     latency_s = totals["cycles"] / (hw.clock_mhz * 1e6)
-    scratchpad = sum(totals["rf"].values())
+    # memory="rtl": the RTL's counter (psum scratchpad only); else every PE register.
+    scratchpad = totals.get("scratchpad_accesses", sum(totals["rf"].values()))
     return {
         "kind": layer.kind, "tws": layer.tws,
         "cycles": int(totals["cycles"]),
         "compute_cycles": int(totals["compute_cycles"]),
         "dram_cycles": int(totals["dram_cycles"]),
+        "stall_cycles": int(totals.get("stall_cycles", 0)),
         "acc_ops": int(totals["alu"]["acc"]),
         "active_ntwus": int(totals["active_ntwus"]),
         "passes": int(totals["passes"]),
@@ -142,14 +203,21 @@ def run_analytic(net, options, source="<network>"):
         if hw.tws_max is not None and layer.tws > hw.tws_max:
             raise SpikexError(f"{source}: layer {k} ({layer.kind}): tws {layer.tws} exceeds "
                               f"tws_max {hw.tws_max}")
-    outputs, layers = [], []
+    outputs, traces = [], []
     spikes = net.input
     for layer, weights in zip(net.layers, net.weights):
         out, membrane = layer_membrane(layer, weights, spikes, net.v_bits)
-        layers.append(analyze_layer(layer, spikes, hw, membrane=membrane, out_spikes=out,
-                                    weight_bits=net.weight_bits, v_bits=net.v_bits, energy=table))
         outputs.append(out)
+        traces.append(membrane)
         spikes = out
+    inputs = [net.input] + outputs[:-1]
+    idle = idle_row_weights(net, inputs, hw) if hw.memory == "rtl" else [None] * len(net.layers)
+    layers = []
+    for k, layer in enumerate(net.layers):
+        layers.append(analyze_layer(layer, inputs[k], hw, membrane=traces[k], out_spikes=outputs[k],
+                                    weight_bits=net.weight_bits, v_bits=net.v_bits, energy=table,
+                                    out_group=spmb_size(net.layers[k + 1]) if k + 1 < len(net.layers)
+                                    else SPMB_FC_FEATURES, idle_weights=idle[k]))
     cycles = sum(layer["cycles"] for layer in layers)
     energy_pj = sum(layer["energy_pj"] for layer in layers)
     counters = {"cycles": cycles, "energy_pj": energy_pj,

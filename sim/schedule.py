@@ -66,6 +66,19 @@ class Hardware:
     ``clock_mhz`` 500 is our choice (the paper gives none): with ``dram_gbps`` 30 the DRAM
     port then moves 60 bytes per cycle. ``glb_width_bits`` and ``lbuf_width_bits`` are the
     word widths in which the GLB and LBUF counters count accesses.
+
+    ``memory`` picks the memory system the counters describe: ``"blocks"`` (default) the
+    paper's (time blocks, resident weights, ``glb_width_bits`` words, a DRAM bandwidth;
+    :func:`_memory`), ``"rtl"`` the one hw/top.py implements (docs/accelerator.md: 32-bit
+    AXI, one DRAM request per active SP-MB run, loads not overlapped with compute, LBUF
+    ping-pong; :func:`_memory_rtl`), whose counters equal the RTL's. ``dram_latency`` (rtl
+    only) is the DRAM's latency in cycles: AR to the first R beat, AW to ``wready`` and the
+    last W beat to its B response (1 for the amaranth.sim model of
+    tests/test_top_amaranth.py and for tb/axi_ram.v). ``dram_one_burst`` (rtl only): the DRAM
+    takes one read and one write burst at a time, as tb/axi_ram.v (``arready = !rvalid``, AW
+    only after the previous B): each 16-beat burst after a request's first costs 1 more
+    cycle on reads and 2 on writes (a burst split at a 4 KB page is not counted). False:
+    bursts are pipelined (the amaranth.sim model).
     """
     rows: int = 8
     cols: int = 8
@@ -78,6 +91,9 @@ class Hardware:
     clock_mhz: float = 500.0
     acc_bits: int = 24
     tws_max: int = None
+    memory: str = "blocks"
+    dram_latency: int = 1
+    dram_one_burst: bool = False
 
     def __post_init__(self):
         for name in ("rows", "cols", "glb_width_bits", "lbuf_width_bits", "acc_bits"):
@@ -93,6 +109,13 @@ class Hardware:
                 raise SpikexError(f"{name} must be a positive number, not {value!r}")
         if self.dataflow not in ("spikex", "ptb"):
             raise SpikexError(f"dataflow must be 'spikex' or 'ptb', not {self.dataflow!r}")
+        if not isinstance(self.dram_one_burst, (bool, np.bool_)):
+            raise SpikexError(f"dram_one_burst must be True or False, not {self.dram_one_burst!r}")
+        if self.memory not in ("blocks", "rtl"):
+            raise SpikexError(f"memory must be 'blocks' or 'rtl', not {self.memory!r}")
+        if not isinstance(self.dram_latency, (int, np.integer)) or isinstance(self.dram_latency, bool) \
+                or self.dram_latency < 1:
+            raise SpikexError(f"dram_latency must be a positive integer, not {self.dram_latency!r}")
 
     @property
     def dram_bytes_per_cycle(self):
@@ -227,12 +250,19 @@ def _segment_starts(new):
     return np.flatnonzero(new)
 
 
-def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_bits=16):
+def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_bits=16,
+                   out_group=SPMB_FC_FEATURES, idle_membrane=None):
     """Schedule one layer for one sample.
 
     ``in_spikes`` ``[T, *layer.in_shape]``; ``membrane`` and ``out_spikes`` ``[T, *layer.out_shape]``
     are the golden membrane after each step and the golden output spikes of the same sample
-    (``sim.golden.lif``). ``hw`` is a :class:`Hardware`. Returns a :class:`LayerSchedule`.
+    (``sim.golden.lif``). ``hw`` is a :class:`Hardware`. ``out_group`` is the number of
+    outputs per output SP-MB tag (the next layer's SP-MB size: conv ``H*W``, fc 16; 16 after
+    the last layer); only ``hw.memory == "rtl"`` uses it. ``idle_membrane`` ``[T, idle,
+    *out_shape[1:]]``: the membrane trace of the idle rows of the last row group (``groups *
+    rows - M`` of them) on the weights they hold (hw/top.py computes with them and waits for
+    their firing; :func:`sim.analytic.idle_row_weights`); None: idle rows cost nothing.
+    Returns a :class:`LayerSchedule`.
     """
     tws = layer.tws
     steps = in_spikes.shape[0]
@@ -257,6 +287,8 @@ def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_
     glb_bits = hw.glb_kb * 1024 * 8
     spike_room = glb_bits * GLB_SHARES["spikes"] / 2
     tb_windows = int(min(windows, max(1, spike_room // (n_in * (tws + 1)))))
+    if hw.memory == "rtl":
+        tb_windows = windows            # the RTL loads a whole sample's input (no TBs)
     n_tb = -(-windows // tb_windows)
     s.tb_windows, s.n_tb = tb_windows, n_tb
     tb_len = np.minimum(tb_windows, windows - np.arange(n_tb) * tb_windows)   # windows per TB
@@ -300,27 +332,39 @@ def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_
 
     # Decay cycles per (entry, channel), from the golden membrane trace: changes of the
     # membrane during inactive windows since the previous active window.
-    mem = membrane.reshape(steps, out_channels, positions)
-    changed = np.empty(mem.shape, bool)
-    changed[0] = mem[0] != 0
-    changed[1:] = mem[1:] != mem[:-1]
-    per_window = changed.reshape(windows, tws, out_channels, positions).sum(axis=1)
-    per_window *= ~active[:, None, :]
-    cum = np.zeros((windows + 1, out_channels, positions), np.int64)
-    np.cumsum(per_window, axis=0, out=cum[1:])
-    s.decay = cum[w, :, pos] - cum[w_prev + 1, :, pos]            # [E, M]
+    def decay_cycles(membrane):
+        mem = membrane.reshape(steps, -1, positions)
+        changed = np.empty(mem.shape, bool)
+        changed[0] = mem[0] != 0
+        changed[1:] = mem[1:] != mem[:-1]
+        per_window = changed.reshape(windows, tws, mem.shape[1], positions).sum(axis=1)
+        per_window *= ~active[:, None, :]
+        cum = np.zeros((windows + 1, mem.shape[1], positions), np.int64)
+        np.cumsum(per_window, axis=0, out=cum[1:])
+        return cum[w, :, pos] - cum[w_prev + 1, :, pos]          # [E, channels]
+    s.decay = decay_cycles(membrane)                              # [E, M]
+    # The idle rows of the last row group (hw/top.py, memory="rtl") run too, on the weights
+    # their lanes of the GLB weight memory still hold, and their firing counts in the pass.
+    idle = 0 if idle_membrane is None else idle_membrane.shape[1]
+    if idle:
+        if idle != groups * rows - out_channels:
+            raise ValueError(f"idle_membrane has {idle} channels, the last row group "
+                             f"{groups * rows - out_channels} idle rows")
+        decay_all = np.concatenate([s.decay, decay_cycles(idle_membrane)], axis=1)
+    else:
+        decay_all = s.decay
 
     # Fire: longest chain (sum of decay + tws over its PEs) per chunk and row group.
     chain_starts = _segment_starts(new_chain)
     if n_entries:
         chain_len = np.diff(np.append(chain_starts, n_entries))
-        chain_cycles = np.add.reduceat(s.decay, chain_starts, axis=0) + tws * chain_len[:, None]
+        chain_cycles = np.add.reduceat(decay_all, chain_starts, axis=0) + tws * chain_len[:, None]
         chunk_first_chain = np.searchsorted(chain_starts, s.chunk_start)
-        fire_km = np.maximum.reduceat(chain_cycles, chunk_first_chain, axis=0)    # [K, M]
+        fire_km = np.maximum.reduceat(chain_cycles, chunk_first_chain, axis=0)    # [K, M + idle]
     else:
-        fire_km = np.zeros((0, out_channels), np.int64)
+        fire_km = np.zeros((0, out_channels + idle), np.int64)
     fire_pad = np.zeros((n_chunks, groups * rows), np.int64)
-    fire_pad[:, :out_channels] = fire_km
+    fire_pad[:, :out_channels + idle] = fire_km
     s.fire = fire_pad.reshape(n_chunks, groups, rows).max(axis=2).T      # [G, K]
 
     # Beats: fan-in inputs with a non-zero spike word in some column (SpikeX), all F (PTB).
@@ -340,6 +384,8 @@ def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_
 
     s.compute = fill_cycles(hw) + s.beats[None, :] * tws + s.fire + drain_cycles(hw)   # [G, K]
     _memory(s, layer, in_spikes, out_spikes, hw, weight_bits, v_bits, tb_len, chunk_id)
+    if hw.memory == "rtl":
+        _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group)
     return s
 
 
@@ -491,3 +537,109 @@ def _memory(s, layer, in_spikes, out_spikes, hw, weight_bits, v_bits, tb_len, ch
                               "membranes": int(s.block_dram_read["membranes"].sum()
                                                + s.block_dram_write["membranes"].sum())}
     s.totals = t
+
+
+#: Words of a layer descriptor in the DRAM image (sim/image.py), read once per layer and sample.
+DESCRIPTOR_WORDS = 32
+
+
+def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
+    """Counters of the memory system and timing of hw/top.py (docs/accelerator.md), one sample.
+
+    Replaces the DRAM, GLB, LBUF and cycle totals of :func:`_memory` (``s.totals``) by the
+    RTL's: every count below is one of the RTL's counter increments, every cycle term one
+    controller state (docs/accelerator.md, "Cycle costs"), with ``L = hw.dram_latency``.
+    """
+    t = s.totals
+    lat, rows, cols, ptb, tws = hw.dram_latency, hw.rows, hw.cols, hw.dataflow == "ptb", layer.tws
+    steps = in_spikes.shape[0]
+    wpi = -(-steps // 32)                       # 32-bit words per input (time-major packed)
+    input_bytes = 4 * wpi
+    wbytes = 1 if weight_bits <= 8 else 2
+    groups, fan_in, out_channels, positions = s.groups, s.fan_in, s.out_channels, s.positions
+    group_rows = np.minimum(rows, out_channels - np.arange(groups) * rows)           # [G]
+    conv = layer.kind == "conv"
+
+    # Input SP-MBs (conv: a channel; fc: 16 features): active over the whole sample, which
+    # are the tags the RTL reads (the image's for layer 0, the previous layer's write-out else).
+    spmb_of_input = _spmb_groups(layer.in_shape, layer.kind)
+    n_spmb = int(spmb_of_input.max()) + 1
+    spmb_size = np.bincount(spmb_of_input)
+    active = np.zeros(n_spmb, bool)
+    np.logical_or.at(active, spmb_of_input, in_spikes.reshape(steps, -1).any(axis=0))
+    loaded = np.ones(n_spmb, bool) if ptb else active
+    run_len = layer.kernel * layer.kernel if conv else SPMB_FC_FEATURES
+    first = np.arange(n_spmb) * run_len
+    last = np.minimum(first + run_len, fan_in)
+    run_fan = last - first
+    run_words = (((last * wbytes + 3) & ~3) - ((first * wbytes) & ~3)) // 4            # [n_spmb]
+    candidates = int((loaded * run_fan).sum())  # fan-in inputs the gather visits per pass
+    skipped = int((~loaded).sum())              # SP-MB runs it skips (one cycle each)
+    loaded_inputs = int((loaded * spmb_size).sum())
+    tag_words_in = -(-n_spmb // 32)
+    n_out = out_channels * positions
+    n_out_spmb = -(-n_out // SPMB_FC_FEATURES) if out_group == SPMB_FC_FEATURES else out_channels
+    tag_words_out = -(-n_out_spmb // 32)
+
+    # The chunks and passes.
+    n_entries, n_chunks = len(s.w), len(s.chunk_start)
+    if conv:
+        (in_h, in_w), (out_h, out_w) = layer.in_size, layer.out_size
+        e, st, pad = layer.kernel, layer.stride, layer.padding
+        taps = lambda size, n: ((np.arange(n)[:, None] * st - pad + np.arange(e)[None, :] >= 0) &
+                                (np.arange(n)[:, None] * st - pad + np.arange(e)[None, :] < size)).sum(1)
+        inside = np.outer(taps(in_h, out_h), taps(in_w, out_w)).ravel()             # [P]
+        spike_reads = groups * int(loaded.sum()) * int(inside[s.pos].sum())
+    else:
+        spike_reads = groups * candidates * n_entries
+    weight_reads = groups * n_chunks * candidates
+
+    t["dram_read_bytes"] = int(4 * DESCRIPTOR_WORDS + (0 if ptb else 4 * tag_words_in)
+                               + input_bytes * loaded_inputs + 4 * out_channels * (loaded * run_words).sum())
+    t["dram_write_bytes"] = int(input_bytes * n_out + 4 * tag_words_out)
+    t["dram_bytes_by_use"] = {
+        "weights": int(4 * out_channels * (loaded * run_words).sum()),
+        "spikes": int(t["dram_read_bytes"] + t["dram_write_bytes"] - 4 * out_channels * (loaded * run_words).sum()),
+        "membranes": 0}
+    t["glb_reads"] = {"weights": weight_reads, "spikes": spike_reads + n_out, "membranes": 0}
+    t["glb_writes"] = {"weights": out_channels * candidates,
+                       "spikes": loaded_inputs + out_channels * n_entries, "membranes": 0}
+    beats = int(s.beats.sum()) * groups          # one LBUF entry: a beat's spike words and weights
+    entry_bits = rows * weight_bits + cols * (hw.tws_max or tws)
+    t["lbuf_reads"] = {"beats": beats}
+    t["lbuf_writes"] = {"beats": beats}
+    t["lbuf_share"] = {"weights": rows * weight_bits / entry_bits,
+                       "spikes": 1 - rows * weight_bits / entry_bits}
+    t["scratchpad_accesses"] = int(t["rf"]["psums"])
+
+    # Cycles, state by state (hw/top.py's controller; docs/accelerator.md, "Cycle costs").
+    # A DRAM that serves one burst at a time adds a bubble (reads) or two (writes) per burst
+    # after a request's first.
+    gaps = (lambda words: -(-np.asarray(words) // 16) - 1) if hw.dram_one_burst else \
+        (lambda words: 0 * np.asarray(words))
+    read = lambda words: lat + 1 + words + gaps(words)    # the state taking a read issued before it
+    head = read(DESCRIPTOR_WORDS) + 4 + (0 if ptb else read(tag_words_in))
+    in_locations = int(np.prod(layer.in_size)) if conv else 1
+    load = in_locations + n_spmb + 1 + int((loaded * read(spmb_size * wpi)).sum())
+    kernel_taps = layer.kernel * layer.kernel if conv else 1
+    windows_at = np.bincount(s.pos, minlength=positions)
+    dispatch = int((kernel_taps + 1 + np.maximum(1, windows_at)).sum()) + 1
+    row_weights = n_spmb + 1 + int((loaded * (lat + 1 + run_words * (4 // wbytes) + gaps(run_words))).sum())
+    weights = group_rows * row_weights + 2                                            # [G]
+    if n_chunks:
+        cut = np.zeros(n_chunks, bool)
+        if not s.spatial:
+            cut[:-1] = s.chunk_len[:-1] < cols
+        prep = s.chunk_len + cut + 4 + candidates + skipped                           # [K]
+        compute = s.compute                                                           # [G, K]
+        passes = prep[0] + np.maximum(prep[None, 1:], compute[:, :-1]).sum(axis=1) \
+            + compute[:, -1] + group_rows + 2                                         # [G]
+    else:
+        passes = np.full(groups, 3)
+    write = (n_out * wpi + lat + 1 + 2 * gaps(n_out * wpi)) + (2 * lat + tag_words_out + 1
+                                                               + 2 * gaps(tag_words_out)) + (lat + 1) + 1
+    busy = int(s.compute.sum())
+    t["cycles"] = int(head + load + dispatch + (weights + passes).sum() + write)
+    t["compute_cycles"] = busy
+    t["stall_cycles"] = int(passes.sum()) - busy
+    t["dram_cycles"] = t["cycles"] - int(passes.sum())

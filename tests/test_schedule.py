@@ -132,6 +132,9 @@ def test_blocks_cover_the_time_blocks_in_order():
     ({"dataflow": "eyeriss"}, "dataflow must be 'spikex' or 'ptb', not 'eyeriss'"),
     ({"glb_kb": -1}, "glb_kb must be a positive number, not -1"),
     ({"tws_max": 0}, "tws_max must be a positive integer, not 0"),
+    ({"memory": "cache"}, "memory must be 'blocks' or 'rtl', not 'cache'"),
+    ({"memory": "rtl", "dram_latency": 0}, "dram_latency must be a positive integer, not 0"),
+    ({"dram_one_burst": 1}, "dram_one_burst must be True or False, not 1"),
 ])
 def test_hardware_parameters_are_checked(kwargs, message):
     with pytest.raises(SpikexError) as error:
@@ -144,3 +147,26 @@ def test_tws_max_refuses_a_layer():
     spikes = np.zeros((1, 4, 2), np.uint8)
     with pytest.raises(SpikexError, match="tws 4 exceeds the PEs' tws_max 2"):
         _schedule(layer, spikes, np.array([[1, 1]]), Hardware(tws_max=2))
+
+
+def test_rtl_memory_counts_by_hand():
+    # fc 20 -> 3, rows 2 (groups of 2 and 1), cols 2, T 4, tws 2, SpikeX; one spike at
+    # input 3, step 1 (window 0): input SP-MB 0 (features 0..15) active, SP-MB 1 (16..19) not.
+    layer = FcLayer(20, 3, threshold=100, leak_shift=0, tws=2)
+    spikes = np.zeros((1, 4, 20), np.uint8)
+    spikes[0, 1, 3] = 1
+    weights = np.ones((3, 20), np.int64)
+    hw = Hardware(rows=2, cols=2, memory="rtl", dram_latency=1)
+    t = _schedule(layer, spikes, weights, hw).totals
+    # One active NTWU (window 0), one chunk, one beat per row group (input 3).
+    # DRAM read: descriptor 128 + tags 4 + 16 inputs * 4 bytes + 3 rows * 16 weight bytes.
+    assert t["dram_read_bytes"] == 128 + 4 + 16 * 4 + 3 * 16
+    # DRAM write: 3 outputs * 4 bytes + one tag word (16 outputs per output SP-MB).
+    assert t["dram_write_bytes"] == 3 * 4 + 4
+    # GLB writes: 16 inputs + 3 * 16 weights + 3 results (one column, 3 used PEs).
+    assert t["glb_writes"] == {"weights": 48, "spikes": 16 + 3, "membranes": 0}
+    # GLB reads: per pass (2 groups) 16 weight words and 16 spike words (one column); 3 outputs.
+    assert t["glb_reads"] == {"weights": 2 * 16, "spikes": 2 * 16 + 3, "membranes": 0}
+    assert t["lbuf_reads"] == t["lbuf_writes"] == {"beats": 2}
+    # acc_ops 1 * 3 rows; scratchpad 2 * 3 + 2 * tws * 3 used PEs.
+    assert t["scratchpad_accesses"] == 2 * 3 + 2 * 2 * 3
