@@ -166,6 +166,7 @@ def analyze_layer(layer, in_spikes, hw, *, weights=None, membrane=None, out_spik
         "kind": layer.kind, "tws": layer.tws,
         "cycles": int(totals["cycles"]),
         "compute_cycles": int(totals["compute_cycles"]),
+        "busy_cycles": int(totals["compute_cycles"]),     # the RTL counter's name for it
         "dram_cycles": int(totals["dram_cycles"]),
         "stall_cycles": int(totals.get("stall_cycles", 0)),
         "acc_ops": int(totals["alu"]["acc"]),

@@ -210,7 +210,8 @@ def run_rtl(net, options, source="<network>", simulator="icarus"):
     image = dram_image.pack(net, base=0)
     ram_words = _ram_words(image)
     # The analytic prediction bounds the run: a hang becomes an error, not a stuck process.
-    _, predicted = run_analytic(net, {**options, "dataflow": dataflow}, source)
+    _, predicted = run_analytic(net, {**options, "dataflow": dataflow, "memory": "rtl",
+                                      "dram_latency": 1, "dram_one_burst": True}, source)
     timeout = 20 * predicted["cycles"] + 200_000
     runner, directory, _ = build_top(simulator, parameters, ram_words)
     with tempfile.TemporaryDirectory(prefix="spikex-rtl-", dir=directory) as tmp:

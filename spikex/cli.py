@@ -53,8 +53,11 @@ def _check_against_golden(net, outputs, args):
 
 
 def _hardware_options(args):
-    return {key: getattr(args, key) for key in ("dataflow", "rows", "cols", "acc_bits",
-                                                "tws_max", "glb_kb", "lbuf_kb", "energy_table")}
+    options = {key: getattr(args, key) for key in ("dataflow", "rows", "cols", "acc_bits",
+                                                   "tws_max", "glb_kb", "lbuf_kb", "energy_table",
+                                                   "memory")}
+    # The RTL backends' DRAM model (tb/axi_ram.v) answers one burst at a time, one cycle late.
+    return {**options, "dram_latency": 1, "dram_one_burst": True}
 
 
 def _first_samples(net, samples, source):
@@ -134,6 +137,10 @@ def add_hardware_arguments(parser):
     parser.add_argument("--lbuf-kb", type=float, default=2.0, help="LBUF size in KB (default 2)")
     parser.add_argument("--energy-table", default=None,
                         help="TOML file of per-access energies (default: the shipped 32 nm table)")
+    parser.add_argument("--memory", choices=("rtl", "blocks"), default="rtl",
+                        help="analytic memory model: rtl, the accelerator RTL as built (its "
+                             "counters exactly), or blocks, the paper's (time blocks, DRAM "
+                             "bandwidth; the figures use it) (default rtl)")
 
 
 def _register(subparsers):
