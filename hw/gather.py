@@ -13,6 +13,17 @@ weights, so the array streams only the weights of the beats it uses.
 Cycle cost, from ``start`` to ``done``: ``1 + issued + skipped_runs + 1`` where ``issued`` is
 the number of candidates and ``skipped_runs`` the number of SP-MB runs dropped by their tag
 (one cycle each). One candidate is issued per cycle; its beat is written one cycle later.
+
+**Streaming through the LBUF.** A bank holds ``lbuf_depth`` beats, fewer than a pass may
+need. The gather cuts a pass into *segments* of ``lbuf_depth`` issued candidates (so a
+segment's beats always fit a bank, whatever tailoring drops): after the ``lbuf_depth``-th
+candidate of a segment, if candidates remain, it pulses ``segment`` (the bank holds
+``beats`` beats and the pass goes on) and waits for ``resume`` (a free bank; ``beats``
+restarts at 0). The check costs one cycle, as the final one does: a segment costs
+``issued + skipped + 1`` cycles of ``RUN``, from ``start`` or ``resume``. The segmentation
+depends only on the layer and the active SP-MB runs, never on the chunk, so every pass of a
+layer is cut at the same fan-in indices. A segment may hold no beat (its candidates were all
+zero, or only skipped runs followed the previous one): it is still pulsed.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
@@ -83,10 +94,14 @@ class BeatGather(wiring.Component):
     clear : In(1)
         Pulse: zero ``spike_reads`` and ``weight_reads``.
     done : Out(1)
-        Pulse: the bank holds ``beats`` beats.
+        Pulse: the bank holds ``beats`` beats, the last of the pass.
+    segment : Out(1)
+        Pulse: the bank holds ``beats`` beats and the pass goes on in another bank.
+    resume : In(1)
+        Pulse, after ``segment``: go on into the (other) bank, from address 0.
     beats : Out(range(lbuf_depth + 1))
     set_bits : Out(count_bits + 8)
-        Set spike bits of the beats written (each is one addition per row).
+        Set spike bits of the pass's beats written so far (each is one addition per row).
     spike_reads, weight_reads : Out(32)
         Running counts of GLB spike-word reads (one per in-bounds column per candidate)
         and weight-word reads (one per candidate).
@@ -115,6 +130,8 @@ class BeatGather(wiring.Component):
             "start": In(1),
             "clear": In(1),
             "done": Out(1),
+            "segment": Out(1),
+            "resume": In(1),
             "beats": Out(range(lbuf_depth + 1)),
             "set_bits": Out(count_bits + 8),
             "spike_reads": Out(32),
@@ -147,6 +164,7 @@ class BeatGather(wiring.Component):
         run = Signal(self.count_bits)       # SP-MB run of f
         in_run = Signal(self.count_bits)
         issued = Signal()                   # a candidate was issued last cycle
+        seg_issued = Signal(range(self.lbuf_depth + 1))     # candidates of this segment
         issued_inside = Signal(cols)
         tws_mask = Signal(self.tws_max)
         m.d.comb += tws_mask.eq((1 << cfg.tws) - 1)
@@ -181,7 +199,7 @@ class BeatGather(wiring.Component):
                 inside[c].eq(used[c] & (y >= 0) & (y < cfg.in_h) & (x >= 0) & (x < cfg.in_w)),
                 self.spikes[c].addr.eq(channel_base + row_base[c] + ky_w + x),
             ]
-        m.d.sync += [self.done.eq(0), issued.eq(0)]
+        m.d.sync += [self.done.eq(0), self.segment.eq(0), issued.eq(0)]
         for c in range(cols):
             m.d.comb += self.spikes[c].en.eq(0)
         m.d.comb += [self.weights.addr.eq(f), self.weights.en.eq(0)]
@@ -190,7 +208,8 @@ class BeatGather(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [f.eq(0), ky.eq(0), kx.eq(0), ky_w.eq(0), channel_base.eq(0),
-                                 run.eq(0), in_run.eq(0), self.beats.eq(0), self.set_bits.eq(0)]
+                                 run.eq(0), in_run.eq(0), self.beats.eq(0), self.set_bits.eq(0),
+                                 seg_issued.eq(0)]
                     for c in range(cols):
                         column = self.columns[c]
                         m.d.sync += [
@@ -205,6 +224,10 @@ class BeatGather(wiring.Component):
                 with m.If(f >= cfg.fan_in):
                     m.d.sync += self.done.eq(1)
                     m.next = "IDLE"
+                with m.Elif(seg_issued == self.lbuf_depth):
+                    # The bank is full of this segment's candidates; the pass goes on.
+                    m.d.sync += self.segment.eq(1)
+                    m.next = "WAIT"
                 with m.Elif(~active_run):
                     # The whole SP-MB run is zero: skip its candidates in one cycle.
                     with m.If(cfg.fc):
@@ -218,6 +241,7 @@ class BeatGather(wiring.Component):
                         m.d.comb += self.spikes[c].en.eq(1)
                     m.d.comb += self.weights.en.eq(1)
                     m.d.sync += [issued.eq(1), issued_inside.eq(inside), f.eq(f + 1),
+                                 seg_issued.eq(seg_issued + 1),
                                  self.spike_reads.eq(self.spike_reads + popcount(inside)),
                                  self.weight_reads.eq(self.weight_reads + 1)]
                     with m.If(kx == cfg.kernel - 1):
@@ -233,6 +257,10 @@ class BeatGather(wiring.Component):
                         m.d.sync += [in_run.eq(0), run.eq(run + 1)]
                     with m.Else():
                         m.d.sync += in_run.eq(in_run + 1)
+            with m.State("WAIT"):
+                with m.If(self.resume):
+                    m.d.sync += [self.beats.eq(0), seg_issued.eq(0)]
+                    m.next = "RUN"
         with m.If(self.clear):
             m.d.sync += [self.spike_reads.eq(0), self.weight_reads.eq(0)]
         return m

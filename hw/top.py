@@ -210,8 +210,11 @@ class SpikeXAccelerator(wiring.Component):
                          gather.spikes[c].data.eq(rd.data)]
         weights_w = weights_mem.write_port(granularity=self.weight_bits)
         weights_r = weights_mem.read_port()
-        m.d.comb += [weights_r.addr.eq(gather.weights.addr), weights_r.en.eq(gather.weights.en),
-                     gather.weights.data.eq(weights_r.data)]
+        half = self.max_fan_in // 2      # a weight bank, when a layer's weights fit it
+        pingpong = Signal()              # the layer's weights fit a bank
+        compute_bank = Signal()          # weight bank of the row group in the passes
+        m.d.comb += [weights_r.addr.eq(gather.weights.addr + Mux(compute_bank, half, 0)),
+                     weights_r.en.eq(gather.weights.en)]
         loc_w = loc_mem.write_port()
         loc_rmw = loc_mem.read_port(domain="comb")
         loc_r = loc_mem.read_port()
@@ -220,6 +223,7 @@ class SpikeXAccelerator(wiring.Component):
         tags_w = tags_mem.write_port()
         tags_gather = tags_mem.read_port(domain="comb")
         tags_ctl = tags_mem.read_port(domain="comb")
+        tags_load = tags_mem.read_port(domain="comb")
         m.d.comb += [tags_gather.addr.eq(gather.tags.addr), gather.tags.data.eq(tags_gather.data)]
         out_w = [outputs_mem.write_port(granularity=1) for _ in range(cols)]
         out_r = outputs_mem.read_port()
@@ -310,9 +314,6 @@ class SpikeXAccelerator(wiring.Component):
         loc_index = Signal(32)
         assembly = Signal(T_max)
         remaining = Signal(32)       # words still to take of the current request
-        slot = Signal(2)
-        wrow = Signal(range(rows + 1))
-        row_addr = Signal(32)
         m_base = Signal(32)          # first output channel of the row group
         rows_used = Signal(range(rows + 1))
         out_row_base = Signal(32)    # m_base * positions
@@ -320,8 +321,13 @@ class SpikeXAccelerator(wiring.Component):
         m.d.comb += tags_ctl.addr.eq(spmb[5:])
         spmb_active = ~tailor | tag_bit
         wbytes = Signal(3)
-        fan_first, fan_end = Signal(32), Signal(32)     # fan-in range of the weight run
-        byte_first = Signal(32)
+
+        # The rows of a last, partial row group that hold no output channel get zero weights
+        # (their lanes still hold an earlier group's): they never fire nor decay, so they
+        # never lengthen a pass.
+        wb = self.weight_bits
+        m.d.comb += gather.weights.data.eq(Cat(
+            Mux(r < rows_used, weights_r.data[r * wb:(r + 1) * wb], 0) for r in range(rows)))
 
         # Membrane store: the last column of the previous pass.
         store = Signal(data.ArrayLayout(signed(self.v_bits), rows))
@@ -348,7 +354,8 @@ class SpikeXAccelerator(wiring.Component):
         # ---------------------------------------------------------------- passes
         # Bank info: what the launch side needs of a gathered chunk.
         bank_layout = data.StructLayout({
-            "full": 1, "beats": range(self.lbuf_depth + 1), "set_bits": cnt + 8,
+            "full": 1, "first": 1, "final": 1,
+            "beats": range(self.lbuf_depth + 1), "set_bits": cnt + 8,
             "len": range(cols + 1), "from_store": 1, "chain": data.ArrayLayout(1, cols),
             "skip": data.ArrayLayout(16, cols),
             "pos": data.ArrayLayout(32, cols), "shift": data.ArrayLayout(range(T_max + 1), cols),
@@ -361,7 +368,7 @@ class SpikeXAccelerator(wiring.Component):
         streaming = Signal()
         beat = Signal(range(self.lbuf_depth + 1))
         m.d.comb += [disp.request.eq(0), gather.start.eq(0), disp.rewind.eq(0), disp.build.eq(0),
-                     gather.clear.eq(0)]
+                     gather.clear.eq(0), gather.resume.eq(0)]
 
         with m.FSM(name="prep"):
             with m.State("IDLE"):
@@ -375,7 +382,7 @@ class SpikeXAccelerator(wiring.Component):
                         m.next = "IDLE"
                     with m.Else():
                         info = banks[prep_bank]
-                        m.d.sync += [info.len.eq(disp.chunk.len),
+                        m.d.sync += [info.len.eq(disp.chunk.len), info.first.eq(1),
                                      info.from_store.eq(disp.chunk.from_store),
                                      info.chain.eq(disp.chunk.chain)]
                         for c in range(cols):
@@ -385,21 +392,32 @@ class SpikeXAccelerator(wiring.Component):
                         m.d.comb += gather.start.eq(1)
                         m.next = "GATHER"
             with m.State("GATHER"):
-                with m.If(gather.done):
+                with m.If(gather.done | gather.segment):
                     m.d.sync += [banks[prep_bank].full.eq(1),
+                                 banks[prep_bank].final.eq(gather.done),
                                  banks[prep_bank].beats.eq(gather.beats),
                                  banks[prep_bank].set_bits.eq(gather.set_bits),
                                  prep_bank.eq(~prep_bank),
                                  acc["lbuf_writes"].eq(acc["lbuf_writes"] + gather.beats)]
-                    m.next = "IDLE"
+                    with m.If(gather.done):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "SEGMENT"
+            with m.State("SEGMENT"):
+                # The pass goes on in the other bank once the array has streamed it.
+                with m.If(~banks[prep_bank].full):
+                    m.d.comb += gather.resume.eq(1)
+                    m.d.sync += banks[prep_bank].eq(banks[~prep_bank])
+                    m.d.sync += [banks[prep_bank].full.eq(0), banks[prep_bank].first.eq(0)]
+                    m.next = "GATHER"
         m.d.comb += [lbuf_w.addr.eq(Mux(prep_bank, self.lbuf_depth, 0) + gather.lbuf.addr),
                      lbuf_w.en.eq(gather.lbuf.en), lbuf_w.data.eq(gather.lbuf.data)]
 
-        # Launch: descriptor, beats from the LBUF bank, results.
+        # Launch: descriptor, beats from the LBUF banks (segment after segment), results.
         info = banks[run_bank]
         desc = array.passes.payload
         m.d.comb += [
-            array.passes.valid.eq(passes_on & info.full & ~running),
+            array.passes.valid.eq(passes_on & info.full & info.first & ~running),
             desc.config.tws.eq(tws), desc.config.threshold.eq(threshold),
             desc.config.leak_shift.eq(leak_shift),
             desc.chain.eq(info.chain), desc.skip.eq(info.skip),
@@ -408,24 +426,38 @@ class SpikeXAccelerator(wiring.Component):
             m.d.comb += desc.membrane[r][0].eq(Mux(info.from_store, store[r], 0))
         take_pass = array.passes.valid & array.passes.ready
         take_beat = array.spike_words.valid & array.spike_words.ready
+        # A final segment with no beat (tailoring dropped all its candidates) streams one
+        # all-zero beat to end the pass; a non-final one with no beat is handed back at once.
+        empty = info.beats == 0
+        dummy = streaming & info.full & info.final & empty
+        hand_back = streaming & info.full & ~info.final & empty
+        segment_end = take_beat & ~info.final & (beat == info.beats - 1)
+        pass_end = take_beat & info.final & (dummy | (beat == info.beats - 1))
+        read_bank = Signal()
+        read_beat = Signal(range(self.lbuf_depth + 1))
+        m.d.comb += [read_bank.eq(run_bank), read_beat.eq(beat + take_beat)]
         with m.If(take_pass):
             m.d.sync += [running.eq(1), streaming.eq(1), beat.eq(0)]
+            m.d.comb += read_beat.eq(0)
+        with m.If(segment_end | hand_back):
+            m.d.sync += [info.full.eq(0), run_bank.eq(~run_bank), beat.eq(0)]
+            m.d.comb += [read_bank.eq(~run_bank), read_beat.eq(0)]
         m.d.comb += [
-            lbuf_r.addr.eq(Mux(run_bank, self.lbuf_depth, 0) + beat + take_beat),
+            lbuf_r.addr.eq(Mux(read_bank, self.lbuf_depth, 0) + read_beat),
             lbuf_r.en.eq(1),
-            array.spike_words.valid.eq(streaming),
-            array.weights.valid.eq(streaming),
-            array.spike_words.payload.words.eq(lbuf_r.data.words),
-            array.spike_words.payload.last.eq(beat == info.beats - 1),
+            array.spike_words.valid.eq(streaming & info.full & (~empty | info.final)),
+            array.weights.valid.eq(streaming & info.full & (~empty | info.final)),
+            array.spike_words.payload.words.eq(Mux(dummy, 0, lbuf_r.data.words)),
+            array.spike_words.payload.last.eq(info.final & (dummy | (beat == info.beats - 1))),
             array.weights.payload.eq(lbuf_r.data.weights),
         ]
-        with m.If(take_pass):
-            m.d.comb += lbuf_r.addr.eq(Mux(run_bank, self.lbuf_depth, 0))
         with m.If(take_beat):
-            m.d.sync += beat.eq(beat + 1)
-            with m.If(beat == info.beats - 1):
+            with m.If(~segment_end):
+                m.d.sync += beat.eq(beat + 1)
+            with m.If(pass_end):
                 m.d.sync += streaming.eq(0)
-            m.d.sync += acc["lbuf_reads"].eq(acc["lbuf_reads"] + 1)
+            with m.If(~dummy):
+                m.d.sync += acc["lbuf_reads"].eq(acc["lbuf_reads"] + 1)
 
         # Results: capture, update the store, write the spikes to the output GLB region.
         writer_busy = Signal()
@@ -460,10 +492,13 @@ class SpikeXAccelerator(wiring.Component):
                 out_w[c].data.eq(result_spikes[w_row][c] << w_shift[c]),
                 out_w[c].en.eq(Mux(writing_results & (c < w_len), tws_mask << w_shift[c], 0)),
             ]
+        weight_written = Signal()       # the weight loader writes a weight this cycle
+        with m.If(writing_results | weight_written):
+            m.d.sync += acc["glb_writes"].eq(acc["glb_writes"] + Mux(writing_results, w_len, 0)
+                                             + weight_written)
         with m.If(writer_busy):
             with m.If(w_row < rows_used):
-                m.d.sync += [w_row.eq(w_row + 1), w_addr.eq(w_addr + positions),
-                             acc["glb_writes"].eq(acc["glb_writes"] + w_len)]
+                m.d.sync += [w_row.eq(w_row + 1), w_addr.eq(w_addr + positions)]
             with m.Else():
                 m.d.sync += writer_busy.eq(0)
 
@@ -488,6 +523,81 @@ class SpikeXAccelerator(wiring.Component):
         tag_bit_index = Signal(5)
         tag_word_index = Signal(32)
         out_tag_words = Signal(32)
+
+        # ---------------------------------------------------------------- weight loader
+        # One row group's weights, DRAM -> GLB, row by row, one request per SP-MB run (in
+        # SpikeX only runs whose input SP-MB tag is set: weight tailoring at the DRAM -> GLB
+        # level), into bank ``load_bank`` (ping-pong: half the weight memory each, so the
+        # next group loads while this one computes; a layer whose weights need more than
+        # half loads each group after the previous one's passes, into the whole memory).
+        load_start = Signal()
+        load_busy = Signal()
+        load_base = Signal(32)          # first output channel of the group being loaded
+        load_bank = Signal()
+        lrows = Signal(range(rows + 1))
+        lrow = Signal(range(rows + 1))
+        lrow_addr = Signal(32)
+        lspmb = Signal(32)
+        lremaining = Signal(32)
+        slot = Signal(2)
+        fan_first, fan_end = Signal(32), Signal(32)     # fan-in range of the weight run
+        byte_first = Signal(32)
+        m.d.comb += tags_load.addr.eq(lspmb[5:])
+        lspmb_active = ~tailor | tags_load.data.bit_select(lspmb[:5], 1)
+        m.d.sync += load_start.eq(0)
+
+        def load(base, bank):
+            m.d.sync += [load_start.eq(1), load_busy.eq(1), load_base.eq(base),
+                         load_bank.eq(bank)]
+
+        with m.FSM(name="loader"):
+            with m.State("IDLE"):
+                with m.If(load_start):
+                    m.d.sync += [lrows.eq(Mux(M - load_base < rows, M - load_base, rows)),
+                                 lrow.eq(0), lrow_addr.eq(w_base + load_base * row_bytes),
+                                 lspmb.eq(0)]
+                    m.next = "RUN"
+            with m.State("RUN"):
+                # Next SP-MB run of the next row's weights.
+                first = lspmb * run_len
+                last = Mux(first + run_len < F, first + run_len, F)
+                with m.If(lrow == lrows):
+                    m.d.sync += load_busy.eq(0)
+                    m.next = "IDLE"
+                with m.Elif(lspmb == n_spmb):
+                    m.d.sync += [lrow.eq(lrow + 1), lspmb.eq(0),
+                                 lrow_addr.eq(lrow_addr + row_bytes)]
+                with m.Elif(lspmb_active):
+                    byte0 = first * wbytes
+                    byte1 = last * wbytes
+                    dram_read(lrow_addr + (byte0 & ~3), ((byte1 + 3) & ~3) - (byte0 & ~3))
+                    m.d.sync += [fan_first.eq(first), fan_end.eq(last),
+                                 byte_first.eq(byte0 & ~3), slot.eq(0),
+                                 lremaining.eq((((byte1 + 3) & ~3) - (byte0 & ~3)) >> 2)]
+                    m.next = "WORDS"
+                with m.Else():
+                    m.d.sync += lspmb.eq(lspmb + 1)
+            with m.State("WORDS"):
+                # One weight slot of the current bus word per cycle.
+                byte = byte_first + slot * wbytes
+                f = Mux(wbytes == 1, byte, byte >> 1)
+                raw = Mux(wbytes == 1,
+                          rdata.payload.word_select(slot, 8).as_signed(),
+                          rdata.payload.word_select(slot[0], 16).as_signed())
+                last_slot = Mux(wbytes == 1, slot == 3, slot == 1)
+                m.d.comb += [weights_w.addr.eq(f + Mux(load_bank, half, 0)),
+                             weights_w.data.eq(Cat(raw[:self.weight_bits] for _ in range(rows)))]
+                with m.If(rdata.valid):
+                    with m.If((f >= fan_first) & (f < fan_end)):
+                        m.d.comb += [weights_w.en.eq(1 << lrow), weight_written.eq(1)]
+                    m.d.sync += slot.eq(slot + 1)
+                    with m.If(last_slot):
+                        m.d.comb += rdata.ready.eq(1)
+                        m.d.sync += [slot.eq(0), byte_first.eq(byte_first + 4),
+                                     lremaining.eq(lremaining - 1)]
+                        with m.If(lremaining == 1):
+                            m.d.sync += lspmb.eq(lspmb + 1)
+                            m.next = "RUN"
 
         # ---------------------------------------------------------------- controller
         def fail(code):
@@ -602,12 +712,13 @@ class SpikeXAccelerator(wiring.Component):
                 with m.Elif(~ok_tws):
                     fail(E_TWS)
                 with m.Elif(~ok_sizes | (n_in > self.max_inputs) | (F > self.max_fan_in) |
-                            (F > self.lbuf_depth) | (n_out > self.max_outputs)):
+                            (n_out > self.max_outputs)):
                     fail(E_SIZE)
                 with m.Elif(~ok_descriptor):
                     fail(E_DESCRIPTOR)
                 with m.Else():
-                    m.d.sync += [spmb.eq(0), item.eq(0), out_index.eq(0)]
+                    m.d.sync += [spmb.eq(0), item.eq(0), out_index.eq(0),
+                                 pingpong.eq(F <= half)]
                     with m.If(tailor):
                         dram_read(tag_addr, ((n_spmb + 31) >> 5) << 2)
                         m.d.sync += remaining.eq((n_spmb + 31) >> 5)
@@ -663,58 +774,24 @@ class SpikeXAccelerator(wiring.Component):
                         fail(E_ENTRIES)
                     with m.Else():
                         m.d.sync += [acc["active_ntwus"].eq(disp.entries * M),
-                                     m_base.eq(0), out_row_base.eq(0)]
+                                     m_base.eq(0), out_row_base.eq(0), compute_bank.eq(0)]
+                        load(0, 0)
                         m.next = "GROUP"
             with m.State("GROUP"):
-                m.d.sync += [rows_used.eq(Mux(M - m_base < rows, M - m_base, rows)),
-                             wrow.eq(0), row_addr.eq(w_base + m_base * row_bytes), spmb.eq(0)]
-                m.next = "WRUN"
-            with m.State("WRUN"):
-                # Next SP-MB run of the next row's weights: DRAM -> GLB, tailored in SpikeX.
-                first = spmb * run_len
-                last = Mux(first + run_len < F, first + run_len, F)
-                with m.If(wrow == rows_used):
+                # The row group's weights are in their bank: run its passes, and (ping-pong)
+                # load the next group's weights into the other bank meanwhile.
+                with m.If(~load_busy):
                     m.d.comb += disp.rewind.eq(1)
-                    m.d.sync += [passes_on.eq(1), prep_end.eq(0)]
+                    m.d.sync += [passes_on.eq(1), prep_end.eq(0),
+                                 rows_used.eq(Mux(M - m_base < rows, M - m_base, rows))]
+                    with m.If(pingpong & (m_base + rows < M)):
+                        load(m_base + rows, ~compute_bank)
                     m.next = "PASSES"
-                with m.Elif(spmb == n_spmb):
-                    m.d.sync += [wrow.eq(wrow + 1), spmb.eq(0), row_addr.eq(row_addr + row_bytes)]
-                with m.Elif(spmb_active):
-                    byte0 = first * wbytes
-                    byte1 = last * wbytes
-                    dram_read(row_addr + (byte0 & ~3), ((byte1 + 3) & ~3) - (byte0 & ~3))
-                    m.d.sync += [fan_first.eq(first), fan_end.eq(last),
-                                 byte_first.eq(byte0 & ~3), slot.eq(0),
-                                 remaining.eq((((byte1 + 3) & ~3) - (byte0 & ~3)) >> 2)]
-                    m.next = "WEIGHTS"
-                with m.Else():
-                    m.d.sync += spmb.eq(spmb + 1)
-            with m.State("WEIGHTS"):
-                # One weight slot of the current bus word per cycle.
-                byte = byte_first + slot * wbytes
-                f = Mux(wbytes == 1, byte, byte >> 1)
-                raw = Mux(wbytes == 1,
-                          rdata.payload.word_select(slot, 8).as_signed(),
-                          rdata.payload.word_select(slot[0], 16).as_signed())
-                last_slot = Mux(wbytes == 1, slot == 3, slot == 1)
-                m.d.comb += [weights_w.addr.eq(f),
-                             weights_w.data.eq(Cat(raw[:self.weight_bits] for _ in range(rows)))]
-                with m.If(rdata.valid):
-                    with m.If((f >= fan_first) & (f < fan_end)):
-                        m.d.comb += weights_w.en.eq(1 << wrow)
-                        m.d.sync += acc["glb_writes"].eq(acc["glb_writes"] + 1)
-                    m.d.sync += slot.eq(slot + 1)
-                    with m.If(last_slot):
-                        m.d.comb += rdata.ready.eq(1)
-                        m.d.sync += [slot.eq(0), byte_first.eq(byte_first + 4),
-                                     remaining.eq(remaining - 1)]
-                        with m.If(remaining == 1):
-                            m.d.sync += spmb.eq(spmb + 1)
-                            m.next = "WRUN"
             with m.State("PASSES"):
                 with m.If(group_done):
                     m.d.sync += [passes_on.eq(0), m_base.eq(m_base + rows),
-                                 out_row_base.eq(out_row_base + rows * positions)]
+                                 out_row_base.eq(out_row_base + rows * positions),
+                                 compute_bank.eq(pingpong & ~compute_bank)]
                     with m.If(m_base + rows >= M):
                         m.d.sync += [out_index.eq(0), out_word.eq(0), group_count.eq(0),
                                      group_tag.eq(0), tag_word.eq(0), tag_bit_index.eq(0),
@@ -722,6 +799,8 @@ class SpikeXAccelerator(wiring.Component):
                         dram_write(out_addr, n_out * input_bytes)
                         m.next = "WRITE_SPIKES"
                     with m.Else():
+                        with m.If(~pingpong):
+                            load(m_base + rows, 0)
                         m.next = "GROUP"
             with m.State("WRITE_SPIKES"):
                 # Output spikes, time-major packed; each GLB word is cleared as it goes out.

@@ -31,8 +31,7 @@ from sim.energy import load_energy_table
 from sim.schedule import SPMB_FC_FEATURES, Hardware, layer_schedule
 
 
-__all__ = ["hardware_from_options", "analyze_layer", "run_analytic", "layer_membrane", "spmb_size",
-           "idle_row_weights"]
+__all__ = ["hardware_from_options", "analyze_layer", "run_analytic", "layer_membrane", "spmb_size"]
 
 
 def hardware_from_options(options):
@@ -48,42 +47,6 @@ def hardware_from_options(options):
 def spmb_size(layer):
     """Inputs per SP-MB of ``layer``: an input channel (conv, ``H*W``) or 16 features (fc)."""
     return layer.in_size[0] * layer.in_size[1] if layer.kind == "conv" else SPMB_FC_FEATURES
-
-
-def idle_row_weights(net, inputs, hw):
-    """Weights the idle PE rows of each layer's last row group hold, in hw/top.py.
-
-    The RTL writes a row group's weights into lanes ``0 .. rows_used - 1`` of the GLB weight
-    memory (only the fan-in of active input SP-MBs in SpikeX) and leaves the other lanes as
-    they were; the idle rows compute with them and the pass waits for their firing. Following
-    the RTL's order (sample, then layer, then row group) from an all-zero memory, returns per
-    layer a list over the samples of int64 ``[idle, *weight_shape[1:]]`` (None when every row
-    is used). ``inputs[k]`` are layer ``k``'s input spikes ``[B, T, ...]``.
-    """
-    rows = hw.rows
-    lanes = np.zeros((rows, max(layer.fan_in for layer in net.layers)), np.int64)
-    result = [[None] * net.batch for _ in net.layers]
-    for b in range(net.batch):
-        for k, (layer, weights) in enumerate(zip(net.layers, net.weights)):
-            m, f = layer.weight_shape[0], layer.fan_in
-            w = np.asarray(weights, np.int64).reshape(m, f)
-            groups = -(-m // rows)
-            used = m - (groups - 1) * rows
-            if hw.dataflow == "ptb":
-                written = np.ones(f, bool)
-            else:
-                spikes = np.asarray(inputs[k][b]).reshape(inputs[k].shape[1], -1).any(axis=0)
-                size = spmb_size(layer)
-                active = np.zeros(-(-spikes.size // size), bool)
-                np.logical_or.at(active, np.arange(spikes.size) // size, spikes)
-                run = layer.kernel * layer.kernel if layer.kind == "conv" else SPMB_FC_FEATURES
-                written = np.repeat(active, run)[:f]
-            if groups > 1:                  # the groups before the last write every lane
-                lanes[:, :f][:, written] = w[(groups - 2) * rows:(groups - 1) * rows][:, written]
-            if used < rows:
-                result[k][b] = lanes[used:, :f].reshape(rows - used, *layer.weight_shape[1:]).copy()
-            lanes[:used, :f][:, written] = w[(groups - 1) * rows:][:, written]
-    return result
 
 
 def layer_membrane(layer, weights, in_spikes, v_bits):
@@ -128,17 +91,15 @@ def _energy(t, hw, table, layer, weight_bits, v_bits):
 
 
 def analyze_layer(layer, in_spikes, hw, *, weights=None, membrane=None, out_spikes=None,
-                  weight_bits=8, v_bits=16, energy=None, out_group=16, idle_weights=None):
+                  weight_bits=8, v_bits=16, energy=None, out_group=16):
     """Counters of one layer over a batch of input spikes ``[B, T, *layer.in_shape]``.
 
     Pass either ``weights`` (the golden model then gives the output spikes and membrane
     trace) or both ``membrane`` and ``out_spikes`` ``[B, T, *layer.out_shape]``. ``hw`` is
     a :class:`~sim.schedule.Hardware`, ``energy`` an :class:`~sim.energy.EnergyTable`
     (default: the shipped one). ``out_group``: outputs per output SP-MB tag (the next
-    layer's SP-MB size, 16 after the last layer; used by ``hw.memory == "rtl"``).
-    ``idle_weights``: per sample, the weights of the idle rows of the last row group
-    (:func:`idle_row_weights`; None: idle rows cost no cycles). Returns the per-layer counter
-    dict of SPEC §5 and more.
+    layer's SP-MB size, 16 after the last layer; used by ``hw.memory == "rtl"``). Returns
+    the per-layer counter dict of SPEC §5 and more.
     """
     in_spikes = np.asarray(in_spikes)
     in_spikes = in_spikes.reshape(in_spikes.shape[0], in_spikes.shape[1], *layer.in_shape)
@@ -149,12 +110,8 @@ def analyze_layer(layer, in_spikes, hw, *, weights=None, membrane=None, out_spik
     table = load_energy_table() if energy is None else energy
     totals, modes = {}, {"spatial": 0, "temporal": 0}
     for b in range(in_spikes.shape[0]):
-        idle = None if idle_weights is None or idle_weights[b] is None else \
-            layer_membrane(replace(layer, **{"out_channels" if layer.kind == "conv" else "out_features":
-                                             len(idle_weights[b])}),
-                           idle_weights[b], in_spikes[b:b + 1], v_bits)[1][0]
         schedule = layer_schedule(layer, in_spikes[b], membrane[b], out_spikes[b], hw, weight_bits, v_bits,
-                                  out_group=out_group, idle_membrane=idle)
+                                  out_group=out_group)
         _add(totals, schedule.totals)
         modes[schedule.mode] += 1
     by_component, by_use = _energy(totals, hw, table, layer, weight_bits, v_bits)
@@ -198,6 +155,9 @@ def run_analytic(net, options, source="<network>"):
     and the shipped energy table).
     """
     hw = hardware_from_options(options)
+    if hw.memory == "rtl" and hw.tws_max is None:
+        # The PEs' spike words are as wide as sim/rtl.py elaborates them (rtl_parameters).
+        hw = replace(hw, tws_max=max(10, max(layer.tws for layer in net.layers)))
     table = load_energy_table(options.get("energy_table"))
     check_fan_in(net, hw.acc_bits, source)
     for k, layer in enumerate(net.layers):
@@ -212,13 +172,12 @@ def run_analytic(net, options, source="<network>"):
         traces.append(membrane)
         spikes = out
     inputs = [net.input] + outputs[:-1]
-    idle = idle_row_weights(net, inputs, hw) if hw.memory == "rtl" else [None] * len(net.layers)
     layers = []
     for k, layer in enumerate(net.layers):
         layers.append(analyze_layer(layer, inputs[k], hw, membrane=traces[k], out_spikes=outputs[k],
                                     weight_bits=net.weight_bits, v_bits=net.v_bits, energy=table,
                                     out_group=spmb_size(net.layers[k + 1]) if k + 1 < len(net.layers)
-                                    else SPMB_FC_FEATURES, idle_weights=idle[k]))
+                                    else SPMB_FC_FEATURES))
     cycles = sum(layer["cycles"] for layer in layers)
     energy_pj = sum(layer["energy_pj"] for layer in layers)
     counters = {"cycles": cycles, "energy_pj": energy_pj,

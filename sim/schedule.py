@@ -251,17 +251,15 @@ def _segment_starts(new):
 
 
 def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_bits=16,
-                   out_group=SPMB_FC_FEATURES, idle_membrane=None):
+                   out_group=SPMB_FC_FEATURES):
     """Schedule one layer for one sample.
 
     ``in_spikes`` ``[T, *layer.in_shape]``; ``membrane`` and ``out_spikes`` ``[T, *layer.out_shape]``
     are the golden membrane after each step and the golden output spikes of the same sample
     (``sim.golden.lif``). ``hw`` is a :class:`Hardware`. ``out_group`` is the number of
     outputs per output SP-MB tag (the next layer's SP-MB size: conv ``H*W``, fc 16; 16 after
-    the last layer); only ``hw.memory == "rtl"`` uses it. ``idle_membrane`` ``[T, idle,
-    *out_shape[1:]]``: the membrane trace of the idle rows of the last row group (``groups *
-    rows - M`` of them) on the weights they hold (hw/top.py computes with them and waits for
-    their firing; :func:`sim.analytic.idle_row_weights`); None: idle rows cost nothing.
+    the last layer); only ``hw.memory == "rtl"`` uses it. The idle rows of a last, partial
+    row group cost nothing (hw/top.py gives them zero weights).
     Returns a :class:`LayerSchedule`.
     """
     tws = layer.tws
@@ -343,28 +341,18 @@ def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_
         np.cumsum(per_window, axis=0, out=cum[1:])
         return cum[w, :, pos] - cum[w_prev + 1, :, pos]          # [E, channels]
     s.decay = decay_cycles(membrane)                              # [E, M]
-    # The idle rows of the last row group (hw/top.py, memory="rtl") run too, on the weights
-    # their lanes of the GLB weight memory still hold, and their firing counts in the pass.
-    idle = 0 if idle_membrane is None else idle_membrane.shape[1]
-    if idle:
-        if idle != groups * rows - out_channels:
-            raise ValueError(f"idle_membrane has {idle} channels, the last row group "
-                             f"{groups * rows - out_channels} idle rows")
-        decay_all = np.concatenate([s.decay, decay_cycles(idle_membrane)], axis=1)
-    else:
-        decay_all = s.decay
 
     # Fire: longest chain (sum of decay + tws over its PEs) per chunk and row group.
     chain_starts = _segment_starts(new_chain)
     if n_entries:
         chain_len = np.diff(np.append(chain_starts, n_entries))
-        chain_cycles = np.add.reduceat(decay_all, chain_starts, axis=0) + tws * chain_len[:, None]
+        chain_cycles = np.add.reduceat(s.decay, chain_starts, axis=0) + tws * chain_len[:, None]
         chunk_first_chain = np.searchsorted(chain_starts, s.chunk_start)
-        fire_km = np.maximum.reduceat(chain_cycles, chunk_first_chain, axis=0)    # [K, M + idle]
+        fire_km = np.maximum.reduceat(chain_cycles, chunk_first_chain, axis=0)    # [K, M]
     else:
-        fire_km = np.zeros((0, out_channels + idle), np.int64)
+        fire_km = np.zeros((0, out_channels), np.int64)
     fire_pad = np.zeros((n_chunks, groups * rows), np.int64)
-    fire_pad[:, :out_channels + idle] = fire_km
+    fire_pad[:, :out_channels] = fire_km
     s.fire = fire_pad.reshape(n_chunks, groups, rows).max(axis=2).T      # [G, K]
 
     # Beats: fan-in inputs with a non-zero spike word in some column (SpikeX), all F (PTB).
@@ -625,21 +613,137 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     windows_at = np.bincount(s.pos, minlength=positions)
     dispatch = int((kernel_taps + 1 + np.maximum(1, windows_at)).sum()) + 1
     row_weights = n_spmb + 1 + int((loaded * (lat + 1 + run_words * (4 // wbytes) + gaps(run_words))).sum())
-    weights = group_rows * row_weights + 2                                            # [G]
+    weights = group_rows * row_weights                                                # [G]
+    segment_cycles, segment_beats = _lbuf_segments(s, loaded, run_fan, ptb, lbuf_depth(hw, weight_bits, tws))
+    busy = int(s.compute.sum())
     if n_chunks:
         cut = np.zeros(n_chunks, bool)
         if not s.spatial:
             cut[:-1] = s.chunk_len[:-1] < cols
-        prep = s.chunk_len + cut + 4 + candidates + skipped                           # [K]
-        compute = s.compute                                                           # [G, K]
-        passes = prep[0] + np.maximum(prep[None, 1:], compute[:, :-1]).sum(axis=1) \
-            + compute[:, -1] + group_rows + 2                                         # [G]
+        if len(segment_cycles) == 1:
+            # A pass in one LBUF bank: the gather of pass k + 1 overlaps pass k.
+            prep = s.chunk_len + cut + 4 + candidates + skipped                       # [K]
+            compute = s.compute                                                       # [G, K]
+            passes = prep[0] + np.maximum(prep[None, 1:], compute[:, :-1]).sum(axis=1) \
+                + compute[:, -1] + group_rows + 2                                     # [G]
+        else:
+            passes, busy_g = _streamed_passes(s, hw, tws, s.chunk_len + cut, segment_cycles,
+                                              segment_beats)
+            passes = passes + group_rows + 2
+            busy = int(busy_g.sum())
     else:
         passes = np.full(groups, 3)
     write = (n_out * wpi + lat + 1 + 2 * gaps(n_out * wpi)) + (2 * lat + tag_words_out + 1
                                                                + 2 * gaps(tag_words_out)) + (lat + 1) + 1
-    busy = int(s.compute.sum())
-    t["cycles"] = int(head + load + dispatch + (weights + passes).sum() + write)
+    # Row groups: the weight loader fills a group's bank (3 cycles of handshake); with
+    # ping-pong banks (the layer's weights fit half the GLB weight share) the next group's
+    # load overlaps this group's passes, else it follows them.
+    glb_bytes = int(hw.glb_kb * 1024)
+    pingpong = fan_in <= glb_bytes // 4 // (rows * wbytes) // 2
+    if pingpong:
+        proceed = int(weights[0]) + 2             # GROUP 0 sees its weights loaded
+        for g in range(groups - 1):
+            proceed = max(proceed + 1 + int(passes[g]), proceed + 3 + int(weights[g + 1]))
+        rows_cycles = proceed + 1 + int(passes[-1])
+    else:
+        rows_cycles = int((weights + 3 + passes).sum())
+    t["cycles"] = int(head + load + dispatch + rows_cycles + write)
     t["compute_cycles"] = busy
     t["stall_cycles"] = int(passes.sum()) - busy
     t["dram_cycles"] = t["cycles"] - int(passes.sum())
+
+
+def lbuf_depth(hw, weight_bits, tws):
+    """Beats one LBUF bank of hw/top.py holds (``hw.tws_max`` wide spike words, or ``tws``)."""
+    entry_bytes = -(-(hw.rows * weight_bits + hw.cols * (hw.tws_max or tws)) // 8)
+    return int(hw.lbuf_kb * 1024) // 2 // entry_bytes
+
+
+def _lbuf_segments(s, loaded, run_fan, ptb, depth):
+    """How hw/gather.py cuts every pass of the layer into LBUF segments of ``depth`` candidates.
+
+    The gather visits the SP-MB runs in order: a loaded run issues its candidates (one cycle
+    each), an unloaded one is skipped (one cycle); a segment ends after its ``depth``-th
+    candidate when fan-in remains (a run skipped after it belongs to the next segment).
+    Returns the RUN cycles of each segment (issued + skipped) ``[S]`` and the beats of each
+    chunk in each segment ``[K, S]`` (SpikeX: candidates with a non-zero word in some column).
+    """
+    issued_before = np.concatenate([[0], np.cumsum(loaded * run_fan)])[:-1]       # per run
+    issue_seg = np.arange(int((loaded * run_fan).sum())) // depth                    # per candidate
+    skip_seg = issued_before[~loaded] // depth
+    n_seg = int(max(issue_seg.max(initial=-1), skip_seg.max(initial=-1))) + 1
+    issues = np.bincount(issue_seg, minlength=n_seg)
+    cycles = issues + np.bincount(skip_seg, minlength=n_seg)
+    n_chunks = len(s.chunk_start)
+    if ptb:
+        beats = np.broadcast_to(issues, (n_chunks, n_seg))
+    elif n_seg == 1:
+        beats = s.beats[:, None]
+    else:
+        candidates = np.flatnonzero(np.repeat(loaded, run_fan)[: s.fan_in])
+        masks = np.unpackbits(s.beat_masks, axis=1)[:, : s.fan_in][:, candidates]     # [K, C]
+        beats = np.zeros((n_chunks, n_seg), np.int64)
+        starts = np.arange(0, len(candidates), depth)
+        if len(candidates):
+            beats[:, : len(starts)] = np.add.reduceat(masks.astype(np.int64), starts, axis=1)
+    return cycles, beats
+
+
+def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats):
+    """Cycles of each row group's passes when passes stream through the LBUF in segments.
+
+    hw/top.py, cycle by cycle (docs/accelerator.md, "Streaming a pass through the LBUF"),
+    from the first cycle of the PASSES state, for all row groups at once (``[G]`` vectors):
+
+    - prep, a pass's first segment: request the chunk when the bank is free (cycle ``i``),
+      the gather runs from ``i + chunk_cycles + 2`` for ``segment_cycles[j]`` cycles and the
+      bank reads full 2 cycles later (``B``); a further segment starts 1 cycle after both the
+      previous segment's ``B`` and its own bank being free;
+    - launch: the descriptor when the first bank is full and the array idle (``d``); beats
+      one every ``tws`` cycles, the first at ``d + 1``, each as soon as its bank is full and
+      the previous segment's last beat has gone (an empty non-final bank is handed back in
+      one cycle, an empty final one streams one all-zero beat); the result ``tws - 1 +
+      fire + rows + cols`` cycles after the last beat; a bank is free the cycle after its
+      last beat (the final one: after the result).
+
+    Returns the cycles of each row group up to the cycle after its last result, and its busy
+    cycles (descriptor to result, inclusive), both ``[G]``.
+    """
+    n_chunks, n_seg = segment_beats.shape
+    groups = s.fire.shape[0]
+    never = np.full(groups, -(1 << 40), np.int64)
+    free = [never.copy(), never.copy()]
+    prep_ready = np.zeros(groups, np.int64)
+    result = never.copy()
+    busy = np.zeros(groups, np.int64)
+    bank = 0
+    fill = hw.rows + hw.cols
+    for k in range(n_chunks):
+        for j in range(n_seg):
+            final = j == n_seg - 1
+            if j == 0:
+                start = np.maximum(prep_ready, free[bank]) + int(chunk_cycles[k]) + 2
+            else:
+                start = np.maximum(ready, free[bank]) + 1
+            ready = start + int(segment_cycles[j]) + 2
+            if j == 0:
+                descriptor = np.maximum(ready, result + 1)
+                released = descriptor
+                last_beat = descriptor + 1 - tws
+            available = np.maximum(ready, released + 1)
+            beats = int(segment_beats[k, j])
+            if beats == 0 and not final:
+                released = available
+                free[bank] = released + 1
+            else:
+                last_beat = np.maximum(available, last_beat + tws) + (max(beats, 1) - 1) * tws
+                released = last_beat
+                if not final:
+                    free[bank] = released + 1
+            if final:
+                result = last_beat + tws - 1 + s.fire[:, k] + fill
+                free[bank] = result + 1
+                busy += result - descriptor + 1
+                prep_ready = ready
+            bank ^= 1
+    return result + 1, busy

@@ -21,12 +21,12 @@ from sim.rtl import COUNTER_NAMES, rtl_parameters, run_rtl
 from spikex.netfile import Network, validate
 from test_top_rtl import CONFIGS, OPTIONS
 
-# OPTIONS is the accelerator of tests/test_top_rtl.py (4x4 PEs, tws_max 4, lbuf_kb 8, the
-# default 54 KB GLB), so one Verilog build per simulator serves both files. The RTL keeps a
-# whole pass (fan-in beats) in one LBUF bank and a sample's whole input in the GLB: a beat is
-# 4 columns x 4 steps of spikes + 4 int8 weights = 6 bytes, so a 4 KB bank holds 682 beats
-# (largest fan-in here: 3 x 5 x 5 = 75), and half the GLB holds 6912 inputs of up to 32 steps
-# (largest input here: 2 x 15 x 15 = 450). run_rtl refuses, by name, a layer that does not fit.
+# OPTIONS is the accelerator of tests/test_top_rtl.py (4x4 PEs, tws_max 4, an LBUF of 3 beats
+# per bank, the default 54 KB GLB), so one Verilog build per simulator serves both files. A
+# beat is 4 columns x 4 steps of spikes + 4 int8 weights = 6 bytes, so every layer here (fan-in
+# 9 to 75) streams its passes through the LBUF banks in segments; half the GLB holds 6912
+# inputs of up to 32 steps (largest input here: 2 x 15 x 15 = 450), and every layer's weights
+# fit a ping-pong bank. run_rtl refuses, by name, a layer that does not fit.
 
 #: Smallest conv output side of a scaled network, and the bounds of its channels and fc widths.
 MIN_SIDE, CHANNELS, FC_WIDTHS = 2, (2, 6), (16, 40)

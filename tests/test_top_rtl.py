@@ -24,7 +24,9 @@ from tb.networks import random_network
 
 #: spikex run options of the tests; CONFIGS holds the accelerator they elaborate, so the
 #: bus-level testbench and the runner share one generated Verilog.
-OPTIONS = {"rows": 4, "cols": 4, "tws_max": 4, "lbuf_kb": 8.0}
+#: 36 bytes of LBUF hold 3 beats per bank (48-bit entries): layers of fan-in 3 or less run
+#: as one segment, larger ones stream through the two banks (hw/gather.py).
+OPTIONS = {"rows": 4, "cols": 4, "tws_max": 4, "lbuf_kb": 36 / 1024}
 
 
 def small_network(seed):
@@ -53,12 +55,11 @@ def test_accelerator_matches_golden_on_its_buses(simulator):
     assert tests == 2 and failed == 0, f"{failed} of {tests} cocotb tests failed under {simulator}"
 
 
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-def test_spikex_run_on_rtl_is_bit_exact_and_counts_like_the_analytic_model(simulator):
-    net = small_network(15)          # conv -> conv -> fc, leaks, two samples, 9% input rate
-    assert rtl_parameters(net, OPTIONS) == CONFIGS["4x4"]
+def assert_rtl_matches(net, options, simulator):
+    """Both dataflows: every layer's spikes equal golden, all twelve counters the analytic
+    model's (``memory="rtl"``, tb/axi_ram.v: latency 1, one burst at a time)."""
     for dataflow in ("spikex", "ptb"):
-        options = {**OPTIONS, "dataflow": dataflow}
+        options = {**options, "dataflow": dataflow}
         outputs, counters = run_rtl(net, options, "random.npz", simulator)
         for k, (got, want) in enumerate(zip(outputs, run_network(net))):
             assert np.array_equal(got, want), f"{simulator} {dataflow}: layer {k} differs from golden"
@@ -71,7 +72,20 @@ def test_spikex_run_on_rtl_is_bit_exact_and_counts_like_the_analytic_model(simul
         assert counters["cycles"] == sum(layer["cycles"] for layer in counters["layers"])
 
 
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_spikex_run_on_rtl_is_bit_exact_and_counts_like_the_analytic_model(simulator):
+    net = small_network(15)          # conv -> conv -> fc, leaks, two samples, 9% input rate
+    parameters = rtl_parameters(net, OPTIONS)
+    assert parameters == CONFIGS["4x4"]
+    from hw.top import accelerator_limits
+    limits = accelerator_limits(**{key: parameters[key] for key in (
+        "rows", "cols", "tws_max", "weight_bits", "glb_kb", "lbuf_kb", "max_timesteps")})
+    fan_in = [layer.fan_in for layer in net.layers]
+    assert limits["lbuf_depth"] == 3 and min(fan_in) <= 3 < max(fan_in), fan_in  # both kinds
+    assert_rtl_matches(net, OPTIONS, simulator)
+
+
 def test_a_layer_too_large_for_the_buffers_is_refused_by_name():
     net = small_network(11)
-    with pytest.raises(SpikexError, match=r"^big.npz: layer \d+ \((conv|fc)\): fan-in \d+ exceeds the \d+ beats an LBUF bank"):
-        run_rtl(net, {**OPTIONS, "lbuf_kb": 0.05}, "big.npz", "icarus")
+    with pytest.raises(SpikexError, match=r"^big.npz: layer \d+ \((conv|fc)\): .+ exceeds? the GLB \w+ share"):
+        run_rtl(net, {**OPTIONS, "glb_kb": 0.2}, "big.npz", "icarus")
