@@ -317,6 +317,8 @@ class AxiDramPort(wiring.Component):
         The reader's ``request`` and ``data`` and the writer's (see those classes).
     busy : Out(1)
         Either engine is busy.
+    write_busy : Out(1)
+        The writer is busy (a write request in flight, data or its response outstanding).
     error : Out(1)
         Sticky: either engine saw a response other than OKAY.
     bytes_read, bytes_written : Out(counter_width)
@@ -337,6 +339,7 @@ class AxiDramPort(wiring.Component):
             "write_request": In(request),
             "write_data": In(stream.Signature(data_width)),
             "busy": Out(1),
+            "write_busy": Out(1),
             "error": Out(1),
             "bytes_read": Out(counter_width),
             "bytes_written": Out(counter_width),
@@ -356,6 +359,7 @@ class AxiDramPort(wiring.Component):
                 m.d.comb += outer.eq(inner) if member.flow == Out else inner.eq(outer)
         m.d.comb += [
             self.busy.eq(reader.busy | writer.busy),
+            self.write_busy.eq(writer.busy),
             self.error.eq(reader.error | writer.error),
             self.bytes_read.eq(reader.bytes),
             self.bytes_written.eq(writer.bytes),

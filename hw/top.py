@@ -152,7 +152,7 @@ class SpikeXAccelerator(wiring.Component):
         self.count_bits = ceil_log2(max(self.max_inputs, self.max_fan_in, self.max_outputs,
                                         max_entries) + 2) + 1
         self.tag_words = -(-self.max_inputs // 32)
-        self.out_tag_words = -(-self.max_outputs // 32)
+        self.out_tag_words = -(-self.max_inputs // 32)     # a layer's outputs <= max_inputs
         # Memories, kept on the component so a testbench can inspect them.
         self.glb_spikes = MemoryData(shape=max_timesteps, depth=self.max_inputs, init=[])
         self.glb_weights = MemoryData(shape=rows * weight_bits, depth=self.max_fan_in, init=[])
@@ -316,7 +316,6 @@ class SpikeXAccelerator(wiring.Component):
         remaining = Signal(32)       # words still to take of the current request
         m_base = Signal(32)          # first output channel of the row group
         rows_used = Signal(range(rows + 1))
-        out_row_base = Signal(32)    # m_base * positions
         tag_bit = tags_ctl.data.bit_select(spmb[:5], 1)
         m.d.comb += tags_ctl.addr.eq(spmb[5:])
         spmb_active = ~tailor | tag_bit
@@ -471,7 +470,7 @@ class SpikeXAccelerator(wiring.Component):
         take_result = array.results.valid & array.results.ready
         result = array.results.payload
         with m.If(take_result):
-            m.d.sync += [running.eq(0), writer_busy.eq(1), w_row.eq(0), w_addr.eq(out_row_base),
+            m.d.sync += [running.eq(0), writer_busy.eq(1), w_row.eq(0), w_addr.eq(0),
                          result_spikes.eq(result.spikes), w_len.eq(info.len),
                          w_pos.eq(info.pos), w_shift.eq(info.shift),
                          info.full.eq(0), run_bank.eq(~run_bank),
@@ -515,7 +514,9 @@ class SpikeXAccelerator(wiring.Component):
             m.d.sync += acc["cycles"].eq(acc["cycles"] + 1)
 
         # ---------------------------------------------------------------- writeout
-        out_index = Signal(32)
+        out_index = Signal(32)          # output of the row group (GLB address)
+        out_global = Signal(32)         # output of the layer
+        group_end = Signal(32)          # outputs of the row group
         out_word = Signal(range(T_max // 32 + 2))
         group_count = Signal(32)
         group_tag = Signal()
@@ -712,7 +713,8 @@ class SpikeXAccelerator(wiring.Component):
                 with m.Elif(~ok_tws):
                     fail(E_TWS)
                 with m.Elif(~ok_sizes | (n_in > self.max_inputs) | (F > self.max_fan_in) |
-                            (n_out > self.max_outputs)):
+                            (Mux(M < rows, M, rows) * positions > self.max_outputs) |
+                            (n_out > self.max_inputs)):
                     fail(E_SIZE)
                 with m.Elif(~ok_descriptor):
                     fail(E_DESCRIPTOR)
@@ -774,7 +776,9 @@ class SpikeXAccelerator(wiring.Component):
                         fail(E_ENTRIES)
                     with m.Else():
                         m.d.sync += [acc["active_ntwus"].eq(disp.entries * M),
-                                     m_base.eq(0), out_row_base.eq(0), compute_bank.eq(0)]
+                                     m_base.eq(0), compute_bank.eq(0), out_global.eq(0),
+                                     group_count.eq(0), group_tag.eq(0), tag_word.eq(0),
+                                     tag_bit_index.eq(0), tag_word_index.eq(0)]
                         load(0, 0)
                         m.next = "GROUP"
             with m.State("GROUP"):
@@ -789,21 +793,17 @@ class SpikeXAccelerator(wiring.Component):
                     m.next = "PASSES"
             with m.State("PASSES"):
                 with m.If(group_done):
-                    m.d.sync += [passes_on.eq(0), m_base.eq(m_base + rows),
-                                 out_row_base.eq(out_row_base + rows * positions),
-                                 compute_bank.eq(pingpong & ~compute_bank)]
-                    with m.If(m_base + rows >= M):
-                        m.d.sync += [out_index.eq(0), out_word.eq(0), group_count.eq(0),
-                                     group_tag.eq(0), tag_word.eq(0), tag_bit_index.eq(0),
-                                     tag_word_index.eq(0)]
-                        dram_write(out_addr, n_out * input_bytes)
-                        m.next = "WRITE_SPIKES"
-                    with m.Else():
-                        with m.If(~pingpong):
-                            load(m_base + rows, 0)
-                        m.next = "GROUP"
+                    # The group's output spikes go to DRAM (the GLB holds one group's).
+                    m.d.sync += [passes_on.eq(0), out_index.eq(0), out_word.eq(0),
+                                 group_end.eq(rows_used * positions)]
+                    dram_write(out_addr + m_base * positions * input_bytes,
+                               rows_used * positions * input_bytes)
+                    with m.If(~pingpong & (m_base + rows < M)):
+                        load(m_base + rows, 0)
+                    m.next = "WRITE_SPIKES"
             with m.State("WRITE_SPIKES"):
-                # Output spikes, time-major packed; each GLB word is cleared as it goes out.
+                # Output spikes, time-major packed; each GLB word is cleared as it goes out,
+                # and the output SP-MB tags are OR-ed up on the way.
                 m.d.comb += [out_r.addr.eq(out_index), out_r.en.eq(1),
                              wdata.valid.eq(~wr_req.valid),
                              wdata.payload.eq(Cat(out_r.data, Const(0, 32)).word_select(out_word, 32))]
@@ -815,25 +815,35 @@ class SpikeXAccelerator(wiring.Component):
                             m.d.comb += [out_w[c].addr.eq(out_index), out_w[c].data.eq(0)]
                         m.d.comb += out_w[0].en.eq(-1)
                         active = group_tag | (out_r.data != 0)
-                        end_group = (group_count + 1 == g_out) | (out_index + 1 == n_out)
+                        end_group = (group_count + 1 == g_out) | (out_global + 1 == n_out)
                         new_word = tag_word | (active << tag_bit_index)
                         m.d.sync += [out_word.eq(0), out_index.eq(out_index + 1),
+                                     out_global.eq(out_global + 1),
                                      acc["glb_reads"].eq(acc["glb_reads"] + 1)]
                         with m.If(end_group):
                             m.d.sync += [group_count.eq(0), group_tag.eq(0),
                                          tag_bit_index.eq(tag_bit_index + 1), tag_word.eq(new_word)]
-                            with m.If((tag_bit_index == 31) | (out_index + 1 == n_out)):
+                            with m.If((tag_bit_index == 31) | (out_global + 1 == n_out)):
                                 m.d.comb += [otags_w.addr.eq(tag_word_index),
                                              otags_w.data.eq(new_word), otags_w.en.eq(1)]
                                 m.d.sync += [tag_word.eq(0), tag_word_index.eq(tag_word_index + 1)]
                         with m.Else():
                             m.d.sync += [group_count.eq(group_count + 1), group_tag.eq(active)]
-                        with m.If(out_index + 1 == n_out):
-                            m.d.sync += [out_index.eq(0), out_tag_words.eq((n_out_spmb + 31) >> 5)]
-                            dram_write(otag_addr, ((n_out_spmb + 31) >> 5) << 2)
-                            m.next = "WRITE_TAGS"
+                        with m.If(out_index + 1 == group_end):
+                            m.next = "WRITE_GROUP"
                     with m.Else():
                         m.d.sync += out_word.eq(out_word + 1)
+            with m.State("WRITE_GROUP"):
+                # The group's write answered: the next group, or the layer's output tags.
+                with m.If(~port.write_busy & ~wr_req.valid):
+                    m.d.sync += m_base.eq(m_base + rows)
+                    with m.If(m_base + rows >= M):
+                        m.d.sync += [out_index.eq(0), out_tag_words.eq((n_out_spmb + 31) >> 5)]
+                        dram_write(otag_addr, ((n_out_spmb + 31) >> 5) << 2)
+                        m.next = "WRITE_TAGS"
+                    with m.Else():
+                        m.d.sync += compute_bank.eq(pingpong & ~compute_bank)
+                        m.next = "GROUP"
             with m.State("WRITE_TAGS"):
                 m.d.comb += [otags_r.addr.eq(out_index), otags_r.en.eq(1),
                              wdata.valid.eq(~wr_req.valid), wdata.payload.eq(otags_r.data)]

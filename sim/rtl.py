@@ -70,9 +70,13 @@ def check_fits(net, parameters, source):
             raise SpikexError(f"{name}: {inputs} inputs exceed the GLB spike share "
                               f"({limits['max_inputs']} at --glb-kb {parameters['glb_kb']}); "
                               f"time blocks are not implemented in the RTL")
-        if outputs > limits["max_outputs"]:
-            raise SpikexError(f"{name}: {outputs} outputs exceed the GLB output share "
-                              f"({limits['max_outputs']} at --glb-kb {parameters['glb_kb']})")
+        group = min(layer.out_shape[0], parameters["rows"]) * int(np.prod(layer.out_shape[1:]))
+        if group > limits["max_outputs"]:
+            raise SpikexError(f"{name}: {group} outputs of a row group exceed the GLB output "
+                              f"share ({limits['max_outputs']} at --glb-kb {parameters['glb_kb']})")
+        if outputs > limits["max_inputs"]:
+            raise SpikexError(f"{name}: {outputs} outputs exceed the GLB spike share "
+                              f"({limits['max_inputs']} at --glb-kb {parameters['glb_kb']})")
         if layer.fan_in > limits["max_fan_in"]:
             raise SpikexError(f"{name}: fan-in {layer.fan_in} exceeds the GLB weight share "
                               f"({limits['max_fan_in']} at --glb-kb {parameters['glb_kb']})")

@@ -633,20 +633,23 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
             busy = int(busy_g.sum())
     else:
         passes = np.full(groups, 3)
-    write = (n_out * wpi + lat + 1 + 2 * gaps(n_out * wpi)) + (2 * lat + tag_words_out + 1
-                                                               + 2 * gaps(tag_words_out)) + (lat + 1) + 1
-    # Row groups: the weight loader fills a group's bank (3 cycles of handshake); with
-    # ping-pong banks (the layer's weights fit half the GLB weight share) the next group's
-    # load overlaps this group's passes, else it follows them.
+    # Row groups. The weight loader fills a group's bank (3 cycles of handshake); with
+    # ping-pong banks (the layer's weights fit half the GLB weight share) group g + 1's load
+    # starts as group g's passes do, else when they end. After its passes a group writes
+    # its output spikes (the GLB holds one group's) and waits for the write's response; the
+    # last group's write is followed by the output tags' and the layer's end.
+    group_words = group_rows * positions * wpi                                        # [G]
+    write_group = group_words + 2 * gaps(group_words) + 2 * lat + 2                  # [G]
+    write = (int(group_words[-1]) + lat + 1 + 2 * gaps(group_words[-1])) + \
+        (2 * lat + tag_words_out + 2 + 2 * gaps(tag_words_out)) + (lat + 1) + 1
     glb_bytes = int(hw.glb_kb * 1024)
     pingpong = fan_in <= glb_bytes // 4 // (rows * wbytes) // 2
-    if pingpong:
-        proceed = int(weights[0]) + 2             # GROUP 0 sees its weights loaded
-        for g in range(groups - 1):
-            proceed = max(proceed + 1 + int(passes[g]), proceed + 3 + int(weights[g + 1]))
-        rows_cycles = proceed + 1 + int(passes[-1])
-    else:
-        rows_cycles = int((weights + 3 + passes).sum())
+    proceed = int(weights[0]) + 2                 # from GROUP 0's entry: its weights are in
+    for g in range(groups - 1):
+        passes_end = proceed + 1 + int(passes[g])                 # the cycle after its passes
+        loaded = proceed + 3 if pingpong else passes_end + 2
+        proceed = max(passes_end + int(write_group[g]), loaded + int(weights[g + 1]))
+    rows_cycles = proceed + 1 + int(passes[-1])
     t["cycles"] = int(head + load + dispatch + rows_cycles + write)
     t["compute_cycles"] = busy
     t["stall_cycles"] = int(passes.sum()) - busy
