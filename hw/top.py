@@ -11,11 +11,13 @@
 
 For each sample and layer the controller reads the layer descriptor, loads the input SP-MB
 tags (SpikeX), loads the spike words of the active SP-MBs into the GLB while computing the
-window and location activity tags, builds the active NTWU list, then per row group loads the
-row group's weights (SpikeX: only active SP-MBs' runs) and runs the passes: the gather of pass
-``p + 1`` (into one LBUF bank) overlaps pass ``p`` (from the other bank). Finally it writes
-the output spikes (time-major packed) and the output SP-MB tags to DRAM. Cycle costs and
-error codes: docs/accelerator.md.
+window and location activity tags, builds the active NTWU list, then per row group runs the
+passes on the row group's weights (SpikeX: only active SP-MBs' runs), loaded by the weight
+loader into one of two banks while the previous group computes (when a layer's weights fit
+half the weight memory; else after it): the gather fills one LBUF bank while the array
+streams the other, a pass longer than a bank streaming through both in segments. After each
+group its output spikes (time-major packed) go to DRAM, and after the last the output SP-MB
+tags. Cycle costs and error codes: docs/accelerator.md.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed

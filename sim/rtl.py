@@ -167,9 +167,6 @@ def _ram_words(image):
     return 1 << (words - 1).bit_length()
 
 
-
-
-
 def energy_from_counters(layer_counters, table, parameters):
     """Energy (pJ) of one layer from the hardware's counters and the energy table.
 

