@@ -24,7 +24,7 @@ def main():
     parser.add_argument("network", nargs="?", default="out/nmnist-test.npz")
     parser.add_argument("--samples", type=int, default=1)
     parser.add_argument("--simulators", default="verilator,icarus")
-    parser.add_argument("--glb-kb", type=float, default=72.0)
+    parser.add_argument("--glb-kb", type=float, default=54.0)
     parser.add_argument("--lbuf-kb", type=float, default=2.0)
     args = parser.parse_args()
     path = Path(args.network)

@@ -9,10 +9,10 @@ analytic simulator's cycles for the same run with the paper's memory model
 checked by tests/test_rtl_vs_analytic.py instead), and the simulated cycles per second of the
 RTL (build time excluded: each configuration is built once before it is timed).
 
-DVSG-Medium CONV2 runs at T = 30 instead of 300, and the GLB is 72 KB instead of 54 KB:
-the RTL keeps one sample's whole input in the GLB (time blocks are not implemented in RTL;
-docs/accelerator.md). The LBUF is the paper's 2 KB (passes stream through it). The analytic
-column runs with the same sizes.
+DVSG-Medium CONV2 runs at T = 30 instead of 300: the RTL keeps one sample's whole input in
+the GLB (time blocks are not implemented in RTL; docs/accelerator.md). The GLB and LBUF are
+the paper's 54 KB (split as each layer needs) and 2 KB (passes stream through it); the
+analytic column runs with the same sizes.
 
     .venv/bin/python bench/bench_top.py [--simulator icarus|verilator] [--rates 0.05,0.005]
 """
@@ -45,7 +45,7 @@ def main():
     parser.add_argument("--rates", default="0.05,0.005,0.0005,0.0001")
     parser.add_argument("--rows", type=int, default=8)
     parser.add_argument("--cols", type=int, default=8)
-    parser.add_argument("--glb-kb", type=float, default=72.0)
+    parser.add_argument("--glb-kb", type=float, default=54.0)
     parser.add_argument("--lbuf-kb", type=float, default=2.0)
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]

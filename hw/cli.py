@@ -8,11 +8,13 @@ def _verilog(args):
     import tempfile
     from .verilog import generate, generate_accelerator
     if args.what == "accelerator":
+        from .verilog import parse_glb_split
+        split = None if args.glb_split is None else parse_glb_split(args.glb_split)
         text = generate_accelerator(
             rows=args.rows, cols=args.cols, tws_max=args.tws_max, weight_bits=args.weight_bits,
             acc_bits=args.acc_bits, v_bits=args.v_bits, glb_kb=args.glb_kb,
             lbuf_kb=args.lbuf_kb, max_layers=args.max_layers, data_width=args.data_width,
-            max_timesteps=args.max_timesteps, max_entries=args.max_entries)
+            max_timesteps=args.max_timesteps, max_entries=args.max_entries, glb_split=split)
         what = "accelerator (spikex_top)"
     else:
         text = generate(rows=args.rows, cols=args.cols, tws_max=args.tws_max,
@@ -41,6 +43,9 @@ def register(subparsers):
                         help="array only: width of the skipped-step count (default 16)")
     parser.add_argument("--glb-kb", type=float, default=54, help="accelerator: GLB KB (default 54)")
     parser.add_argument("--lbuf-kb", type=float, default=2, help="accelerator: LBUF KB (default 2)")
+    parser.add_argument("--glb-split", metavar="S,W,O",
+                        help="accelerator: KB of the GLB for input spikes, weights and output "
+                             "spikes (default: half, a quarter, a quarter)")
     parser.add_argument("--max-layers", type=int, default=8,
                         help="accelerator: layers with counters (default 8)")
     parser.add_argument("--data-width", type=int, default=32,

@@ -35,7 +35,7 @@ from hw.pe import check_parameter
 
 
 __all__ = ["COUNTER_NAMES", "ERROR_CODES", "accelerator_limits", "SpikeXAccelerator",
-           "TOPLEVEL", "generate"]
+           "TOPLEVEL", "generate", "glb_split_bytes"]
 
 
 TOPLEVEL = "spikex_top"
@@ -66,16 +66,31 @@ ERROR_CODES = {
  E_DESCRIPTOR, E_ENTRIES, E_AXI) = range(1, 13)
 
 
-def accelerator_limits(*, rows, cols, tws_max, weight_bits, glb_kb, lbuf_kb, max_timesteps):
-    """Buffer-derived limits of a layer (docs/accelerator.md, "Limits")."""
+def glb_split_bytes(glb_kb, glb_split=None):
+    """The GLB's bytes for (input spikes, weights, output spikes): ``glb_split``, or by default
+    half, a quarter and a quarter of ``glb_kb``. Raises :exc:`ValueError` naming a bad split."""
     glb_bytes = int(glb_kb * 1024)
+    if glb_split is None:
+        return glb_bytes // 2, glb_bytes // 4, glb_bytes // 4
+    split = tuple(glb_split)
+    if (len(split) != 3 or any(not isinstance(b, int) or isinstance(b, bool) or b < 1
+                               for b in split) or sum(split) > glb_bytes):
+        raise ValueError(f"glb_split must be three positive byte counts (spikes, weights, "
+                         f"outputs) within the {glb_bytes}-byte GLB, not {glb_split!r}")
+    return split
+
+
+def accelerator_limits(*, rows, cols, tws_max, weight_bits, glb_kb, lbuf_kb, max_timesteps,
+                       glb_split=None):
+    """Buffer-derived limits of a layer (docs/accelerator.md, "Limits")."""
+    spike_share, weight_share, output_share = glb_split_bytes(glb_kb, glb_split)
     spike_bytes = -(-max_timesteps // 8)
     weight_bytes = rows * (-(-weight_bits // 8))
     entry_bits = lbuf_entry_layout(rows, cols, tws_max, weight_bits).size
     return {
-        "max_inputs": glb_bytes // 2 // spike_bytes,        # half the GLB: input spikes
-        "max_fan_in": glb_bytes // 4 // weight_bytes,       # a quarter: one row group's weights
-        "max_outputs": glb_bytes // 4 // spike_bytes,       # a quarter: output spikes
+        "max_inputs": spike_share // spike_bytes,           # input spikes of a sample
+        "max_fan_in": weight_share // weight_bytes,         # one row group's weights
+        "max_outputs": output_share // spike_bytes,         # one row group's output spikes
         "lbuf_depth": int(lbuf_kb * 1024) // 2 // -(-entry_bits // 8),   # beats per bank
     }
 
@@ -99,6 +114,9 @@ class SpikeXAccelerator(wiring.Component):
         The PE array's (``weight_bits`` at most 16).
     glb_kb, lbuf_kb : number
         GLB and LBUF sizes; they set the layer limits (:func:`accelerator_limits`).
+    glb_split : (int, int, int) or None
+        Bytes of the GLB for input spikes, weights and output spikes (None: half, a quarter
+        and a quarter; :func:`glb_split_bytes`).
     max_layers : int
         Layers with counters; a longer network is refused (ERROR_CODE 3).
     data_width : int
@@ -120,7 +138,7 @@ class SpikeXAccelerator(wiring.Component):
 
     def __init__(self, *, rows=8, cols=8, tws_max=8, weight_bits=8, acc_bits=24, v_bits=16,
                  glb_kb=54, lbuf_kb=2, max_layers=8, data_width=32, max_timesteps=64,
-                 max_entries=4096, dim_bits=12):
+                 max_entries=4096, dim_bits=12, glb_split=None):
         check_array_parameters(rows=rows, cols=cols, tws_max=tws_max, weight_bits=weight_bits,
                                acc_bits=acc_bits, v_bits=v_bits, skip_bits=16)
         check_parameter("weight_bits", weight_bits, minimum=2, maximum=16)
@@ -136,7 +154,7 @@ class SpikeXAccelerator(wiring.Component):
                 raise ValueError(f"{name} must be a positive number, not {value!r}")
         limits = accelerator_limits(rows=rows, cols=cols, tws_max=tws_max,
                                     weight_bits=weight_bits, glb_kb=glb_kb, lbuf_kb=lbuf_kb,
-                                    max_timesteps=max_timesteps)
+                                    max_timesteps=max_timesteps, glb_split=glb_split)
         for name, value in limits.items():
             if value < 1:
                 raise ValueError(f"glb_kb {glb_kb} and lbuf_kb {lbuf_kb} leave no room for "

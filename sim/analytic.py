@@ -155,9 +155,14 @@ def run_analytic(net, options, source="<network>"):
     and the shipped energy table).
     """
     hw = hardware_from_options(options)
-    if hw.memory == "rtl" and hw.tws_max is None:
-        # The PEs' spike words are as wide as sim/rtl.py elaborates them (rtl_parameters).
-        hw = replace(hw, tws_max=max(10, max(layer.tws for layer in net.layers)))
+    if hw.memory == "rtl":
+        # The accelerator as sim/rtl.py elaborates it for this network: spike words as wide,
+        # the GLB split as it is (options["glb_split"], or as the network needs).
+        from sim.rtl import rtl_parameters
+        parameters = rtl_parameters(net, options)
+        split = parameters["glb_split"]
+        hw = replace(hw, tws_max=parameters["tws_max"],
+                     glb_split=None if split is None else tuple(split))
     table = load_energy_table(options.get("energy_table"))
     check_fan_in(net, hw.acc_bits, source)
     for k, layer in enumerate(net.layers):

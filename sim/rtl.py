@@ -42,9 +42,14 @@ CLOCK_MHZ = 500.0     # the clock the latency and EDP are quoted at (sim/schedul
 
 
 def rtl_parameters(net, options):
-    """The accelerator's elaboration parameters for ``net`` and the ``spikex run`` options."""
+    """The accelerator's elaboration parameters for ``net`` and the ``spikex run`` options.
+
+    ``options["glb_split"]``: bytes of the GLB for input spikes, weights and output spikes;
+    None or missing: as ``net`` needs (:func:`glb_needs`), the weights getting room for two
+    ping-pong banks when the GLB has it, the rest to the input spikes.
+    """
     tws_max = options.get("tws_max") or max(10, max(layer.tws for layer in net.layers))
-    return {
+    parameters = {
         "rows": options.get("rows") or 8,
         "cols": options.get("cols") or 8,
         "tws_max": tws_max,
@@ -56,30 +61,65 @@ def rtl_parameters(net, options):
         "max_layers": max(8, len(net.layers)),
         "max_timesteps": max(32 * -(-net.timesteps // 32), tws_max),
     }
+    split = options.get("glb_split")
+    if split is None:
+        glb_bytes = int(parameters["glb_kb"] * 1024)
+        needs = glb_needs(net, parameters)
+        spikes, weights, outputs = (needs[key][0] for key in ("spikes", "weights", "outputs"))
+        if spikes + weights + outputs > glb_bytes:
+            split = None        # does not fit: check_fits names the layer
+        else:
+            weights += min(weights, glb_bytes - spikes - weights - outputs)
+            split = [glb_bytes - weights - outputs, weights, outputs]
+    parameters["glb_split"] = None if split is None else [int(b) for b in split]
+    return parameters
+
+
+def glb_needs(net, parameters):
+    """Bytes of each GLB share the largest layer needs: ``{share: (bytes, layer index)}``.
+
+    Input spikes: one word of ``max_timesteps`` bits per input of a layer, and per output
+    (the next layer's input; also the size of the output tag memory); weights: one row
+    group's (``rows`` weights per fan-in input); output spikes: one row group's outputs.
+    """
+    spike_bytes = -(-parameters["max_timesteps"] // 8)
+    weight_bytes = parameters["rows"] * -(-parameters["weight_bits"] // 8)
+    needs = {"spikes": (0, 0), "weights": (0, 0), "outputs": (0, 0)}
+    for k, layer in enumerate(net.layers):
+        inputs, outputs = int(np.prod(layer.in_shape)), int(np.prod(layer.out_shape))
+        group = min(layer.out_shape[0], parameters["rows"]) * int(np.prod(layer.out_shape[1:]))
+        for key, size in (("spikes", max(inputs, outputs) * spike_bytes),
+                          ("weights", layer.fan_in * weight_bytes),
+                          ("outputs", group * spike_bytes)):
+            if size > needs[key][0]:
+                needs[key] = (size, k)
+    return needs
 
 
 def check_fits(net, parameters, source):
     """Refuse, naming the layer and the limit, a layer the accelerator would reject with error 9."""
-    from hw.top import accelerator_limits
-    limits = accelerator_limits(**{key: parameters[key] for key in (
-        "rows", "cols", "tws_max", "weight_bits", "glb_kb", "lbuf_kb", "max_timesteps")})
-    for k, layer in enumerate(net.layers):
-        name = f"{source}: layer {k} ({layer.kind})"
-        inputs, outputs = int(np.prod(layer.in_shape)), int(np.prod(layer.out_shape))
-        if inputs > limits["max_inputs"]:
-            raise SpikexError(f"{name}: {inputs} inputs exceed the GLB spike share "
-                              f"({limits['max_inputs']} at --glb-kb {parameters['glb_kb']}); "
-                              f"time blocks are not implemented in the RTL")
-        group = min(layer.out_shape[0], parameters["rows"]) * int(np.prod(layer.out_shape[1:]))
-        if group > limits["max_outputs"]:
-            raise SpikexError(f"{name}: {group} outputs of a row group exceed the GLB output "
-                              f"share ({limits['max_outputs']} at --glb-kb {parameters['glb_kb']})")
-        if outputs > limits["max_inputs"]:
-            raise SpikexError(f"{name}: {outputs} outputs exceed the GLB spike share "
-                              f"({limits['max_inputs']} at --glb-kb {parameters['glb_kb']})")
-        if layer.fan_in > limits["max_fan_in"]:
-            raise SpikexError(f"{name}: fan-in {layer.fan_in} exceeds the GLB weight share "
-                              f"({limits['max_fan_in']} at --glb-kb {parameters['glb_kb']})")
+    from hw.top import glb_split_bytes
+    glb_kb = parameters["glb_kb"]
+    needs = glb_needs(net, parameters)
+    if parameters["glb_split"] is None:       # rtl_parameters found no split that fits
+        total = sum(size for size, _ in needs.values())
+        if total > int(glb_kb * 1024):
+            parts = ", ".join(f"{key} {size / 1024:.1f} KB (layer {k})"
+                              for key, (size, k) in needs.items())
+            raise SpikexError(f"{source}: the network needs {total / 1024:.1f} KB of GLB ({parts}), "
+                              f"more than --glb-kb {glb_kb}; time blocks and fan-in tiling are "
+                              f"not implemented in the RTL")
+    try:
+        shares = glb_split_bytes(glb_kb, parameters["glb_split"])
+    except ValueError as error:
+        raise SpikexError(f"{source}: {error} (--glb-kb {glb_kb}, --glb-split)") from None
+    for (key, (size, k)), share in zip(needs.items(), shares):
+        if size > share:
+            layer = net.layers[k]
+            raise SpikexError(f"{source}: layer {k} ({layer.kind}): needs {size} bytes of GLB "
+                              f"{key}, more than the {share} bytes of its share (--glb-kb {glb_kb}"
+                              f", --glb-split); time blocks and fan-in tiling are not "
+                              f"implemented in the RTL")
 
 
 def _build_dir(simulator, parameters, extra):

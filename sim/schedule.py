@@ -79,7 +79,9 @@ class Hardware:
     takes one read and one write burst at a time, as tb/axi_ram.v (``arready = !rvalid``, AW
     only after the previous B): each 16-beat burst after a request's first costs 1 more
     cycle on reads and 2 on writes (a burst split at a 4 KB page is not counted). False:
-    bursts are pipelined (the amaranth.sim model).
+    bursts are pipelined (the amaranth.sim model). ``glb_split`` (rtl only): the RTL's GLB
+    bytes for input spikes, weights and output spikes (None: half, a quarter, a quarter);
+    the weight share decides whether a layer's weights ping-pong.
     """
     rows: int = 8
     cols: int = 8
@@ -95,6 +97,7 @@ class Hardware:
     memory: str = "blocks"
     dram_latency: int = 1
     dram_one_burst: bool = False
+    glb_split: tuple = None
 
     def __post_init__(self):
         for name in ("rows", "cols", "glb_width_bits", "lbuf_width_bits", "acc_bits"):
@@ -644,7 +647,8 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     write = (int(group_words[-1]) + lat + 1 + 2 * gaps(group_words[-1])) + \
         (2 * lat + tag_words_out + 2 + 2 * gaps(tag_words_out)) + (lat + 1) + 1
     glb_bytes = int(hw.glb_kb * 1024)
-    pingpong = fan_in <= glb_bytes // 4 // (rows * wbytes) // 2
+    weight_share = glb_bytes // 4 if hw.glb_split is None else int(hw.glb_split[1])
+    pingpong = fan_in <= weight_share // (rows * wbytes) // 2
     proceed = int(weights[0]) + 2                 # from GROUP 0's entry: its weights are in
     for g in range(groups - 1):
         passes_end = proceed + 1 + int(passes[g])                 # the cycle after its passes

@@ -56,6 +56,9 @@ def _hardware_options(args):
     options = {key: getattr(args, key) for key in ("dataflow", "rows", "cols", "acc_bits",
                                                    "tws_max", "glb_kb", "lbuf_kb", "energy_table",
                                                    "memory")}
+    if args.glb_split is not None:
+        from hw.verilog import parse_glb_split
+        options["glb_split"] = list(parse_glb_split(args.glb_split))
     # The RTL backends' DRAM model (tb/axi_ram.v) answers one burst at a time, one cycle late.
     return {**options, "dram_latency": 1, "dram_one_burst": True}
 
@@ -135,6 +138,10 @@ def add_hardware_arguments(parser):
                         help="largest TWS the PEs support (default: the network's largest)")
     parser.add_argument("--glb-kb", type=float, default=54.0, help="GLB size in KB (default 54)")
     parser.add_argument("--lbuf-kb", type=float, default=2.0, help="LBUF size in KB (default 2)")
+    parser.add_argument("--glb-split", metavar="S,W,O", default=None,
+                        help="accelerator RTL: KB of the GLB for input spikes, weights and "
+                             "output spikes (default: as the network needs, the weights "
+                             "doubled for ping-pong when there is room, the rest to spikes)")
     parser.add_argument("--energy-table", default=None,
                         help="TOML file of per-access energies (default: the shipped 32 nm table)")
     parser.add_argument("--memory", choices=("rtl", "blocks"), default="rtl",

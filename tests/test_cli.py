@@ -69,3 +69,31 @@ def test_check_compares_a_backend_with_golden(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "layer 1: backend analytic differs from the golden model in 1 spikes, first at [sample, t, ...] = [0, 2, 0, 0, 0]" in err
     assert not (tmp_path / "r2.npz").exists()
+
+
+def test_glb_split_option(tmp_path, capsys):
+    # The analytic backend models the RTL with the split given, which decides ping-pong.
+    netfile.save(example_network(), tmp_path / "n.npz")
+    assert main(["run", str(tmp_path / "n.npz"), "--backend", "analytic", "--glb-split",
+                 "30,12,12", "-o", str(tmp_path / "r.npz")]) == 0
+    assert main(["run", str(tmp_path / "n.npz"), "--backend", "analytic", "--glb-split",
+                 "30,12", "-o", str(tmp_path / "bad.npz")]) == 1
+    assert "--glb-split must be three positive KB sizes S,W,O" in capsys.readouterr().err
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_glb_split_follows_the_network():
+    from sim.rtl import glb_needs, rtl_parameters
+    net = example_network()
+    for glb_kb in (54, 5, 4.3):          # needs: 1600 + 1024 + 1600 bytes
+        parameters = rtl_parameters(net, {"glb_kb": glb_kb})
+        needs = glb_needs(net, parameters)
+        need = [needs[key][0] for key in ("spikes", "weights", "outputs")]
+        split = parameters["glb_split"]
+        assert sum(split) == int(glb_kb * 1024)
+        assert all(share >= size for share, size in zip(split, need))
+        # weights get two banks' room when there is some; the rest goes to spikes
+        assert split[1] == need[1] + min(need[1], int(glb_kb * 1024) - sum(need))
+        assert split[2] == need[2]
+    assert rtl_parameters(net, {"glb_kb": 4})["glb_split"] is None        # does not fit
+    assert rtl_parameters(net, {"glb_kb": 4, "glb_split": [2000, 1000, 1000]})["glb_split"] == [2000, 1000, 1000]

@@ -16,7 +16,9 @@ import shutil
 import numpy as np
 import pytest
 
+from hw.top import glb_split_bytes
 from sim.analytic import run_analytic
+from sim.rtl import rtl_parameters
 from spikex.netfile import Network
 from test_top_amaranth import check_outputs, run_top, tiny_network
 from tb.networks import random_network
@@ -27,9 +29,11 @@ COUNTERS = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntwus",
             "lbuf_reads", "lbuf_writes", "scratchpad_accesses")
 
 
-def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8):
+def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8, glb_split=None):
+    # run_top elaborates the default GLB split unless given one.
     options = dict(dataflow=dataflow, rows=rows, cols=cols, tws_max=tws_max, memory="rtl",
-                   dram_latency=1, dram_one_burst=False, lbuf_kb=lbuf_kb, glb_kb=glb_kb)
+                   dram_latency=1, dram_one_burst=False, lbuf_kb=lbuf_kb, glb_kb=glb_kb,
+                   glb_split=list(glb_split_bytes(glb_kb, glb_split)))
     _, counters = run_analytic(net, options)
     return [dict(layer, busy_cycles=layer["compute_cycles"]) for layer in counters["layers"]]
 
@@ -41,7 +45,7 @@ def assert_counters_equal(net, dataflow, rows, cols, tws_max=4, golden=False, **
         check_outputs(net, image, data)
     assert result["status"] == 0b010, f"error code {result['error_code']}"
     model = analytic_counters(net, dataflow, rows, cols, tws_max, hardware.get("lbuf_kb", 2),
-                              hardware.get("glb_kb", 8))
+                              hardware.get("glb_kb", 8), hardware.get("glb_split"))
     for k, (rtl, ours) in enumerate(zip(result["counters"], model)):
         differ = {name: (rtl[name], ours[name]) for name in COUNTERS if rtl[name] != ours[name]}
         assert not differ, f"layer {k} ({net.layers[k].kind}): (rtl, analytic) {differ}"
@@ -78,6 +82,18 @@ def test_counters_match_when_weights_do_not_fit_a_bank(dataflow):
     assert min(layer.fan_in for layer in net.layers) > 16
     assert_counters_equal(net, dataflow, rows=2, cols=3, golden=True, glb_kb=0.25,
                           max_timesteps=8)
+
+
+@pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
+def test_counters_match_with_the_glb_split_as_the_network_needs(dataflow):
+    # 0.4 KB of GLB: the default split leaves the fc layer's 27 fan-in more than half its
+    # weight share (no ping-pong); split as the network needs (sim.rtl.rtl_parameters), the
+    # weights get room for two banks.
+    net = tiny_network(batch=1)
+    split = rtl_parameters(net, {"rows": 2, "cols": 3, "tws_max": 4, "glb_kb": 0.4})["glb_split"]
+    assert split[1] >= 2 * 27 * 2 > glb_split_bytes(0.4)[1]
+    assert_counters_equal(net, dataflow, rows=2, cols=3, golden=True, glb_kb=0.4,
+                          glb_split=tuple(split), max_timesteps=32)
 
 
 def _wide(seed, weight_bits):

@@ -26,7 +26,10 @@ from tb.networks import random_network
 #: bus-level testbench and the runner share one generated Verilog.
 #: 36 bytes of LBUF hold 3 beats per bank (48-bit entries): layers of fan-in 3 or less run
 #: as one segment, larger ones stream through the two banks (hw/gather.py).
-OPTIONS = {"rows": 4, "cols": 4, "tws_max": 4, "lbuf_kb": 36 / 1024}
+#: The GLB split is fixed (the default half, quarter, quarter of 54 KB) so that one build
+#: serves every network here; ``spikex run`` otherwise splits the GLB as a network needs.
+OPTIONS = {"rows": 4, "cols": 4, "tws_max": 4, "lbuf_kb": 36 / 1024,
+           "glb_split": [27648, 13824, 13824]}
 
 
 def small_network(seed):
@@ -85,7 +88,14 @@ def test_spikex_run_on_rtl_is_bit_exact_and_counts_like_the_analytic_model(simul
     assert_rtl_matches(net, OPTIONS, simulator)
 
 
-def test_a_layer_too_large_for_the_buffers_is_refused_by_name():
+@pytest.mark.parametrize("split, message", [
+    (None, r"^big.npz: the network needs [\d.]+ KB of GLB \(spikes [\d.]+ KB \(layer \d\), "
+           r"weights [\d.]+ KB \(layer \d\), outputs [\d.]+ KB \(layer \d\)\), more than --glb-kb 0.2;"),
+    ([120, 20, 30], r"^big.npz: layer \d \((conv|fc)\): needs \d+ bytes of GLB spikes, more "
+                    r"than the 120 bytes of its share"),
+    ([150, 50, 50], r"^big.npz: glb_split must be three positive byte counts"),
+])
+def test_a_network_too_large_for_the_glb_is_refused_by_name(split, message):
     net = small_network(11)
-    with pytest.raises(SpikexError, match=r"^big.npz: layer \d+ \((conv|fc)\): .+ exceeds? the GLB \w+ share"):
-        run_rtl(net, {**OPTIONS, "glb_kb": 0.2}, "big.npz", "icarus")
+    with pytest.raises(SpikexError, match=message):
+        run_rtl(net, {**OPTIONS, "glb_kb": 0.2, "glb_split": split}, "big.npz", "icarus")

@@ -34,6 +34,12 @@ def test_verilog_command_writes_the_array(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--rows", "0"], "array parameters: rows must be a positive integer, not 0"),
     (["--acc-bits", "4"], "array parameters: acc_bits must be an integer of at least 8, not 4"),
+    (["--what", "accelerator", "--glb-split", "20,10"],
+     "--glb-split must be three positive KB sizes S,W,O (input spikes, weights, output "
+     "spikes), not '20,10'"),
+    (["--what", "accelerator", "--glb-split", "40,20,20"],
+     "accelerator parameters: glb_split must be three positive byte counts (spikes, weights, "
+     "outputs) within the 55296-byte GLB, not (40960, 20480, 20480)"),
 ])
 def test_verilog_command_refuses_bad_parameters(tmp_path, argv, message):
     out = tmp_path / "array.v"
