@@ -92,7 +92,7 @@ async def random_networks_match_golden(dut):
     await tb.reset()
     rng = np.random.default_rng(seed)
     for n in range(int(os.environ.get("SPIKEX_NETWORKS", "3"))):
-        net = random_network(rng, max_size=7, timesteps=(4, 6, 12),
+        net = random_network(rng, max_size=7, timesteps=(4, 6, 12), rates=(0.0001, 0.01, 0.1, 0.3),
                              tws=tuple(t for t in (1, 2, 3) if t <= parameters["tws_max"]),
                              v_bits=(parameters["v_bits"],), max_batch=2)
         expected = golden.run_network(net)

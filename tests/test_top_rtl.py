@@ -71,7 +71,8 @@ def assert_rtl_matches(net, options, simulator):
         for k, (rtl, model) in enumerate(zip(counters["layers"], predicted["layers"])):
             for key in COUNTER_NAMES:
                 assert rtl[key] == model[key], f"{simulator} {dataflow} layer {k}: {key} {rtl[key]} != {model[key]}"
-            assert rtl["cycles"] >= rtl["busy_cycles"] > 0
+            assert rtl["cycles"] > rtl["busy_cycles"] >= 0
+            assert (rtl["busy_cycles"] > 0) == (rtl["active_ntwus"] > 0)   # a silent input: no pass
         assert counters["cycles"] == sum(layer["cycles"] for layer in counters["layers"])
 
 
@@ -85,6 +86,18 @@ def test_spikex_run_on_rtl_is_bit_exact_and_counts_like_the_analytic_model(simul
         "rows", "cols", "tws_max", "weight_bits", "glb_kb", "lbuf_kb", "max_timesteps")})
     fan_in = [layer.fan_in for layer in net.layers]
     assert limits["lbuf_depth"] == 3 and min(fan_in) <= 3 < max(fan_in), fan_in  # both kinds
+    assert_rtl_matches(net, OPTIONS, simulator)
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@pytest.mark.parametrize("seed, rate", [(41, 0.0001), (42, 0.3)], ids=["0.01%", "30%"])
+def test_thirty_time_steps_from_sparse_to_dense_input(simulator, seed, rate):
+    # T = 30 (the N-MNIST networks'), input firing rate 0.01% (seed 41: one spike in two
+    # samples) and 30%: bit-exact with golden and counted as the analytic model predicts.
+    net = random_network(np.random.default_rng(seed), max_size=7, timesteps=(30,),
+                         tws=(1, 2, 3), rates=(rate,), v_bits=(16,), max_batch=2)
+    assert net.timesteps == 30 and rtl_parameters(net, OPTIONS) == CONFIGS["4x4"]
+    assert 0 < net.input.mean() <= 2 * rate
     assert_rtl_matches(net, OPTIONS, simulator)
 
 
