@@ -43,9 +43,10 @@ def _train(args):
     cfg = _train_config(args)
     out = Path(args.out or f"runs/{args.net}")
     ckpt = train(cfg, out, resume=args.resume, progress=not args.quiet)
-    last = ckpt["history"][-1] if ckpt["history"] else {}
-    print(f"{out / 'last.ckpt'}: epoch {ckpt['epoch']}, step {ckpt['step']}, tws {ckpt['tws']}, "
-          f"val accuracy {last.get('val_accuracy', float('nan')):.4f}")
+    measured = [record for record in ckpt["history"] if "val_accuracy" in record]
+    val = (f"val accuracy {measured[-1]['val_accuracy']:.4f}" if measured else
+           "no validation yet (it runs at the end of each epoch)")
+    print(f"{out / 'last.ckpt'}: epoch {ckpt['epoch']}, step {ckpt['step']}, tws {ckpt['tws']}, {val}")
     if args.export:
         export(ckpt, args.export)
         print(f"exported {args.export}")

@@ -334,3 +334,14 @@ def test_hardware_loss_lowers_activity(tmp_path, few_samples):
                      data=few_samples)
         rates[beta] = sum(ckpt["history"][-1]["val_spike_density"][:-1])
     assert rates[10.0] < rates[0.0]
+
+
+@needs_nmnist
+def test_train_command_stopped_mid_epoch_says_no_validation_yet(tmp_path, capsys):
+    from spikex.cli import main
+    assert main(["train", "--net", "nmnist-tiny", "--data", str(NMNIST_SMALL), "--samples", "40",
+                 "--steps", "2", "--batch-size", "8", "--threads", "1", "--quiet",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "step 2" in out and "no validation yet (it runs at the end of each epoch)" in out
+    assert "nan" not in out
