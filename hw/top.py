@@ -31,6 +31,7 @@ from hw.axi import (OKAY, AxiDramPort, AxiLiteSignature, AxiSignature, ControlRe
                     verilog as axi_verilog)
 from hw.dispatch import NtwuDispatcher
 from hw.gather import BeatGather, lbuf_entry_layout
+from hw.limits import accelerator_limits, glb_split_bytes
 from hw.pe import check_parameter
 
 
@@ -64,35 +65,6 @@ ERROR_CODES = {
 }
 (E_MAGIC, E_VERSION, E_LAYERS, E_BATCH, E_TIMESTEPS, E_WIDTHS, E_KIND, E_TWS, E_SIZE,
  E_DESCRIPTOR, E_ENTRIES, E_AXI) = range(1, 13)
-
-
-def glb_split_bytes(glb_kb, glb_split=None):
-    """The GLB's bytes for (input spikes, weights, output spikes): ``glb_split``, or by default
-    half, a quarter and a quarter of ``glb_kb``. Raises :exc:`ValueError` naming a bad split."""
-    glb_bytes = int(glb_kb * 1024)
-    if glb_split is None:
-        return glb_bytes // 2, glb_bytes // 4, glb_bytes // 4
-    split = tuple(glb_split)
-    if (len(split) != 3 or any(not isinstance(b, int) or isinstance(b, bool) or b < 1
-                               for b in split) or sum(split) > glb_bytes):
-        raise ValueError(f"glb_split must be three positive byte counts (spikes, weights, "
-                         f"outputs) within the {glb_bytes}-byte GLB, not {glb_split!r}")
-    return split
-
-
-def accelerator_limits(*, rows, cols, tws_max, weight_bits, glb_kb, lbuf_kb, max_timesteps,
-                       glb_split=None):
-    """Buffer-derived limits of a layer (docs/accelerator.md, "Limits")."""
-    spike_share, weight_share, output_share = glb_split_bytes(glb_kb, glb_split)
-    spike_bytes = -(-max_timesteps // 8)
-    weight_bytes = rows * (-(-weight_bits // 8))
-    entry_bits = lbuf_entry_layout(rows, cols, tws_max, weight_bits).size
-    return {
-        "max_inputs": spike_share // spike_bytes,           # input spikes of a sample
-        "max_fan_in": weight_share // weight_bytes,         # one row group's weights
-        "max_outputs": output_share // spike_bytes,         # one row group's output spikes
-        "lbuf_depth": int(lbuf_kb * 1024) // 2 // -(-entry_bits // 8),   # beats per bank
-    }
 
 
 def _window_tags(m, bits, tws, tws_max, width):

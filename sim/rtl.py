@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.limits import glb_split_bytes, spike_word_bytes, weight_word_bytes
 from spikex.netfile import SpikexError, check_fan_in
 from sim import image as dram_image
 from sim.energy import load_energy_table
@@ -82,8 +83,8 @@ def glb_needs(net, parameters):
     (the next layer's input; also the size of the output tag memory); weights: one row
     group's (``rows`` weights per fan-in input); output spikes: one row group's outputs.
     """
-    spike_bytes = -(-parameters["max_timesteps"] // 8)
-    weight_bytes = parameters["rows"] * -(-parameters["weight_bits"] // 8)
+    spike_bytes = spike_word_bytes(parameters["max_timesteps"])
+    weight_bytes = weight_word_bytes(parameters["rows"], parameters["weight_bits"])
     needs = {"spikes": (0, 0), "weights": (0, 0), "outputs": (0, 0)}
     for k, layer in enumerate(net.layers):
         inputs, outputs = int(np.prod(layer.in_shape)), int(np.prod(layer.out_shape))
@@ -98,7 +99,6 @@ def glb_needs(net, parameters):
 
 def check_fits(net, parameters, source):
     """Refuse, naming the layer and the limit, a layer the accelerator would reject with error 9."""
-    from hw.top import glb_split_bytes
     glb_kb = parameters["glb_kb"]
     needs = glb_needs(net, parameters)
     if parameters["glb_split"] is None:       # rtl_parameters found no split that fits

@@ -41,6 +41,7 @@ from math import ceil
 
 import numpy as np
 
+from hw.limits import accelerator_limits
 from spikex.netfile import SpikexError
 from sim.ntwu import ntwu_tags
 
@@ -618,7 +619,10 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     dispatch = int((kernel_taps + 1 + np.maximum(1, windows_at)).sum()) + 1
     row_weights = n_spmb + 1 + int((loaded * (lat + 1 + run_words * (4 // wbytes) + gaps(run_words))).sum())
     weights = group_rows * row_weights                                                # [G]
-    segment_cycles, segment_beats = _lbuf_segments(s, loaded, run_fan, ptb, lbuf_depth(hw, weight_bits, tws))
+    limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
+                                weight_bits=weight_bits, glb_kb=hw.glb_kb, lbuf_kb=hw.lbuf_kb,
+                                max_timesteps=steps, glb_split=hw.glb_split)
+    segment_cycles, segment_beats = _lbuf_segments(s, loaded, run_fan, ptb, limits["lbuf_depth"])
     busy = int(s.compute.sum())
     if n_chunks:
         cut = np.zeros(n_chunks, bool)
@@ -646,9 +650,7 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     write_group = group_words + 2 * gaps(group_words) + 2 * lat + 2                  # [G]
     write = (int(group_words[-1]) + lat + 1 + 2 * gaps(group_words[-1])) + \
         (2 * lat + tag_words_out + 2 + 2 * gaps(tag_words_out)) + (lat + 1) + 1
-    glb_bytes = int(hw.glb_kb * 1024)
-    weight_share = glb_bytes // 4 if hw.glb_split is None else int(hw.glb_split[1])
-    pingpong = fan_in <= weight_share // (rows * wbytes) // 2
+    pingpong = fan_in <= limits["max_fan_in"] // 2
     proceed = int(weights[0]) + 2                 # from GROUP 0's entry: its weights are in
     for g in range(groups - 1):
         passes_end = proceed + 1 + int(passes[g])                 # the cycle after its passes
@@ -659,12 +661,6 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     t["compute_cycles"] = busy
     t["stall_cycles"] = int(passes.sum()) - busy
     t["dram_cycles"] = t["cycles"] - int(passes.sum())
-
-
-def lbuf_depth(hw, weight_bits, tws):
-    """Beats one LBUF bank of hw/top.py holds (``hw.tws_max`` wide spike words, or ``tws``)."""
-    entry_bytes = -(-(hw.rows * weight_bits + hw.cols * (hw.tws_max or tws)) // 8)
-    return int(hw.lbuf_kb * 1024) // 2 // entry_bytes
 
 
 def _lbuf_segments(s, loaded, run_fan, ptb, depth):

@@ -1,0 +1,48 @@
+"""What the accelerator's buffers hold (docs/accelerator.md, "Limits"), in plain Python.
+
+One place for the arithmetic that ``hw/top.py`` sizes its memories with, that ``sim/rtl.py``
+checks a network against and that the analytic model of the RTL (``sim/schedule.py``,
+``memory="rtl"``) follows; no Amaranth, so the analytic simulator does not need it.
+"""
+
+__all__ = ["spike_word_bytes", "weight_word_bytes", "glb_split_bytes", "accelerator_limits"]
+
+
+def spike_word_bytes(max_timesteps):
+    """Bytes of one GLB spike word: one input's (or output's) ``max_timesteps`` bits."""
+    return -(-max_timesteps // 8)
+
+
+def weight_word_bytes(rows, weight_bits):
+    """Bytes of one GLB weight word: ``rows`` weights of one fan-in input."""
+    return rows * -(-weight_bits // 8)
+
+
+def glb_split_bytes(glb_kb, glb_split=None):
+    """The GLB's bytes for (input spikes, weights, output spikes): ``glb_split``, or by default
+    half, a quarter and a quarter of ``glb_kb``. Raises :exc:`ValueError` naming a bad split."""
+    glb_bytes = int(glb_kb * 1024)
+    if glb_split is None:
+        return glb_bytes // 2, glb_bytes // 4, glb_bytes // 4
+    split = tuple(glb_split)
+    if (len(split) != 3 or any(not isinstance(b, int) or isinstance(b, bool) or b < 1
+                               for b in split) or sum(split) > glb_bytes):
+        raise ValueError(f"glb_split must be three positive byte counts (spikes, weights, "
+                         f"outputs) within the {glb_bytes}-byte GLB, not {glb_split!r}")
+    return split
+
+
+def accelerator_limits(*, rows, cols, tws_max, weight_bits, glb_kb, lbuf_kb, max_timesteps,
+                       glb_split=None):
+    """Buffer-derived limits of a layer. A layer's weights ping-pong when its fan-in is at
+    most ``max_fan_in // 2``; an LBUF beat holds ``cols`` spike words of ``tws_max`` bits and
+    ``rows`` weights (``hw.gather.lbuf_entry_layout``)."""
+    spike_share, weight_share, output_share = glb_split_bytes(glb_kb, glb_split)
+    spike_bytes = spike_word_bytes(max_timesteps)
+    entry_bytes = -(-(cols * tws_max + rows * weight_bits) // 8)
+    return {
+        "max_inputs": spike_share // spike_bytes,           # input spikes of a sample
+        "max_fan_in": weight_share // weight_word_bytes(rows, weight_bits),   # a row group's
+        "max_outputs": output_share // spike_bytes,         # one row group's output spikes
+        "lbuf_depth": int(lbuf_kb * 1024) // 2 // entry_bytes,               # beats per bank
+    }
