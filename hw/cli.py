@@ -14,7 +14,8 @@ def _verilog(args):
             rows=args.rows, cols=args.cols, tws_max=args.tws_max, weight_bits=args.weight_bits,
             acc_bits=args.acc_bits, v_bits=args.v_bits, glb_kb=args.glb_kb,
             lbuf_kb=args.lbuf_kb, max_layers=args.max_layers, data_width=args.data_width,
-            max_timesteps=args.max_timesteps, max_entries=args.max_entries, glb_split=split)
+            max_timesteps=args.max_timesteps, max_entries=args.max_entries, glb_split=split,
+            max_blocks=args.max_blocks)
         what = "accelerator (spikex_top)"
     else:
         text = generate(rows=args.rows, cols=args.cols, tws_max=args.tws_max,
@@ -51,7 +52,9 @@ def register(subparsers):
     parser.add_argument("--data-width", type=int, default=32,
                         help="accelerator: AXI data width (default 32)")
     parser.add_argument("--max-timesteps", type=int, default=64,
-                        help="accelerator: most time steps per sample (default 64)")
+                        help="accelerator: most time steps of a time block (default 64)")
+    parser.add_argument("--max-blocks", type=int, default=16,
+                        help="accelerator: most time blocks per sample (default 16; 1: none)")
     parser.add_argument("--max-entries", type=int, default=4096,
                         help="accelerator: most active NTWUs per layer and sample (default 4096)")
     parser.add_argument("-o", "--output", required=True, help="FILE.v to write")

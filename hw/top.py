@@ -54,10 +54,11 @@ ERROR_CODES = {
     2: "bad version",
     3: "layer count is 0 or more than max_layers",
     4: "batch is 0",
-    5: "time steps T are 0 or more than max_timesteps",
+    5: "time steps T are 0 or more than max_timesteps, or (time blocks) the block is more than "
+       "max_timesteps or T needs more than max_blocks blocks",
     6: "weight_bits, bytes per weight or v_bits do not match the hardware",
     7: "layer kind is not 0 (conv) or 1 (fc)",
-    8: "tws is 0, more than tws_max, or does not divide T",
+    8: "tws is 0, more than tws_max, or does not divide T or the time block",
     9: "a layer does not fit the buffers (inputs, fan-in, outputs, positions, sizes)",
     10: "inconsistent layer descriptor (fan-in, SP-MB grouping, threshold, leak)",
     11: "the active NTWU list does not fit max_entries",
@@ -94,7 +95,12 @@ class SpikeXAccelerator(wiring.Component):
     data_width : int
         AXI data width; this controller supports 32.
     max_timesteps : int
-        Most time steps T per sample (one GLB spike word holds an input's whole sample).
+        Most time steps of a time block (one GLB spike word holds an input's block); a sample
+        of at most ``max_timesteps`` steps runs as one block.
+    max_blocks : int
+        Most time blocks of a sample (1: no time blocks, and no membrane memories). A layer
+        of a blocked network runs each row group block after block, the membranes and each
+        position's last active step kept between blocks.
     max_entries : int
         Most active NTWUs ``(pos, w)`` of a layer and sample (dispatcher list depth).
     dim_bits : int
@@ -110,13 +116,14 @@ class SpikeXAccelerator(wiring.Component):
 
     def __init__(self, *, rows=8, cols=8, tws_max=8, weight_bits=8, acc_bits=24, v_bits=16,
                  glb_kb=54, lbuf_kb=2, max_layers=8, data_width=32, max_timesteps=64,
-                 max_entries=4096, dim_bits=12, glb_split=None):
+                 max_entries=4096, dim_bits=12, glb_split=None, max_blocks=16):
         check_array_parameters(rows=rows, cols=cols, tws_max=tws_max, weight_bits=weight_bits,
                                acc_bits=acc_bits, v_bits=v_bits, skip_bits=16)
         check_parameter("weight_bits", weight_bits, minimum=2, maximum=16)
         check_parameter("max_layers", max_layers, maximum=1024)
         check_parameter("max_timesteps", max_timesteps, minimum=tws_max, maximum=1024)
         check_parameter("max_entries", max_entries)
+        check_parameter("max_blocks", max_blocks, maximum=1024)
         check_parameter("dim_bits", dim_bits, minimum=2, maximum=16)
         if data_width != 32:
             raise ValueError(f"data_width must be 32 (the only width the controller supports), "
@@ -135,6 +142,8 @@ class SpikeXAccelerator(wiring.Component):
         self.weight_bits, self.acc_bits, self.v_bits = weight_bits, acc_bits, v_bits
         self.max_layers, self.data_width, self.max_timesteps = max_layers, data_width, max_timesteps
         self.max_entries, self.dim_bits = max_entries, dim_bits
+        self.max_blocks = max_blocks
+        self.time_blocks = max_blocks > 1
         self.glb_kb, self.lbuf_kb = glb_kb, lbuf_kb
         self.limits = limits
         self.max_inputs = limits["max_inputs"]
@@ -152,6 +161,14 @@ class SpikeXAccelerator(wiring.Component):
         self.location_tags = MemoryData(shape=max_timesteps, depth=self.max_inputs, init=[])
         self.input_tags = MemoryData(shape=32, depth=self.tag_words, init=[])
         self.output_tags = MemoryData(shape=32, depth=self.out_tag_words, init=[])
+        if self.time_blocks:
+            # Between time blocks: each neuron's membrane (row-major like the outputs) and
+            # each position's step after its last active window (0: none yet), and the
+            # output SP-MB tags of every block.
+            self.glb_membranes = MemoryData(shape=signed(v_bits), depth=self.max_outputs, init=[])
+            self.glb_last = MemoryData(shape=16, depth=self.max_outputs, init=[])
+            self.output_block_tags = MemoryData(shape=32, depth=self.out_tag_words * max_blocks,
+                                                init=[])
         self.lbuf = MemoryData(shape=lbuf_entry_layout(rows, cols, tws_max, weight_bits),
                                depth=2 * self.lbuf_depth, init=[])
         super().__init__({
@@ -221,6 +238,18 @@ class SpikeXAccelerator(wiring.Component):
         out_r = outputs_mem.read_port()
         otags_w = otags_mem.write_port()
         otags_r = otags_mem.read_port()
+        otags_rmw = otags_mem.read_port(domain="comb")
+        if self.time_blocks:
+            m.submodules.glb_membranes = membranes_mem = Memory(data=self.glb_membranes)
+            m.submodules.glb_last = last_mem = Memory(data=self.glb_last)
+            m.submodules.output_block_tags = btags_mem = Memory(data=self.output_block_tags)
+            membranes_w = [membranes_mem.write_port() for _ in range(cols)]
+            membranes_r = [membranes_mem.read_port() for _ in range(cols)]
+            last_w = [last_mem.write_port() for _ in range(cols)]
+            last_r = [last_mem.read_port() for _ in range(cols)]
+            btags_w = btags_mem.write_port()
+            btags_r = btags_mem.read_port()
+            btags_rmw = btags_mem.read_port(domain="comb")
         lbuf_w = lbuf_mem.write_port()
         lbuf_r = lbuf_mem.read_port()
 
@@ -261,6 +290,20 @@ class SpikeXAccelerator(wiring.Component):
         in_addr, tag_addr, out_addr, otag_addr = (Signal(32, name=n) for n in
                                                   ("in_addr", "tag_addr", "out_addr", "otag_addr"))
         input_bytes = Signal(32)
+        # Time blocks: the run's block size (T when the sample is one block), the block in
+        # progress, its first step and its steps, and where its data lives.
+        blocked = Signal()
+        bsize = Signal(32)
+        block = Signal(range(self.max_blocks + 1))
+        bstep0, bsteps = Signal(32), Signal(32)
+        in_block_addr, out_block_addr, tag_block_addr = (
+            Signal(32, name=n) for n in ("in_block_addr", "out_block_addr", "tag_block_addr"))
+        in_block_bytes, out_block_bytes = Signal(32), Signal(32)
+        tag_words_in, tag_words_out = Signal(32), Signal(32)
+        btag_base = Signal(32)          # the block's first word of the output block tags
+        tags_overall = Signal()         # the TAGS state reads the SP-MB tags of all blocks
+        pos_index = Signal(32)
+        tws_narrow = tws[:ceil_log2(self.tws_max + 1)]
         ok_sizes = Signal()
         ok_descriptor = Signal()
         ok_tws = Signal()
@@ -344,13 +387,19 @@ class SpikeXAccelerator(wiring.Component):
 
         # ---------------------------------------------------------------- passes
         # Bank info: what the launch side needs of a gathered chunk.
-        bank_layout = data.StructLayout({
+        bank_fields = {
             "full": 1, "first": 1, "final": 1,
             "beats": range(self.lbuf_depth + 1), "set_bits": cnt + 8,
             "len": range(cols + 1), "from_store": 1, "chain": data.ArrayLayout(1, cols),
             "skip": data.ArrayLayout(16, cols),
             "pos": data.ArrayLayout(32, cols), "shift": data.ArrayLayout(range(T_max + 1), cols),
-        })
+        }
+        if self.time_blocks:
+            # A column that starts a neuron carried over from an earlier block: its
+            # membranes (every row), and whether it has one.
+            bank_fields["init"] = data.ArrayLayout(data.ArrayLayout(signed(self.v_bits), cols), rows)
+            bank_fields["use_init"] = data.ArrayLayout(1, cols)
+        bank_layout = data.StructLayout(bank_fields)
         banks = Array(Signal(bank_layout, name=f"bank{i}") for i in range(2))
         prep_bank, run_bank = Signal(), Signal()
         passes_on = Signal()         # the controller is in the PASSES state of a row group
@@ -358,6 +407,8 @@ class SpikeXAccelerator(wiring.Component):
         running = Signal()
         streaming = Signal()
         beat = Signal(range(self.lbuf_depth + 1))
+        mrow = Signal(range(rows + 1))
+        maddr = Signal(32)
         m.d.comb += [disp.request.eq(0), gather.start.eq(0), disp.rewind.eq(0), disp.build.eq(0),
                      gather.clear.eq(0), gather.resume.eq(0)]
 
@@ -380,6 +431,40 @@ class SpikeXAccelerator(wiring.Component):
                             e = disp.chunk.entries[c]
                             m.d.sync += [info.skip[c].eq(disp.chunk.skip_windows[c] * tws),
                                          info.pos[c].eq(e.pos), info.shift[c].eq(e.w * tws)]
+                        if self.time_blocks:
+                            m.d.sync += [info.use_init.eq(0), mrow.eq(0), maddr.eq(0)]
+                            with m.If(blocked & (block != 0)):
+                                m.next = "MEMBRANES"
+                            with m.Else():
+                                m.d.comb += gather.start.eq(1)
+                                m.next = "GATHER"
+                        else:
+                            m.d.comb += gather.start.eq(1)
+                            m.next = "GATHER"
+            if self.time_blocks:
+                with m.State("MEMBRANES"):
+                    # Time blocks after the first: the membranes (row by row, a cycle each)
+                    # and the last active step of each column's position, for the columns
+                    # that start a neuron; then the gather.
+                    info = banks[prep_bank]
+                    for c in range(cols):
+                        m.d.comb += [membranes_r[c].addr.eq(maddr + info.pos[c]),
+                                     membranes_r[c].en.eq(1),
+                                     last_r[c].addr.eq(info.pos[c]), last_r[c].en.eq(1)]
+                    with m.Switch(mrow):
+                        for r in range(1, rows + 1):
+                            with m.Case(r):
+                                m.d.sync += [info.init[r - 1][c].eq(membranes_r[c].data)
+                                             for c in range(cols)]
+                    with m.If(mrow == 1):
+                        for c in range(cols):
+                            starts = ~info.from_store if c == 0 else ~info.chain[c]
+                            use = starts & (last_r[c].data != 0)
+                            m.d.sync += info.use_init[c].eq(use)
+                            with m.If(use):
+                                m.d.sync += info.skip[c].eq(bstep0 + info.shift[c] - last_r[c].data)
+                    m.d.sync += [mrow.eq(mrow + 1), maddr.eq(maddr + positions)]
+                    with m.If(mrow == rows):
                         m.d.comb += gather.start.eq(1)
                         m.next = "GATHER"
             with m.State("GATHER"):
@@ -414,7 +499,11 @@ class SpikeXAccelerator(wiring.Component):
             desc.chain.eq(info.chain), desc.skip.eq(info.skip),
         ]
         for r in range(rows):
-            m.d.comb += desc.membrane[r][0].eq(Mux(info.from_store, store[r], 0))
+            if self.time_blocks:
+                for c in range(cols):
+                    m.d.comb += desc.membrane[r][c].eq(Mux(info.use_init[c], info.init[r][c], 0))
+            with m.If(info.from_store):
+                m.d.comb += desc.membrane[r][0].eq(store[r])
         take_pass = array.passes.valid & array.passes.ready
         take_beat = array.spike_words.valid & array.spike_words.ready
         # A final segment with no beat (tailoring dropped all its candidates) streams one
@@ -483,6 +572,27 @@ class SpikeXAccelerator(wiring.Component):
                 out_w[c].data.eq(result_spikes[w_row][c] << w_shift[c]),
                 out_w[c].en.eq(Mux(writing_results & (c < w_len), tws_mask << w_shift[c], 0)),
             ]
+        if self.time_blocks:
+            # Time blocks: the membrane of each neuron a column ends (its position's last
+            # column in the pass), and the step after its window for the row's position.
+            result_membranes = Signal(data.ArrayLayout(data.ArrayLayout(signed(self.v_bits), cols),
+                                                       rows))
+            w_end = Signal(cols)
+            with m.If(take_result):
+                m.d.sync += result_membranes.eq(result.membrane)
+                for c in range(cols):
+                    ends = 1 if c == cols - 1 else (c + 1 >= info.len) | ~info.chain[c + 1]
+                    m.d.sync += w_end[c].eq(ends)
+            for c in range(cols):
+                keep = blocked & writing_results & (c < w_len) & w_end[c]
+                m.d.comb += [
+                    membranes_w[c].addr.eq(w_addr + w_pos[c]),
+                    membranes_w[c].data.eq(result_membranes[w_row][c]),
+                    membranes_w[c].en.eq(keep),
+                    last_w[c].addr.eq(w_pos[c]),
+                    last_w[c].data.eq(bstep0 + w_shift[c] + tws),
+                    last_w[c].en.eq(keep & (w_row == 0)),
+                ]
         weight_written = Signal()       # the weight loader writes a weight this cycle
         with m.If(writing_results | weight_written):
             m.d.sync += acc["glb_writes"].eq(acc["glb_writes"] + Mux(writing_results, w_len, 0)
@@ -510,11 +620,8 @@ class SpikeXAccelerator(wiring.Component):
         out_global = Signal(32)         # output of the layer
         group_end = Signal(32)          # outputs of the row group
         out_word = Signal(range(T_max // 32 + 2))
-        group_count = Signal(32)
-        group_tag = Signal()
-        tag_word = Signal(32)
-        tag_bit_index = Signal(5)
-        tag_word_index = Signal(32)
+        out_channel = Signal(32)        # output channel of the output
+        out_position = Signal(32)       # its position
         out_tag_words = Signal(32)
 
         # ---------------------------------------------------------------- weight loader
@@ -598,7 +705,7 @@ class SpikeXAccelerator(wiring.Component):
             m.next = "DRAIN"
 
         spike_mask = Signal(T_max)
-        m.d.comb += spike_mask.eq((Const(1, T_max + 1) << steps[:ceil_log2(T_max + 1)]) - 1)
+        m.d.comb += spike_mask.eq((Const(1, T_max + 1) << bsteps[:ceil_log2(T_max + 1)]) - 1)
         spike_word = Signal(T_max)
         m.d.comb += spike_word.eq((assembly | (rdata.payload << (word_in * 32))) & spike_mask)
         loc_tags_of = _window_tags(m, spike_word, tws, self.tws_max, T_max)
@@ -611,12 +718,20 @@ class SpikeXAccelerator(wiring.Component):
                                  tailor.eq(~regs.dataflow), out_index.eq(0)]
                     m.next = "CLEAR"
             with m.State("CLEAR"):
-                # Output GLB region all zero (a run that ended in error may have left spikes).
+                # Output GLB and output tags all zero (a run that ended in error may have left
+                # spikes and tags).
                 for c in range(cols):
                     m.d.comb += [out_w[c].addr.eq(out_index), out_w[c].data.eq(0)]
-                m.d.comb += out_w[0].en.eq(-1)
+                m.d.comb += [out_w[0].en.eq(Mux(out_index < self.max_outputs, -1, 0)),
+                             otags_w.addr.eq(out_index), otags_w.data.eq(0),
+                             otags_w.en.eq(out_index < self.out_tag_words)]
+                clear_words = max(self.max_outputs, self.out_tag_words)
+                if self.time_blocks:
+                    m.d.comb += [btags_w.addr.eq(out_index), btags_w.data.eq(0),
+                                 btags_w.en.eq(out_index < self.out_tag_words * self.max_blocks)]
+                    clear_words = max(clear_words, self.out_tag_words * self.max_blocks)
                 m.d.sync += out_index.eq(out_index + 1)
-                with m.If(out_index == self.max_outputs - 1):
+                with m.If(out_index == clear_words - 1):
                     m.d.sync += got.eq(0)
                     dram_read(regs.descriptor, HEADER_WORDS * 4)
                     m.next = "HEADER"
@@ -627,8 +742,12 @@ class SpikeXAccelerator(wiring.Component):
                     with m.If(got == HEADER_WORDS - 1):
                         m.next = "HEADER_CHECK"
             with m.State("HEADER_CHECK"):
+                # Word 10: the time block (0, or not less than T: one block of T steps).
+                blocked_now = (words[10] != 0) & (words[10] < words[4])
                 m.d.sync += [n_layers.eq(words[2]), batch.eq(words[3]), steps.eq(words[4]),
-                             table.eq(words[8]), wbytes.eq(words[7]), sample.eq(0), layer.eq(0)]
+                             table.eq(words[8]), wbytes.eq(words[7]), sample.eq(0), layer.eq(0),
+                             blocked.eq(blocked_now),
+                             bsize.eq(Mux(blocked_now, words[10], words[4]))]
                 with m.If(axi_error):
                     fail(E_AXI)
                 with m.Elif(words[0] != MAGIC):
@@ -639,7 +758,9 @@ class SpikeXAccelerator(wiring.Component):
                     fail(E_LAYERS)
                 with m.Elif(words[3] == 0):
                     fail(E_BATCH)
-                with m.Elif((words[4] == 0) | (words[4] > T_max)):
+                with m.Elif((words[4] == 0) | (words[4] >= 1 << 16) |
+                            Mux(blocked_now, (words[10] > T_max) |
+                                (words[4] > words[10] * self.max_blocks), words[4] > T_max)):
                     fail(E_TIMESTEPS)
                 with m.Elif((words[5] < 2) | (words[5] > self.weight_bits) |
                             (words[7] != Mux(words[5] <= 8, 1, 2)) | (words[6] != self.v_bits)):
@@ -649,7 +770,7 @@ class SpikeXAccelerator(wiring.Component):
             with m.State("LAYER"):
                 m.d.sync += [got.eq(0), in_layer.eq(1), read_start.eq(port.bytes_read),
                              write_start.eq(port.bytes_written),
-                             wpi.eq((steps + 31) >> 5)]
+                             wpi.eq((bsize + 31) >> 5)]
                 m.d.sync += [a.eq(0) for a in acc.values()]
                 m.d.comb += gather.clear.eq(1)
                 dram_read(table + layer * (DESCRIPTOR_WORDS * 4), DESCRIPTOR_WORDS * 4)
@@ -664,8 +785,8 @@ class SpikeXAccelerator(wiring.Component):
                 ok_tws_now = (tws != 0) & (tws <= self.tws_max)
                 m.d.sync += [
                     hw_in.eq(H * W), positions.eq(R * Rp), ee.eq(E * E),
-                    windows.eq(Mux(ok_tws_now, steps // Mux(ok_tws_now, tws, 1), 0)),
-                    ok_tws.eq(ok_tws_now & (steps % Mux(ok_tws_now, tws, 1) == 0)),
+                    ok_tws.eq(ok_tws_now & (steps[:16] % Mux(ok_tws_now, tws_narrow, 1) == 0) &
+                              (bsize[:16] % Mux(ok_tws_now, tws_narrow, 1) == 0)),
                     in_addr.eq(in_base + sample * in_sample),
                     tag_addr.eq(tag_base + sample * tag_sample),
                     out_addr.eq(out_base + sample * out_sample),
@@ -676,6 +797,7 @@ class SpikeXAccelerator(wiring.Component):
             with m.State("DERIVE2"):
                 limit = (1 << dim) - 1
                 m.d.sync += [
+                    in_block_bytes.eq(C * hw_in * input_bytes),
                     n_in.eq(C * hw_in), n_out.eq(M * positions),
                     run_len.eq(Mux(kind[0], 16, ee)),
                     ok_sizes.eq((H <= limit) & (W <= limit) & (R <= limit) & (Rp <= limit) &
@@ -688,6 +810,7 @@ class SpikeXAccelerator(wiring.Component):
                     (padding == 0) & (g_in == 16)
                 conv_ok = g_in == hw_in
                 m.d.sync += [
+                    out_block_bytes.eq(n_out * input_bytes),
                     n_spmb.eq(Mux(kind[0], (n_in + 15) >> 4, C)),
                     n_out_spmb.eq(Mux(g_out == 16, (n_out + 15) >> 4, M)),
                     ok_descriptor.eq(
@@ -711,24 +834,67 @@ class SpikeXAccelerator(wiring.Component):
                 with m.Elif(~ok_descriptor):
                     fail(E_DESCRIPTOR)
                 with m.Else():
-                    m.d.sync += [spmb.eq(0), item.eq(0), out_index.eq(0),
-                                 pingpong.eq(F <= half)]
-                    with m.If(tailor):
+                    m.d.sync += [spmb.eq(0), item.eq(0), out_index.eq(0), m_base.eq(0),
+                                 pingpong.eq((F <= half) & ~blocked),
+                                 tag_words_in.eq((n_spmb + 31) >> 5),
+                                 tag_words_out.eq((n_out_spmb + 31) >> 5),
+                                 block.eq(0), bstep0.eq(0), bsteps.eq(bsize),
+                                 in_block_addr.eq(in_addr), out_block_addr.eq(out_addr)]
+                    with m.If(blocked):
+                        m.next = "B_GROUP"
+                    with m.Elif(tailor):
                         dram_read(tag_addr, ((n_spmb + 31) >> 5) << 2)
-                        m.d.sync += remaining.eq((n_spmb + 31) >> 5)
+                        m.d.sync += [remaining.eq((n_spmb + 31) >> 5), tags_overall.eq(0)]
                         m.next = "TAGS"
                     with m.Else():
                         m.next = "LOC_CLEAR"
+            with m.State("B_GROUP"):
+                # Time blocks: a row group starts with its weights, tailored by the SP-MB tags
+                # of all blocks (the first tag words), and its positions' last steps cleared.
+                m.d.sync += [block.eq(0), bstep0.eq(0), bsteps.eq(bsize), pos_index.eq(0),
+                             in_block_addr.eq(in_addr), out_block_addr.eq(out_addr),
+                             tag_block_addr.eq(tag_addr + (tag_words_in << 2)), btag_base.eq(0),
+                             item.eq(0)]
+                with m.If(tailor):
+                    dram_read(tag_addr, tag_words_in << 2)
+                    m.d.sync += [remaining.eq(tag_words_in), tags_overall.eq(1)]
+                    m.next = "TAGS"
+                with m.Else():
+                    load(m_base, 0)
+                    m.next = "B_LOAD"
+            with m.State("B_LOAD"):
+                if self.time_blocks:
+                    m.d.comb += [last_w[0].addr.eq(pos_index), last_w[0].data.eq(0),
+                                 last_w[0].en.eq(pos_index < positions)]
+                with m.If(pos_index < positions):
+                    m.d.sync += pos_index.eq(pos_index + 1)
+                with m.Elif(~load_busy):
+                    m.next = "B_BLOCK"
+            with m.State("B_BLOCK"):
+                # The block's input: its SP-MB tags, then the spikes of its active SP-MBs.
+                m.d.sync += [spmb.eq(0), item.eq(0), out_index.eq(0)]
+                with m.If(tailor):
+                    dram_read(tag_block_addr, tag_words_in << 2)
+                    m.d.sync += [remaining.eq(tag_words_in), tags_overall.eq(0)]
+                    m.next = "TAGS"
+                with m.Else():
+                    m.next = "LOC_CLEAR"
             with m.State("TAGS"):
                 m.d.comb += [rdata.ready.eq(1), tags_w.addr.eq(item), tags_w.data.eq(rdata.payload),
                              tags_w.en.eq(take)]
                 with m.If(take):
                     m.d.sync += [item.eq(item + 1), remaining.eq(remaining - 1)]
                     with m.If(remaining == 1):
-                        m.next = "LOC_CLEAR"
+                        m.d.sync += item.eq(0)
+                        with m.If(tags_overall):
+                            load(m_base, 0)
+                            m.next = "B_LOAD"
+                        with m.Else():
+                            m.next = "LOC_CLEAR"
             with m.State("LOC_CLEAR"):
                 m.d.comb += [loc_w.addr.eq(out_index), loc_w.data.eq(0), loc_w.en.eq(1)]
-                m.d.sync += out_index.eq(out_index + 1)
+                m.d.sync += [out_index.eq(out_index + 1),
+                             windows.eq(bsteps[:16] // Mux(tws == 0, 1, tws_narrow))]
                 with m.If(out_index + 1 >= hw_in):
                     m.d.sync += [spmb.eq(0), item.eq(0)]
                     m.next = "SPMB"
@@ -739,7 +905,7 @@ class SpikeXAccelerator(wiring.Component):
                     m.next = "DISPATCH"
                 with m.Elif(spmb_active):
                     end = Mux(item + g_in < n_in, item + g_in, n_in)
-                    dram_read(in_addr + item * input_bytes, (end - item) * input_bytes)
+                    dram_read(in_block_addr + item * input_bytes, (end - item) * input_bytes)
                     m.d.sync += [item_end.eq(end), word_in.eq(0), loc_index.eq(0),
                                  assembly.eq(0)]
                     m.next = "SPIKES"
@@ -767,11 +933,14 @@ class SpikeXAccelerator(wiring.Component):
                     with m.If(disp.overflow):
                         fail(E_ENTRIES)
                     with m.Else():
-                        m.d.sync += [acc["active_ntwus"].eq(disp.entries * M),
-                                     m_base.eq(0), compute_bank.eq(0), out_global.eq(0),
-                                     group_count.eq(0), group_tag.eq(0), tag_word.eq(0),
-                                     tag_bit_index.eq(0), tag_word_index.eq(0)]
-                        load(0, 0)
+                        # Time blocks: the row group's weights are in (B_LOAD), and the
+                        # block's NTWUs are counted for its rows.
+                        m.d.sync += [acc["active_ntwus"].eq(acc["active_ntwus"] + disp.entries
+                                                            * Mux(blocked, Mux(M - m_base < rows,
+                                                                               M - m_base, rows), M)),
+                                     compute_bank.eq(0)]
+                        with m.If(~blocked):
+                            load(0, 0)
                         m.next = "GROUP"
             with m.State("GROUP"):
                 # The row group's weights are in their bank: run its passes, and (ping-pong)
@@ -787,60 +956,91 @@ class SpikeXAccelerator(wiring.Component):
                 with m.If(group_done):
                     # The group's output spikes go to DRAM (the GLB holds one group's).
                     m.d.sync += [passes_on.eq(0), out_index.eq(0), out_word.eq(0),
-                                 group_end.eq(rows_used * positions)]
-                    dram_write(out_addr + m_base * positions * input_bytes,
+                                 group_end.eq(rows_used * positions),
+                                 out_global.eq(m_base * positions), out_channel.eq(m_base),
+                                 out_position.eq(0)]
+                    dram_write(out_block_addr + m_base * positions * input_bytes,
                                rows_used * positions * input_bytes)
-                    with m.If(~pingpong & (m_base + rows < M)):
+                    with m.If(~pingpong & ~blocked & (m_base + rows < M)):
                         load(m_base + rows, 0)
                     m.next = "WRITE_SPIKES"
             with m.State("WRITE_SPIKES"):
                 # Output spikes, time-major packed; each GLB word is cleared as it goes out,
-                # and the output SP-MB tags are OR-ed up on the way.
+                # and each output that spiked sets its SP-MB's tag (of all blocks, and of the
+                # block).
                 m.d.comb += [out_r.addr.eq(out_index), out_r.en.eq(1),
                              wdata.valid.eq(~wr_req.valid),
                              wdata.payload.eq(Cat(out_r.data, Const(0, 32)).word_select(out_word, 32))]
                 last_word = out_word == wpi - 1
+                out_spmb = Mux(g_out == 16, out_global >> 4, out_channel)
+                active = out_r.data != 0
+                m.d.comb += [otags_rmw.addr.eq(out_spmb >> 5), otags_w.addr.eq(out_spmb >> 5),
+                             otags_w.data.eq(otags_rmw.data | (1 << out_spmb[:5]))]
+                if self.time_blocks:
+                    m.d.comb += [btags_rmw.addr.eq(btag_base + (out_spmb >> 5)),
+                                 btags_w.addr.eq(btag_base + (out_spmb >> 5)),
+                                 btags_w.data.eq(btags_rmw.data | (1 << out_spmb[:5]))]
                 with m.If(wdata.valid & wdata.ready):
                     with m.If(last_word):
-                        m.d.comb += [out_r.addr.eq(out_index + 1)]
+                        m.d.comb += [out_r.addr.eq(out_index + 1), otags_w.en.eq(active)]
+                        if self.time_blocks:
+                            m.d.comb += btags_w.en.eq(active & blocked)
                         for c in range(cols):
                             m.d.comb += [out_w[c].addr.eq(out_index), out_w[c].data.eq(0)]
                         m.d.comb += out_w[0].en.eq(-1)
-                        active = group_tag | (out_r.data != 0)
-                        end_group = (group_count + 1 == g_out) | (out_global + 1 == n_out)
-                        new_word = tag_word | (active << tag_bit_index)
                         m.d.sync += [out_word.eq(0), out_index.eq(out_index + 1),
                                      out_global.eq(out_global + 1),
                                      acc["glb_reads"].eq(acc["glb_reads"] + 1)]
-                        with m.If(end_group):
-                            m.d.sync += [group_count.eq(0), group_tag.eq(0),
-                                         tag_bit_index.eq(tag_bit_index + 1), tag_word.eq(new_word)]
-                            with m.If((tag_bit_index == 31) | (out_global + 1 == n_out)):
-                                m.d.comb += [otags_w.addr.eq(tag_word_index),
-                                             otags_w.data.eq(new_word), otags_w.en.eq(1)]
-                                m.d.sync += [tag_word.eq(0), tag_word_index.eq(tag_word_index + 1)]
+                        with m.If(out_position + 1 == positions):
+                            m.d.sync += [out_position.eq(0), out_channel.eq(out_channel + 1)]
                         with m.Else():
-                            m.d.sync += [group_count.eq(group_count + 1), group_tag.eq(active)]
+                            m.d.sync += out_position.eq(out_position + 1)
                         with m.If(out_index + 1 == group_end):
                             m.next = "WRITE_GROUP"
                     with m.Else():
                         m.d.sync += out_word.eq(out_word + 1)
             with m.State("WRITE_GROUP"):
-                # The group's write answered: the next group, or the layer's output tags.
+                # The group's write answered: the next block of the group (time blocks), the
+                # next group, or the layer's output tags (of all blocks, then of each block).
                 with m.If(~port.write_busy & ~wr_req.valid):
-                    m.d.sync += m_base.eq(m_base + rows)
-                    with m.If(m_base + rows >= M):
-                        m.d.sync += [out_index.eq(0), out_tag_words.eq((n_out_spmb + 31) >> 5)]
-                        dram_write(otag_addr, ((n_out_spmb + 31) >> 5) << 2)
-                        m.next = "WRITE_TAGS"
+                    with m.If(blocked & (bstep0 + bsize < steps)):
+                        rest = steps - bstep0 - bsize
+                        m.d.sync += [block.eq(block + 1), bstep0.eq(bstep0 + bsize),
+                                     bsteps.eq(Mux(rest < bsize, rest, bsize)),
+                                     in_block_addr.eq(in_block_addr + in_block_bytes),
+                                     out_block_addr.eq(out_block_addr + out_block_bytes),
+                                     tag_block_addr.eq(tag_block_addr + (tag_words_in << 2)),
+                                     btag_base.eq(btag_base + tag_words_out)]
+                        m.next = "B_BLOCK"
                     with m.Else():
-                        m.d.sync += compute_bank.eq(pingpong & ~compute_bank)
-                        m.next = "GROUP"
+                        m.d.sync += m_base.eq(m_base + rows)
+                        with m.If(m_base + rows >= M):
+                            words_out = Mux(blocked, btag_base + 2 * tag_words_out, tag_words_out)
+                            m.d.sync += [out_index.eq(0), out_tag_words.eq(words_out)]
+                            dram_write(otag_addr, words_out << 2)
+                            m.next = "WRITE_TAGS"
+                        with m.Elif(blocked):
+                            m.next = "B_GROUP"
+                        with m.Else():
+                            m.d.sync += compute_bank.eq(pingpong & ~compute_bank)
+                            m.next = "GROUP"
             with m.State("WRITE_TAGS"):
+                # Each tag word is cleared as it goes out.
+                in_blocks = out_index >= tag_words_out
                 m.d.comb += [otags_r.addr.eq(out_index), otags_r.en.eq(1),
-                             wdata.valid.eq(~wr_req.valid), wdata.payload.eq(otags_r.data)]
+                             wdata.valid.eq(~wr_req.valid), wdata.payload.eq(otags_r.data),
+                             otags_w.addr.eq(out_index), otags_w.data.eq(0)]
+                if self.time_blocks:
+                    m.d.comb += [btags_r.addr.eq(out_index - tag_words_out), btags_r.en.eq(1),
+                                 btags_w.addr.eq(out_index - tag_words_out), btags_w.data.eq(0)]
+                    with m.If(in_blocks):
+                        m.d.comb += wdata.payload.eq(btags_r.data)
                 with m.If(wdata.valid & wdata.ready):
                     m.d.comb += otags_r.addr.eq(out_index + 1)
+                    if self.time_blocks:
+                        m.d.comb += [btags_r.addr.eq(out_index + 1 - tag_words_out),
+                                     btags_w.en.eq(in_blocks)]
+                    m.d.comb += otags_w.en.eq(~in_blocks)
                     m.d.sync += out_index.eq(out_index + 1)
                     with m.If(out_index + 1 == out_tag_words):
                         m.next = "WRITE_WAIT"

@@ -42,12 +42,12 @@ def generate(**parameters):
 
 def accelerator_parameters(rows=8, cols=8, tws_max=8, weight_bits=8, acc_bits=24, v_bits=16,
                            glb_kb=54, lbuf_kb=2, max_layers=8, data_width=32, max_timesteps=64,
-                           max_entries=4096, glb_split=None):
+                           max_entries=4096, glb_split=None, max_blocks=16):
     """The hardware parameters of the accelerator as a dict, with the defaults filled in."""
     return dict(rows=rows, cols=cols, tws_max=tws_max, weight_bits=weight_bits,
                 acc_bits=acc_bits, v_bits=v_bits, glb_kb=glb_kb, lbuf_kb=lbuf_kb,
                 max_layers=max_layers, data_width=data_width, max_timesteps=max_timesteps,
-                max_entries=max_entries,
+                max_entries=max_entries, max_blocks=max_blocks,
                 glb_split=None if glb_split is None else tuple(glb_split))
 
 

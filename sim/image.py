@@ -5,6 +5,11 @@ Everything is little-endian; addresses are byte addresses relative to the image 
 every region starts on a 64-byte boundary. Spikes are packed per input, time-major:
 bit ``t % 32`` of word ``t // 32`` of an input is its spike at step ``t``. Each layer's
 output region (spikes, then SP-MB tags) is the next layer's input region.
+
+With time blocks (``block_steps`` less than T) a sample is cut into blocks of that many
+steps (the last may be shorter): its spikes are stored block after block, each block
+packed as above from the block's first step, and its SP-MB tags are the tags of the whole
+sample followed by the tags of each block.
 """
 
 from dataclasses import dataclass
@@ -16,7 +21,7 @@ from spikex.netfile import SpikexError
 
 __all__ = ["MAGIC", "VERSION", "HEADER_WORDS", "DESCRIPTOR_WORDS", "LayerRegions", "Image",
            "pack", "spmb_inputs", "read_layer_spikes", "read_layer_tags", "pack_spikes",
-           "unpack_spikes", "spmb_tags", "write_memh", "read_memh"]
+           "unpack_spikes", "spmb_tags", "time_blocks", "write_memh", "read_memh"]
 
 
 MAGIC = 0x584B5053          # the bytes b"SPKX" read as a little-endian word
@@ -42,8 +47,30 @@ def words_per_input(timesteps):
     return -(-timesteps // 32)
 
 
-def pack_spikes(spikes):
-    """``[B, T, *shape]`` 0/1 -> uint32 ``[B, inputs, ceil(T/32)]``, time-major per input."""
+def time_blocks(steps, block_steps=None):
+    """``(block size, blocks)`` of a sample of ``steps`` steps: one block of ``steps`` when
+    ``block_steps`` is None or not less than ``steps``."""
+    if block_steps is None or block_steps >= steps:
+        return steps, 1
+    if block_steps < 1:
+        raise SpikexError(f"time block {block_steps}: must be at least one step")
+    return block_steps, -(-steps // block_steps)
+
+
+def _blocked(spikes, block_steps):
+    """``[B, T, ...]`` -> ``[B * blocks, block_steps, ...]``, zero-padded after the last step."""
+    batch, steps = spikes.shape[:2]
+    size, blocks = time_blocks(steps, block_steps)
+    padded = np.zeros((batch, size * blocks, *spikes.shape[2:]), spikes.dtype)
+    padded[:, :steps] = spikes
+    return padded.reshape(batch * blocks, size, *spikes.shape[2:])
+
+
+def pack_spikes(spikes, block_steps=None):
+    """``[B, T, *shape]`` 0/1 -> uint32 ``[B, inputs, ceil(T/32)]``, time-major per input;
+    with time blocks, ``[B, blocks * inputs * ceil(block_steps/32)]``, block after block."""
+    if time_blocks(spikes.shape[1], block_steps)[1] > 1:
+        return pack_spikes(_blocked(spikes, block_steps)).reshape(spikes.shape[0], -1)
     batch, steps = spikes.shape[:2]
     flat = spikes.reshape(batch, steps, -1).transpose(0, 2, 1)          # [B, I, T]
     padded = np.zeros((*flat.shape[:2], words_per_input(steps) * 32), np.uint64)
@@ -59,8 +86,13 @@ def unpack_spikes(words, timesteps, shape):
     return bits.transpose(0, 2, 1).reshape(words.shape[0], timesteps, *shape).astype(np.uint8)
 
 
-def spmb_tags(spikes, group):
-    """SP-MB activity tags: ``[B, T, *shape]`` -> bool ``[B, ceil(inputs / group)]``."""
+def spmb_tags(spikes, group, block_steps=None):
+    """SP-MB activity tags: ``[B, T, *shape]`` -> bool ``[B, ceil(inputs / group)]``; with
+    time blocks, bool ``[B, blocks, ceil(inputs / group)]``, each block's."""
+    blocks = time_blocks(spikes.shape[1], block_steps)[1]
+    if blocks > 1:
+        tags = spmb_tags(_blocked(spikes, block_steps), group)
+        return tags.reshape(spikes.shape[0], blocks, -1)
     batch = spikes.shape[0]
     active = spikes.reshape(batch, spikes.shape[1], -1).any(axis=1)     # [B, inputs]
     pad = (-active.shape[1]) % group
@@ -98,6 +130,7 @@ class Image:
     data: bytearray
     layers: list          # LayerRegions per layer
     net: object           # the Network it was packed from
+    block_steps: int = None   # the time block, None when a sample is one block
 
     def read_words(self, address, count):
         return np.frombuffer(self.data, dtype="<u4", count=count, offset=address).copy()
@@ -119,14 +152,25 @@ def _layer_geometry(layer):
     return (layer.in_features, 1, 1, layer.out_features, 1, 1, 1, 1, 0)
 
 
-def pack(net, base=0):
-    """Pack ``net`` (weights, layer-0 input spikes and tags, descriptors) into an :class:`Image`.
+def _tag_words(tags):
+    """Tag words of a sample: all blocks' tags, then (time blocks) each block's."""
+    if tags.ndim == 2:
+        return _pack_bits(tags)
+    overall = _pack_bits(tags.any(axis=1))
+    blocks = _pack_bits(tags.reshape(-1, tags.shape[2])).reshape(tags.shape[0], -1)
+    return np.concatenate([overall, blocks], axis=1)
+
+
+def pack(net, base=0, block_steps=None):
+    """Pack ``net`` (weights, layer-0 input spikes and tags, descriptors) into an :class:`Image`,
+    in time blocks of ``block_steps`` steps when that is less than T.
 
     Output regions are allocated and zeroed; the accelerator fills them.
     """
     wbytes = _weight_bytes(net.weight_bits)
     steps, batch = net.timesteps, net.batch
-    wpi = words_per_input(steps)
+    size, blocks = time_blocks(steps, block_steps)
+    wpi = words_per_input(size)
     cursor = _align(HEADER_WORDS * 4)
     descriptors = cursor
     cursor = _align(cursor + DESCRIPTOR_WORDS * 4 * len(net.layers))
@@ -134,8 +178,9 @@ def pack(net, base=0):
     def spike_region(shape, group):
         nonlocal cursor
         inputs = int(np.prod(shape))
-        sample_bytes = _align(inputs * wpi * 4)
-        tag_sample_bytes = _align(words_per_input(-(-inputs // group)) * 4)
+        sample_bytes = _align(blocks * inputs * wpi * 4)
+        tag_words = words_per_input(-(-inputs // group))
+        tag_sample_bytes = _align((tag_words if blocks == 1 else (1 + blocks) * tag_words) * 4)
         spikes_at = cursor
         cursor = _align(cursor + sample_bytes * batch)
         tags_at = cursor
@@ -169,7 +214,8 @@ def pack(net, base=0):
         data[address:address + len(raw)] = raw
 
     put(0, [MAGIC, VERSION, len(net.layers), batch, steps, net.weight_bits, net.v_bits,
-            wbytes, descriptors + base, DESCRIPTOR_WORDS, 0, 0, 0, 0, 0, 0])
+            wbytes, descriptors + base, DESCRIPTOR_WORDS, size if blocks > 1 else 0,
+            0, 0, 0, 0, 0])
     for k, (layer, w, reg) in enumerate(zip(net.layers, net.weights, regions)):
         c, h, wd, m, r, rp, e, s, p = _layer_geometry(layer)
         put(reg.descriptor, [
@@ -186,37 +232,45 @@ def pack(net, base=0):
         rows[:, :layer.fan_in] = w.reshape(len(w), -1)      # f = c*E*E + ky*E + kx
         put(reg.weights, rows, f"<i{wbytes}")
     first = regions[0]
-    words = pack_spikes(net.input)
-    tags = _pack_bits(spmb_tags(net.input, spmb_inputs(net.layers[0])))
+    words = pack_spikes(net.input, block_steps)
+    tags = _tag_words(spmb_tags(net.input, spmb_inputs(net.layers[0]), block_steps))
     for b in range(batch):
         put(first.input_spikes + b * first.input_sample_bytes, words[b])
         put(first.input_tags + b * first.input_tag_sample_bytes, tags[b])
-    return Image(data, regions, net)
+    return Image(data, regions, net, block_steps=size if blocks > 1 else None)
 
 
 def read_layer_spikes(image, k, data=None):
     """Layer ``k``'s output spikes as the accelerator wrote them: uint8 ``[B, T, *out_shape]``."""
     data = image.data if data is None else data
     layer, reg, net = image.net.layers[k], image.layers[k], image.net
-    inputs, wpi = int(np.prod(layer.out_shape)), words_per_input(net.timesteps)
-    words = np.stack([np.frombuffer(data, "<u4", count=inputs * wpi,
+    size, blocks = time_blocks(net.timesteps, image.block_steps)
+    inputs, wpi = int(np.prod(layer.out_shape)), words_per_input(size)
+    words = np.stack([np.frombuffer(data, "<u4", count=blocks * inputs * wpi,
                                     offset=reg.output_spikes + b * reg.output_sample_bytes)
-                      for b in range(net.batch)]).reshape(net.batch, inputs, wpi)
-    return unpack_spikes(words, net.timesteps, layer.out_shape)
+                      for b in range(net.batch)]).reshape(net.batch * blocks, inputs, wpi)
+    spikes = unpack_spikes(words, size, layer.out_shape)
+    spikes = spikes.reshape(net.batch, blocks * size, *layer.out_shape)
+    return spikes[:, :net.timesteps]
 
 
-def read_layer_tags(image, k, data=None):
-    """Layer ``k``'s output SP-MB tags as the accelerator wrote them: bool ``[B, n]``."""
+def read_layer_tags(image, k, data=None, blocks=False):
+    """Layer ``k``'s output SP-MB tags as the accelerator wrote them: bool ``[B, n]``; with
+    ``blocks`` (time blocks), each block's: bool ``[B, blocks, n]``."""
     data = image.data if data is None else data
     reg, net = image.layers[k], image.net
     nxt = net.layers[k + 1] if k + 1 < len(net.layers) else None
     group = spmb_inputs(nxt) if nxt else FC_SPMB_FEATURES
     n = -(-int(np.prod(net.layers[k].out_shape)) // group)
-    words = np.stack([np.frombuffer(data, "<u4", count=words_per_input(n),
-                                    offset=reg.output_tags + b * reg.output_tag_sample_bytes)
-                      for b in range(net.batch)])
+    count = time_blocks(net.timesteps, image.block_steps)[1] if blocks else 0
+    offset = words_per_input(n) if count > 1 else 0
+    words = np.stack([np.frombuffer(data, "<u4", count=words_per_input(n) * max(1, count),
+                                    offset=reg.output_tags + b * reg.output_tag_sample_bytes
+                                    + 4 * offset)
+                      for b in range(net.batch)]).reshape(net.batch, max(1, count), -1)
     bits = (words[..., None].astype(np.uint64) >> np.arange(32, dtype=np.uint64)) & 1
-    return bits.reshape(net.batch, -1)[:, :n].astype(bool)
+    bits = bits.reshape(net.batch, max(1, count), -1)[:, :, :n].astype(bool)
+    return bits if blocks else bits[:, 0]
 
 
 def write_memh(path, data):

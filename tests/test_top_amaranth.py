@@ -106,8 +106,9 @@ async def axil_read(ctx, bus, addr):
 
 
 def run_top(net, dataflow="spikex", *, image_data=None, error_at=None, max_cycles=2_000_000,
-            **hardware):
-    """Run ``net`` on the accelerator under amaranth.sim.
+            block_steps=None, **hardware):
+    """Run ``net`` on the accelerator under amaranth.sim, in time blocks of ``block_steps``
+    steps when that is less than T.
 
     Returns ``(image, data, result)``: the packed image, the DRAM bytes after the run, and a
     dict with ``status``, ``error_code``, ``layer`` (LAYER register), ``cycles`` (start to
@@ -118,7 +119,7 @@ def run_top(net, dataflow="spikex", *, image_data=None, error_at=None, max_cycle
     params["v_bits"] = net.v_bits
     params.update(hardware)
     dut = SpikeXAccelerator(**params)
-    image = pack(net, BASE)
+    image = pack(net, BASE, block_steps=block_steps)
     data = bytearray(image.data) if image_data is None else bytearray(image_data)
     dram = DramModel(data, BASE, error_at)
     result = {}
@@ -165,6 +166,10 @@ def check_outputs(net, image, data):
         group = spmb_inputs(nxt) if nxt else 16
         assert np.array_equal(read_layer_tags(image, k, data), spmb_tags(expected[k], group)), \
             f"layer {k} output SP-MB tags differ"
+        if image.block_steps is not None:
+            assert np.array_equal(read_layer_tags(image, k, data, blocks=True),
+                                  spmb_tags(expected[k], group, image.block_steps)), \
+                f"layer {k} output SP-MB tags of the time blocks differ"
 
 
 def tiny_network(seed=0, batch=1, timesteps=8, rate=0.3):
