@@ -51,15 +51,16 @@ def rtl_parameters(net, options):
 
     ``options["block_steps"]``: the time block (``--time-block``); None or missing: the whole
     sample when its input fits the GLB, else the longest block (a multiple of every layer's
-    ``tws``) that fits. The result's ``block_steps`` is None for one block (and then
-    ``max_blocks`` is 1: no membrane memories).
+    ``tws``) that fits. The result's ``block_steps`` is None for one block.
+    ``options["max_blocks"]``: the accelerator's most time blocks; None or missing: the
+    blocks this network runs in (1 for one block: no membrane memories).
     """
     steps = net.timesteps
     block = options.get("block_steps")
     if block is not None:
         return _parameters(net, options, block)
     parameters = _parameters(net, options, None)
-    if _fits(net, parameters) or options.get("glb_split") is not None:
+    if _fits(net, parameters):
         return parameters
     unit = _unit(net)
     for block in range(min(steps - 1, 1024) // unit * unit, 0, -unit):
@@ -75,9 +76,14 @@ def _unit(net):
 
 
 def _fits(net, parameters):
-    needs = glb_needs(net, parameters)
-    return parameters["max_timesteps"] <= 1024 and \
-        sum(size for size, _ in needs.values()) <= int(parameters["glb_kb"] * 1024)
+    """Whether ``net`` fits every GLB share of the accelerator ``parameters`` describe."""
+    if parameters["max_timesteps"] > 1024 or parameters["glb_split"] is None:
+        return False
+    try:
+        shares = glb_split_bytes(parameters["glb_kb"], parameters["glb_split"])
+    except ValueError:
+        return True         # a bad --glb-split: check_fits says so
+    return all(size <= share for (size, _), share in zip(glb_needs(net, parameters).values(), shares))
 
 
 def _parameters(net, options, block):
@@ -94,7 +100,7 @@ def _parameters(net, options, block):
         "lbuf_kb": options.get("lbuf_kb") or 2.0,
         "max_layers": max(8, len(net.layers)),
         "max_timesteps": max(32 * -(-size // 32), tws_max),
-        "max_blocks": blocks,
+        "max_blocks": max(blocks, options.get("max_blocks") or 1),
         "block_steps": size if blocks > 1 else None,
     }
     split = options.get("glb_split")

@@ -71,3 +71,42 @@ def test_wide_weights_are_refused():
     net = Network([layer], [np.ones((1, 2), np.int64)], np.zeros((1, 1, 2), np.uint8), weight_bits=20)
     with pytest.raises(SpikexError, match="weight_bits 20"):
         image.pack(net)
+
+
+def test_time_blocks_pack_spikes_and_tags_block_after_block():
+    # T = 20 in blocks of 8: blocks of 8, 8 and 4 steps, each packed from its first step;
+    # the tags of the whole sample, then of each block.
+    net = example_network(batch=2, timesteps=20)
+    net.input[:] = 0
+    net.input[0, 3, 1, 4, 4] = 1                   # block 0, channel 1
+    net.input[0, 17, 0, 0, 0] = 1                  # block 2 (its step 1), channel 0
+    img = image.pack(net, block_steps=8)
+    assert img.block_steps == 8 and img.read_words(0, 16)[10] == 8
+    reg = img.layers[0]
+    inputs = int(np.prod(net.layers[0].in_shape))
+    words = img.read_words(reg.input_spikes, 3 * inputs).reshape(3, inputs)
+    assert words[0, 1 * 100 + 4 * 10 + 4] == 1 << 3 and words[2, 0] == 1 << 1
+    assert np.count_nonzero(words) == 2
+    tags = img.read_words(reg.input_tags, 4).tolist()
+    assert tags == [0b11, 0b10, 0, 0b01]
+    assert reg.input_sample_bytes >= 3 * inputs * 4
+    # Unpacking the blocks gives the spikes back; a block as long as T is one block.
+    assert np.array_equal(image.unpack_spikes(image.pack_spikes(net.input, 8).reshape(6, inputs, 1),
+                                              8, net.layers[0].in_shape).reshape(2, 24, -1)[:, :20],
+                          net.input.reshape(2, 20, -1))
+    assert image.time_blocks(20, 20) == (20, 1) and image.time_blocks(20, None) == (20, 1)
+    assert image.pack(net, block_steps=32).block_steps is None
+
+
+def test_layer_results_read_back_from_time_blocks():
+    net = example_network(batch=2, timesteps=20)
+    img = image.pack(net, block_steps=8)
+    outputs = run_network(net)
+    for k, spikes in enumerate(outputs):
+        reg = img.layers[k]
+        words = image.pack_spikes(spikes, 8)
+        for b in range(net.batch):
+            raw = words[b].astype("<u4").tobytes()
+            at = reg.output_spikes + b * reg.output_sample_bytes
+            img.data[at:at + len(raw)] = raw
+        assert np.array_equal(image.read_layer_spikes(img, k), spikes)

@@ -213,6 +213,60 @@ def test_example_network_batch():
     assert result["layer"] == 6
 
 
+@pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
+@pytest.mark.parametrize("timesteps, block", [(24, 8), (20, 8), (24, 12)],
+                         ids=["3-blocks", "short-last-block", "2-blocks"])
+def test_time_blocks_match_golden(timesteps, block, dataflow):
+    # T longer than the 8- or 16-step spike words: each row group runs block after block,
+    # membranes and last active steps carried over (20 = 8 + 8 + 4).
+    net = tiny_network(batch=2, timesteps=timesteps, rate=0.2)
+    image, data, result = run_top(net, dataflow, block_steps=block,
+                                  max_timesteps=-(-block // 8) * 8)
+    assert result["status"] == 0b010, f"error {ERROR_CODES.get(result['error_code'])}"
+    assert image.block_steps == block
+    check_outputs(net, image, data)
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6, 7])
+def test_time_blocks_of_random_networks_match_golden(seed):
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, timesteps=(12, 18, 24), max_batch=2)
+    unit = int(np.lcm.reduce([layer.tws for layer in net.layers]))
+    block = int(rng.choice(range(unit, net.timesteps, unit)))
+    image, data, result = run_top(net, ["spikex", "ptb"][seed % 2], block_steps=block,
+                                  v_bits=net.v_bits, rows=2, cols=2,
+                                  max_timesteps=-(-block // 8) * 8)
+    assert result["status"] == 0b010, f"error {ERROR_CODES.get(result['error_code'])}"
+    check_outputs(net, image, data)
+
+
+@pytest.mark.parametrize("what, code", [("too-many-blocks", 5), ("block-too-long", 5),
+                                        ("tws", 8)])
+def test_bad_time_block_ends_in_error(what, code):
+    net = tiny_network(timesteps=24)
+    image = pack(net, BASE, block_steps=8)
+    if what == "too-many-blocks":       # 24 steps in blocks of 1 need 24 blocks; 16 at most
+        data = patched(image, 40, 1)
+    elif what == "block-too-long":      # spike words of 16 steps
+        data = patched(image, 40, 20)
+    else:                               # the fc layer's tws 4 does not divide a block of 6
+        data = patched(image, 40, 6)
+    _, _, result = run_top(net, image_data=data, max_timesteps=16)
+    assert result["status"] == 0b110, f"status {result['status']:#x}"
+    assert result["error_code"] == code, ERROR_CODES.get(result["error_code"])
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_without_time_blocks_a_long_sample_is_refused():
+    # max_blocks 1 builds no membrane memories: a blocked image ends in error 5.
+    net = tiny_network(timesteps=24)
+    image = pack(net, BASE, block_steps=8)
+    _, _, result = run_top(net, image_data=image.data, block_steps=8, max_timesteps=8,
+                           max_blocks=1)
+    assert result["status"] == 0b110 and result["error_code"] == 5
+    assert not hasattr(SpikeXAccelerator(max_blocks=1), "glb_membranes")
+
+
 def patched(image, offset, value):
     data = bytearray(image.data)
     data[offset:offset + 4] = int(value).to_bytes(4, "little")
