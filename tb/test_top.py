@@ -83,6 +83,28 @@ def _parameters():
     return json.loads(os.environ["SPIKEX_TOP"])
 
 
+async def run_and_check(tb, net, packed, label):
+    """Run ``packed`` in both dataflows; every layer's spikes and output SP-MB tags (of the
+    sample and, with time blocks, of each block) must be golden's."""
+    expected = golden.run_network(net)
+    for dataflow in (0, 1):
+        status, code, dram = await tb.run(packed.data, dataflow)
+        assert status & 0b110 == 0b010, f"{label}, dataflow {dataflow}: status {status:#x}, error {code}"
+        for k, spikes in enumerate(expected):
+            where = f"{label}, dataflow {dataflow}, layer {k}"
+            got = dram_image.read_layer_spikes(packed, k, dram)
+            assert np.array_equal(got, spikes), f"{where}: {int((got != spikes).sum())} spikes differ"
+            group = dram_image.spmb_inputs(net.layers[k + 1]) if k + 1 < len(net.layers) \
+                else dram_image.FC_SPMB_FEATURES
+            tags = dram_image.read_layer_tags(packed, k, dram)
+            assert np.array_equal(tags, dram_image.spmb_tags(spikes, group)), \
+                f"{where}: output SP-MB tags differ"
+            if packed.block_steps is not None:
+                tags = dram_image.read_layer_tags(packed, k, dram, blocks=True)
+                assert np.array_equal(tags, dram_image.spmb_tags(spikes, group, packed.block_steps)), \
+                    f"{where}: output SP-MB tags of the time blocks differ"
+
+
 @cocotb.test()
 async def random_networks_match_golden(dut):
     """Random networks, both dataflows, random DRAM stalls: every layer bit-exact with golden."""
@@ -95,19 +117,7 @@ async def random_networks_match_golden(dut):
         net = random_network(rng, max_size=7, timesteps=(4, 6, 12), rates=(0.0001, 0.01, 0.1, 0.3),
                              tws=tuple(t for t in (1, 2, 3) if t <= parameters["tws_max"]),
                              v_bits=(parameters["v_bits"],), max_batch=2)
-        expected = golden.run_network(net)
-        packed = dram_image.pack(net, base=BASE)
-        for dataflow in (0, 1):
-            status, code, dram = await tb.run(packed.data, dataflow)
-            assert status & 0b110 == 0b010, f"network {n}, dataflow {dataflow}: status {status:#x}, error {code}"
-            for k, spikes in enumerate(expected):
-                got = dram_image.read_layer_spikes(packed, k, dram)
-                assert np.array_equal(got, spikes), \
-                    f"network {n}, dataflow {dataflow}, layer {k}: {int((got != spikes).sum())} spikes differ"
-                tags = dram_image.read_layer_tags(packed, k, dram)
-                group = dram_image.spmb_inputs(net.layers[k + 1]) if k + 1 < len(net.layers) else dram_image.FC_SPMB_FEATURES
-                assert np.array_equal(tags, dram_image.spmb_tags(spikes, group)), \
-                    f"network {n}, dataflow {dataflow}, layer {k}: output SP-MB tags differ"
+        await run_and_check(tb, net, dram_image.pack(net, base=BASE), f"network {n}")
 
 
 @cocotb.test()
@@ -129,20 +139,8 @@ async def time_blocks_match_golden(dut):
         block = block_max // unit * unit
         blocks = -(-net.timesteps // block)
         assert 1 < blocks <= parameters["max_blocks"], (net.timesteps, block)
-        expected = golden.run_network(net)
-        packed = dram_image.pack(net, base=BASE, block_steps=block)
-        for dataflow in (0, 1):
-            status, code, dram = await tb.run(packed.data, dataflow)
-            assert status & 0b110 == 0b010, f"network {n}, dataflow {dataflow}: status {status:#x}, error {code}"
-            for k, spikes in enumerate(expected):
-                got = dram_image.read_layer_spikes(packed, k, dram)
-                assert np.array_equal(got, spikes), \
-                    f"network {n} (T {net.timesteps}, blocks of {block}), dataflow {dataflow}, " \
-                    f"layer {k}: {int((got != spikes).sum())} spikes differ"
-                group = dram_image.spmb_inputs(net.layers[k + 1]) if k + 1 < len(net.layers) else dram_image.FC_SPMB_FEATURES
-                tags = dram_image.read_layer_tags(packed, k, dram, blocks=True)
-                assert np.array_equal(tags, dram_image.spmb_tags(spikes, group, block)), \
-                    f"network {n}, dataflow {dataflow}, layer {k}: block SP-MB tags differ"
+        await run_and_check(tb, net, dram_image.pack(net, base=BASE, block_steps=block),
+                            f"network {n} (T {net.timesteps}, blocks of {block})")
 
 
 @cocotb.test()
