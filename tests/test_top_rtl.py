@@ -28,10 +28,10 @@ from tb.networks import random_network
 #: as one segment, larger ones stream through the two banks (hw/gather.py).
 #: The GLB split is fixed (the default half, quarter, quarter of 54 KB) so that one build
 #: serves every network here; ``spikex run`` otherwise splits the GLB as a network needs.
-#: Up to 4 time blocks of at most 32 steps (membrane memories built): the same build runs
-#: the networks of one block and those cut into time blocks.
+#: Up to 10 time blocks of at most 32 steps (membrane memories built): the same build runs
+#: the networks of one block and those cut into time blocks (T up to 320).
 OPTIONS = {"rows": 4, "cols": 4, "tws_max": 4, "lbuf_kb": 36 / 1024,
-           "glb_split": [27648, 13824, 13824], "max_blocks": 4}
+           "glb_split": [27648, 13824, 13824], "max_blocks": 10}
 
 
 def small_network(seed):
