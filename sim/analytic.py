@@ -158,7 +158,8 @@ def run_analytic(net, options, source="<network>"):
     if hw.memory == "rtl":
         # The accelerator as sim/rtl.py elaborates it for this network: spike words as wide,
         # the GLB split as it is (options["glb_split"], or as the network needs).
-        from sim.rtl import rtl_parameters
+        from sim.rtl import check_block, rtl_parameters
+        check_block(net, options.get("block_steps"), source)
         parameters = rtl_parameters(net, options)
         split = parameters["glb_split"]
         hw = replace(hw, tws_max=parameters["tws_max"],

@@ -97,3 +97,20 @@ def test_glb_split_follows_the_network():
         assert split[2] == need[2]
     assert rtl_parameters(net, {"glb_kb": 4})["glb_split"] is None        # does not fit
     assert rtl_parameters(net, {"glb_kb": 4, "glb_split": [2000, 1000, 1000]})["glb_split"] == [2000, 1000, 1000]
+
+
+def test_time_block_option(tmp_path, capsys):
+    # A block that a layer's tws does not divide is refused by name, before any simulation.
+    net = example_network(timesteps=40)                 # tws 2, 4, 5
+    netfile.save(net, tmp_path / "n.npz")
+    for backend in ("analytic", "verilator"):
+        assert main(["run", str(tmp_path / "n.npz"), "--backend", backend, "--time-block", "8",
+                     "-o", str(tmp_path / "bad.npz")]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"spikex: error: {tmp_path / 'n.npz'}: layer 2 (fc): tws 5 does not "
+                       f"divide the time block 8 (--time-block)"], err
+        assert not (tmp_path / "bad.npz").exists()
+    from sim.rtl import rtl_parameters
+    parameters = rtl_parameters(net, {"block_steps": 20})
+    assert parameters["block_steps"] == 20 and parameters["max_blocks"] == 2
+    assert parameters["max_timesteps"] == 32
