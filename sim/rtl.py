@@ -54,6 +54,7 @@ def rtl_parameters(net, options):
     ``tws``) that fits. The result's ``block_steps`` is None for one block.
     ``options["max_blocks"]``: the accelerator's most time blocks; None or missing: the
     blocks this network runs in (1 for one block: no membrane memories).
+    ``options["max_timesteps"]``: at least this wide a GLB spike word.
     """
     steps = net.timesteps
     block = options.get("block_steps")
@@ -99,7 +100,11 @@ def _parameters(net, options, block):
         "glb_kb": options.get("glb_kb") or 54.0,
         "lbuf_kb": options.get("lbuf_kb") or 2.0,
         "max_layers": max(8, len(net.layers)),
-        "max_timesteps": max(32 * -(-size // 32), tws_max),
+        # A GLB spike word holds T rounded up to 32 steps, or exactly a time block (so that
+        # short blocks pack the GLB densely); options["max_timesteps"] may widen it (tests
+        # that share one build).
+        "max_timesteps": max(32 * -(-size // 32) if blocks == 1 else size, tws_max,
+                             options.get("max_timesteps") or 0),
         "max_blocks": max(blocks, options.get("max_blocks") or 1),
         "block_steps": size if blocks > 1 else None,
     }

@@ -113,4 +113,4 @@ def test_time_block_option(tmp_path, capsys):
     from sim.rtl import rtl_parameters
     parameters = rtl_parameters(net, {"block_steps": 20})
     assert parameters["block_steps"] == 20 and parameters["max_blocks"] == 2
-    assert parameters["max_timesteps"] == 32
+    assert parameters["max_timesteps"] == 20           # a spike word holds one block

@@ -31,7 +31,7 @@ from tb.networks import random_network
 #: Up to 10 time blocks of at most 32 steps (membrane memories built): the same build runs
 #: the networks of one block and those cut into time blocks (T up to 320).
 OPTIONS = {"rows": 4, "cols": 4, "tws_max": 4, "lbuf_kb": 36 / 1024,
-           "glb_split": [27648, 13824, 13824], "max_blocks": 10}
+           "glb_split": [27648, 13824, 13824], "max_blocks": 10, "max_timesteps": 32}
 
 
 def small_network(seed):
@@ -120,15 +120,16 @@ def test_time_blocks_on_rtl(simulator, seed, block):
 
 def test_a_long_sample_is_cut_into_the_longest_time_blocks_that_fit():
     # 200 steps of 3x12x12 inputs (tws 2, 4, 2): the whole sample needs 18 KB of GLB; 6 KB
-    # hold blocks of 64 steps (4 blocks: 64 + 64 + 64 + 8).
+    # hold blocks of 72 steps (3 blocks: 72 + 72 + 56), spike words of exactly 72 steps.
     net = random_network(np.random.default_rng(4), max_size=12, timesteps=(200,), tws=(1, 2, 4),
                          v_bits=(16,), max_batch=1)
     whole = rtl_parameters(net, {"glb_kb": 64})
     assert whole["block_steps"] is None and whole["max_blocks"] == 1
     cut = rtl_parameters(net, {"glb_kb": 6})
     unit = int(np.lcm.reduce([layer.tws for layer in net.layers]))
-    assert cut["block_steps"] == 64 and cut["max_blocks"] == 4 and unit == 4
-    longer = rtl_parameters(net, {"glb_kb": 6, "block_steps": cut["block_steps"] + 32})
+    assert cut["block_steps"] == 72 and cut["max_blocks"] == 3 and unit == 4
+    assert cut["max_timesteps"] == 72
+    longer = rtl_parameters(net, {"glb_kb": 6, "block_steps": cut["block_steps"] + unit})
     from sim.rtl import _fits
     assert _fits(net, cut) and not _fits(net, longer)
     with pytest.raises(SpikexError, match=r"^long.npz: layer \d \((conv|fc)\): tws \d does not "
@@ -138,7 +139,8 @@ def test_a_long_sample_is_cut_into_the_longest_time_blocks_that_fit():
 
 @pytest.mark.parametrize("split, message", [
     (None, r"^big.npz: the network needs [\d.]+ KB of GLB \(spikes [\d.]+ KB \(layer \d\), "
-           r"weights [\d.]+ KB \(layer \d\), outputs [\d.]+ KB \(layer \d\)\), more than --glb-kb 0.2;"),
+           r"weights [\d.]+ KB \(layer \d\), outputs [\d.]+ KB \(layer \d\)\), more than --glb-kb 0.2, "
+           r"in time blocks of \d+ steps; fan-in tiling is not implemented in the RTL$"),
     ([120, 20, 30], r"^big.npz: layer \d \((conv|fc)\): needs \d+ bytes of GLB spikes, more "
                     r"than the 120 bytes of its share"),
     ([150, 50, 50], r"^big.npz: glb_split must be three positive byte counts"),
