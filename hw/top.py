@@ -236,9 +236,8 @@ class SpikeXAccelerator(wiring.Component):
         m.d.comb += [tags_gather.addr.eq(gather.tags.addr), gather.tags.data.eq(tags_gather.data)]
         out_w = [outputs_mem.write_port(granularity=1) for _ in range(cols)]
         out_r = outputs_mem.read_port()
-        otags_w = otags_mem.write_port()
+        otags_w = otags_mem.write_port(granularity=1)   # a tag bit set, or a word cleared
         otags_r = otags_mem.read_port()
-        otags_rmw = otags_mem.read_port(domain="comb")
         if self.time_blocks:
             m.submodules.glb_membranes = membranes_mem = Memory(data=self.glb_membranes)
             m.submodules.glb_last = last_mem = Memory(data=self.glb_last)
@@ -247,9 +246,8 @@ class SpikeXAccelerator(wiring.Component):
             membranes_r = [membranes_mem.read_port() for _ in range(cols)]
             last_w = [last_mem.write_port() for _ in range(cols)]
             last_r = [last_mem.read_port() for _ in range(cols)]
-            btags_w = btags_mem.write_port()
+            btags_w = btags_mem.write_port(granularity=1)
             btags_r = btags_mem.read_port()
-            btags_rmw = btags_mem.read_port(domain="comb")
         lbuf_w = lbuf_mem.write_port()
         lbuf_r = lbuf_mem.read_port()
 
@@ -724,11 +722,12 @@ class SpikeXAccelerator(wiring.Component):
                     m.d.comb += [out_w[c].addr.eq(out_index), out_w[c].data.eq(0)]
                 m.d.comb += [out_w[0].en.eq(Mux(out_index < self.max_outputs, -1, 0)),
                              otags_w.addr.eq(out_index), otags_w.data.eq(0),
-                             otags_w.en.eq(out_index < self.out_tag_words)]
+                             otags_w.en.eq(Mux(out_index < self.out_tag_words, -1, 0))]
                 clear_words = max(self.max_outputs, self.out_tag_words)
                 if self.time_blocks:
                     m.d.comb += [btags_w.addr.eq(out_index), btags_w.data.eq(0),
-                                 btags_w.en.eq(out_index < self.out_tag_words * self.max_blocks)]
+                                 btags_w.en.eq(Mux(out_index < self.out_tag_words * self.max_blocks,
+                                                   -1, 0))]
                     clear_words = max(clear_words, self.out_tag_words * self.max_blocks)
                 m.d.sync += out_index.eq(out_index + 1)
                 with m.If(out_index == clear_words - 1):
@@ -974,17 +973,18 @@ class SpikeXAccelerator(wiring.Component):
                 last_word = out_word == wpi - 1
                 out_spmb = Mux(g_out == 16, out_global >> 4, out_channel)
                 active = out_r.data != 0
-                m.d.comb += [otags_rmw.addr.eq(out_spmb >> 5), otags_w.addr.eq(out_spmb >> 5),
-                             otags_w.data.eq(otags_rmw.data | (1 << out_spmb[:5]))]
+                # Tags are only ever set (the memories are cleared as they are written out):
+                # a bit-enable write, no read.
+                m.d.comb += [otags_w.addr.eq(out_spmb >> 5), otags_w.data.eq(-1)]
                 if self.time_blocks:
-                    m.d.comb += [btags_rmw.addr.eq(btag_base + (out_spmb >> 5)),
-                                 btags_w.addr.eq(btag_base + (out_spmb >> 5)),
-                                 btags_w.data.eq(btags_rmw.data | (1 << out_spmb[:5]))]
+                    m.d.comb += [btags_w.addr.eq(btag_base + (out_spmb >> 5)),
+                                 btags_w.data.eq(-1)]
                 with m.If(wdata.valid & wdata.ready):
                     with m.If(last_word):
-                        m.d.comb += [out_r.addr.eq(out_index + 1), otags_w.en.eq(active)]
+                        m.d.comb += [out_r.addr.eq(out_index + 1),
+                                     otags_w.en.eq(Mux(active, 1 << out_spmb[:5], 0))]
                         if self.time_blocks:
-                            m.d.comb += btags_w.en.eq(active & blocked)
+                            m.d.comb += btags_w.en.eq(Mux(active & blocked, 1 << out_spmb[:5], 0))
                         for c in range(cols):
                             m.d.comb += [out_w[c].addr.eq(out_index), out_w[c].data.eq(0)]
                         m.d.comb += out_w[0].en.eq(-1)
@@ -1039,8 +1039,8 @@ class SpikeXAccelerator(wiring.Component):
                     m.d.comb += otags_r.addr.eq(out_index + 1)
                     if self.time_blocks:
                         m.d.comb += [btags_r.addr.eq(out_index + 1 - tag_words_out),
-                                     btags_w.en.eq(in_blocks)]
-                    m.d.comb += otags_w.en.eq(~in_blocks)
+                                     btags_w.en.eq(Mux(in_blocks, -1, 0))]
+                    m.d.comb += otags_w.en.eq(Mux(in_blocks, 0, -1))
                     m.d.sync += out_index.eq(out_index + 1)
                     with m.If(out_index + 1 == out_tag_words):
                         m.next = "WRITE_WAIT"

@@ -92,15 +92,19 @@ def test_synth_ecp5_2x2(tmp_path):
 
 
 @pytest.mark.slow
-def test_synth_ecp5_accelerator_2x2(tmp_path):
+@pytest.mark.parametrize("max_blocks", [16, 1], ids=["time-blocks", "no-time-blocks"])
+def test_synth_ecp5_accelerator_2x2(tmp_path, max_blocks):
     # The whole accelerator (controller, dispatcher, gather, buffers, AXI port, registers)
-    # through real synthesis: about 6 minutes on this project's 2-core machine.
+    # through real synthesis: about 6 minutes each on this project's 2-core machine; with up
+    # to 16 time blocks (membrane memories) and without.
     from hw.top import TOPLEVEL as ACCELERATOR
     from hw.verilog import generate_accelerator
     text = generate_accelerator(rows=2, cols=2, tws_max=4, weight_bits=8, acc_bits=24, v_bits=16,
-                                glb_kb=4, lbuf_kb=0.5, max_layers=4, max_timesteps=32)
+                                glb_kb=4, lbuf_kb=0.5, max_layers=4, max_timesteps=32,
+                                max_blocks=max_blocks)
     luts, ffs, stat = synthesise_ecp5(text, tmp_path, top=ACCELERATOR)
     block_rams = int(re.search(r"^\s+(\d+)\s+DP16KD\s*$", stat, re.M).group(1))
-    print(f"\nECP5 accelerator 2x2 (GLB 4 KB, LBUF 0.5 KB, T <= 32, 4 layers): {luts} LUT4, "
+    print(f"\nECP5 accelerator 2x2 (GLB 4 KB, LBUF 0.5 KB, 32-step words, {max_blocks} "
+          f"blocks, 4 layers): {luts} LUT4, "
           f"{ffs} FF, {block_rams} DP16KD\n{stat}")
     assert luts > 0 and ffs > 0 and block_rams > 0, stat
