@@ -449,15 +449,18 @@ class SpikeXAccelerator(wiring.Component):
                         m.d.comb += [membranes_r[c].addr.eq(maddr + info.pos[c]),
                                      membranes_r[c].en.eq(1),
                                      last_r[c].addr.eq(info.pos[c]), last_r[c].en.eq(1)]
+                    # Rows without a channel (a last, partial row group) and columns past the
+                    # chunk start from 0, so they never decay: they cost no cycle.
                     with m.Switch(mrow):
                         for r in range(1, rows + 1):
                             with m.Case(r):
-                                m.d.sync += [info.init[r - 1][c].eq(membranes_r[c].data)
-                                             for c in range(cols)]
+                                m.d.sync += [info.init[r - 1][c].eq(
+                                    Mux(r - 1 < rows_used, membranes_r[c].data, 0))
+                                    for c in range(cols)]
                     with m.If(mrow == 1):
                         for c in range(cols):
                             starts = ~info.from_store if c == 0 else ~info.chain[c]
-                            use = starts & (last_r[c].data != 0)
+                            use = starts & (last_r[c].data != 0) & (c < info.len)
                             m.d.sync += info.use_init[c].eq(use)
                             with m.If(use):
                                 m.d.sync += info.skip[c].eq(bstep0 + info.shift[c] - last_r[c].data)
