@@ -83,7 +83,9 @@ class Hardware:
     bursts are pipelined (the amaranth.sim model). ``glb_split`` (rtl only): the RTL's GLB
     bytes for input spikes, weights and output spikes (None: half, a quarter, a quarter);
     the weight share decides whether a layer's weights ping-pong. ``block_steps`` (rtl only):
-    the RTL's time block (None: a sample is one block; sim/rtl.py ``rtl_parameters``).
+    the RTL's time block (None: a sample is one block; sim/rtl.py ``rtl_parameters``); when
+    less than T, the schedule's TBs are blocks of ``block_steps`` steps (the last may be
+    shorter) and :func:`_memory_rtl_blocked` counts the RTL's blocked layer.
     """
     rows: int = 8
     cols: int = 8
@@ -123,6 +125,11 @@ class Hardware:
         if not isinstance(self.dram_latency, (int, np.integer)) or isinstance(self.dram_latency, bool) \
                 or self.dram_latency < 1:
             raise SpikexError(f"dram_latency must be a positive integer, not {self.dram_latency!r}")
+        if self.block_steps is not None and (not isinstance(self.block_steps, (int, np.integer))
+                                             or isinstance(self.block_steps, bool)
+                                             or self.block_steps < 1):
+            raise SpikexError(f"block_steps must be None or a positive integer, not "
+                              f"{self.block_steps!r}")
 
     @property
     def dram_bytes_per_cycle(self):
@@ -214,6 +221,9 @@ class LayerSchedule:
 
     ``pos, w, tb`` [E]; ``chunk_start, chunk_len, chunk_tb, beats`` [K];
     ``fire`` [G, K]; ``decay`` [E, M]; ``chain_head, chain_tail, has_prev`` [E];
+    ``tb_spatial`` [n_tb] (high spatial density packing of each TB's chunks; the layer's
+    ``spatial`` for every TB except in the RTL's time blocks, where the dispatcher decides
+    per block and ``spatial`` says all blocks are);
     ``compute`` [G, K] (pass cycles before memory overlap); the memory traffic per pass
     and per block as computed by :func:`layer_schedule`.
     """
@@ -293,7 +303,14 @@ def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_
     spike_room = glb_bits * GLB_SHARES["spikes"] / 2
     tb_windows = int(min(windows, max(1, spike_room // (n_in * (tws + 1)))))
     if hw.memory == "rtl":
-        tb_windows = windows            # the RTL loads a whole sample's input (no TBs)
+        # The RTL loads a whole sample's input, or (time blocks) ``block_steps`` steps of it
+        # at a time, the last block maybe shorter.
+        tb_windows = windows
+        if hw.block_steps is not None and hw.block_steps < steps:
+            if hw.block_steps % tws:
+                raise SpikexError(f"layer tws {tws} does not divide the time block "
+                                  f"{hw.block_steps}")
+            tb_windows = hw.block_steps // tws
     n_tb = -(-windows // tb_windows)
     s.tb_windows, s.n_tb = tb_windows, n_tb
     tb_len = np.minimum(tb_windows, windows - np.arange(n_tb) * tb_windows)   # windows per TB
@@ -307,6 +324,13 @@ def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_
     n_entries = len(w)
     s.pos, s.w, s.tb = pos, w, tb
     s.spatial = (not ptb) and n_entries <= cols * positions
+    # Spatial or temporal packing per TB: the paper's model decides once for the layer; the
+    # RTL's dispatcher builds the list of each time block and decides on that block's
+    # entries (always temporal for PTB).
+    s.tb_spatial = np.full(n_tb, s.spatial)
+    if hw.memory == "rtl" and n_tb > 1:
+        s.tb_spatial = (not ptb) & (np.bincount(tb, minlength=n_tb) <= cols * positions)
+        s.spatial = bool(s.tb_spatial.all())
     s.mode = "spatial" if s.spatial else "temporal"
 
     # Column chunks: a new group at every TB (and every position in temporal packing),
@@ -316,7 +340,7 @@ def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_
     new_tb[1:] = tb[1:] != tb[:-1]
     new_pos = new_tb.copy()
     new_pos[1:] |= pos[1:] != pos[:-1]
-    new_group = new_tb if s.spatial else new_pos
+    new_group = np.where(s.tb_spatial[tb], new_tb, new_pos)
     group_id = np.cumsum(new_group) - 1
     rank = idx - _segment_starts(new_group)[group_id] if n_entries else idx
     new_chunk = rank % cols == 0
@@ -545,6 +569,8 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     RTL's: every count below is one of the RTL's counter increments, every cycle term one
     controller state (docs/accelerator.md, "Cycle costs"), with ``L = hw.dram_latency``.
     """
+    if s.n_tb > 1:
+        return _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group)
     t = s.totals
     lat, rows, cols, ptb, tws = hw.dram_latency, hw.rows, hw.cols, hw.dataflow == "ptb", layer.tws
     steps = in_spikes.shape[0]
@@ -557,17 +583,11 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
 
     # Input SP-MBs (conv: a channel; fc: 16 features): active over the whole sample, which
     # are the tags the RTL reads (the image's for layer 0, the previous layer's write-out else).
-    spmb_of_input = _spmb_groups(layer.in_shape, layer.kind)
-    n_spmb = int(spmb_of_input.max()) + 1
-    spmb_size = np.bincount(spmb_of_input)
+    spmb_of_input, spmb_size, run_fan, run_words = _rtl_runs(layer, fan_in, weight_bits)
+    n_spmb = len(spmb_size)
     active = np.zeros(n_spmb, bool)
     np.logical_or.at(active, spmb_of_input, in_spikes.reshape(steps, -1).any(axis=0))
     loaded = np.ones(n_spmb, bool) if ptb else active
-    run_len = layer.kernel * layer.kernel if conv else SPMB_FC_FEATURES
-    first = np.arange(n_spmb) * run_len
-    last = np.minimum(first + run_len, fan_in)
-    run_fan = last - first
-    run_words = (((last * wbytes + 3) & ~3) - ((first * wbytes) & ~3)) // 4            # [n_spmb]
     candidates = int((loaded * run_fan).sum())  # fan-in inputs the gather visits per pass
     skipped = int((~loaded).sum())              # SP-MB runs it skips (one cycle each)
     loaded_inputs = int((loaded * spmb_size).sum())
@@ -579,11 +599,7 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     # The chunks and passes.
     n_entries, n_chunks = len(s.w), len(s.chunk_start)
     if conv:
-        (in_h, in_w), (out_h, out_w) = layer.in_size, layer.out_size
-        e, st, pad = layer.kernel, layer.stride, layer.padding
-        taps = lambda size, n: ((np.arange(n)[:, None] * st - pad + np.arange(e)[None, :] >= 0) &
-                                (np.arange(n)[:, None] * st - pad + np.arange(e)[None, :] < size)).sum(1)
-        inside = np.outer(taps(in_h, out_h), taps(in_w, out_w)).ravel()             # [P]
+        inside = _inside_taps(layer)                                                  # [P]
         spike_reads = groups * int(loaded.sum()) * int(inside[s.pos].sum())
     else:
         spike_reads = groups * candidates * n_entries
@@ -608,11 +624,7 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     t["scratchpad_accesses"] = int(t["rf"]["psums"])
 
     # Cycles, state by state (hw/top.py's controller; docs/accelerator.md, "Cycle costs").
-    # A DRAM that serves one burst at a time adds a bubble (reads) or two (writes) per burst
-    # after a request's first.
-    gaps = (lambda words: -(-np.asarray(words) // 16) - 1) if hw.dram_one_burst else \
-        (lambda words: 0 * np.asarray(words))
-    read = lambda words: lat + 1 + words + gaps(words)    # the state taking a read issued before it
+    gaps, read = _rtl_dram(hw)
     head = read(DESCRIPTOR_WORDS) + 4 + (0 if ptb else read(tag_words_in))
     in_locations = int(np.prod(layer.in_size)) if conv else 1
     load = in_locations + n_spmb + 1 + int((loaded * read(spmb_size * wpi)).sum())
@@ -624,25 +636,13 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
                                 weight_bits=weight_bits, glb_kb=hw.glb_kb, lbuf_kb=hw.lbuf_kb,
                                 max_timesteps=steps, glb_split=hw.glb_split)
-    segment_cycles, segment_beats = _lbuf_segments(s, loaded, run_fan, ptb, limits["lbuf_depth"])
-    busy = int(s.compute.sum())
-    if n_chunks:
-        cut = np.zeros(n_chunks, bool)
-        if not s.spatial:
-            cut[:-1] = s.chunk_len[:-1] < cols
-        if len(segment_cycles) == 1:
-            # A pass in one LBUF bank: the gather of pass k + 1 overlaps pass k.
-            prep = s.chunk_len + cut + 4 + candidates + skipped                       # [K]
-            compute = s.compute                                                       # [G, K]
-            passes = prep[0] + np.maximum(prep[None, 1:], compute[:, :-1]).sum(axis=1) \
-                + compute[:, -1] + group_rows + 2                                     # [G]
-        else:
-            passes, busy_g = _streamed_passes(s, hw, tws, s.chunk_len + cut, segment_cycles,
-                                              segment_beats)
-            passes = passes + group_rows + 2
-            busy = int(busy_g.sum())
-    else:
-        passes = np.full(groups, 3)
+    cut = np.zeros(n_chunks, bool)              # a temporal chunk ended by a position change
+    if not s.tb_spatial[0]:
+        cut[:-1] = s.chunk_len[:-1] < cols
+    segments = _lbuf_segments(s, loaded, run_fan, ptb, limits["lbuf_depth"])
+    passes, busy_g = _rtl_passes(s, hw, tws, np.arange(n_chunks), s.chunk_len + cut,
+                                 4 + candidates + skipped, segments, group_rows)       # [G]
+    busy = int(busy_g.sum())
     # Row groups. The weight loader fills a group's bank (3 cycles of handshake); with
     # ping-pong banks (the layer's weights fit half the GLB weight share) group g + 1's load
     # starts as group g's passes do, else when they end. After its passes a group writes
@@ -665,7 +665,177 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     t["dram_cycles"] = t["cycles"] - int(passes.sum())
 
 
-def _lbuf_segments(s, loaded, run_fan, ptb, depth):
+def _rtl_runs(layer, fan_in, weight_bits):
+    """The input SP-MBs as the RTL walks them: the SP-MB of each input, the inputs of each
+    SP-MB, and of each SP-MB's run of a weight row its fan-in and its 32-bit DRAM words."""
+    spmb_of_input = _spmb_groups(layer.in_shape, layer.kind)
+    spmb_size = np.bincount(spmb_of_input)
+    wbytes = 1 if weight_bits <= 8 else 2
+    run_len = layer.kernel * layer.kernel if layer.kind == "conv" else SPMB_FC_FEATURES
+    first = np.arange(len(spmb_size)) * run_len
+    last = np.minimum(first + run_len, fan_in)
+    run_words = (((last * wbytes + 3) & ~3) - ((first * wbytes) & ~3)) // 4
+    return spmb_of_input, spmb_size, last - first, run_words
+
+
+def _inside_taps(layer):
+    """Of a conv layer, the kernel taps of each output position inside the input ``[P]``."""
+    (in_h, in_w), (out_h, out_w) = layer.in_size, layer.out_size
+    e, st, pad = layer.kernel, layer.stride, layer.padding
+    taps = lambda size, n: ((np.arange(n)[:, None] * st - pad + np.arange(e)[None, :] >= 0) &
+                            (np.arange(n)[:, None] * st - pad + np.arange(e)[None, :] < size)).sum(1)
+    return np.outer(taps(in_h, out_h), taps(in_w, out_w)).ravel()
+
+
+def _rtl_dram(hw):
+    """``gaps(words)``, ``read(words)``: a DRAM that serves one burst at a time adds a bubble
+    (reads) or two (writes) per burst after a request's first; a state that takes a read
+    issued in the cycle before it lasts ``read(words)`` cycles."""
+    gaps = (lambda words: -(-np.asarray(words) // 16) - 1) if hw.dram_one_burst else \
+        (lambda words: 0 * np.asarray(words))
+    return gaps, (lambda words: hw.dram_latency + 1 + words + gaps(words))
+
+
+def _rtl_passes(s, hw, tws, chunks, chunk_cycles, prep_fixed, segments, group_rows):
+    """Cycles of each row group's PASSES state over ``chunks`` (one LBUF bank a pass, or
+    streamed), and its busy cycles: ``[G]`` each. ``chunk_cycles``: the prep's cycles of each
+    chunk before its gather; ``prep_fixed``: the gather's cycles (candidates and skipped runs)
+    and handshakes; ``segments``: :func:`_lbuf_segments` of these chunks. Without a chunk
+    (no active NTWU) PASSES lasts 3 cycles."""
+    segment_cycles, segment_beats = segments
+    if not len(chunks):
+        return np.full(len(group_rows), 3), np.zeros(len(group_rows), np.int64)
+    if len(segment_cycles) == 1:
+        # A pass in one LBUF bank: the gather of pass k + 1 overlaps pass k.
+        prep = chunk_cycles + prep_fixed                                              # [K]
+        compute = s.compute[:, chunks]                                                # [G, K]
+        passes = prep[0] + np.maximum(prep[None, 1:], compute[:, :-1]).sum(axis=1) \
+            + compute[:, -1] + group_rows + 2                                         # [G]
+        return passes, compute.sum(axis=1)
+    passes, busy = _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats,
+                                    chunks)
+    return passes + group_rows + 2, busy
+
+
+def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group):
+    """:func:`_memory_rtl` for a sample run in time blocks of ``hw.block_steps`` steps.
+
+    hw/top.py, state by state: per row group, B_GROUP (SpikeX: the SP-MB tags of the whole
+    sample), B_LOAD (the group's weights, tailored by those tags, into one bank, while each
+    position's last step is cleared), then per block B_BLOCK (SpikeX: the block's tags), the
+    block's spikes, its active list, the group's passes on the block's chunks (a block after
+    the first: ``rows + 1`` cycles of carried membranes per chunk before its gather) and the
+    write-out of the group's outputs of the block; after the last: the tags of the sample
+    and of each block. The windows, chunks, modes and decay cycles are the schedule's TBs.
+    """
+    t = s.totals
+    lat, rows, cols, ptb, tws = hw.dram_latency, hw.rows, hw.cols, hw.dataflow == "ptb", layer.tws
+    steps, size, nb = in_spikes.shape[0], hw.block_steps, s.n_tb
+    wpi = -(-size // 32)                        # words per input of a block (the last padded)
+    input_bytes = 4 * wpi
+    wbytes = 1 if weight_bits <= 8 else 2
+    groups, fan_in, out_channels, positions = s.groups, s.fan_in, s.out_channels, s.positions
+    group_rows = np.minimum(rows, out_channels - np.arange(groups) * rows)           # [G]
+    conv = layer.kind == "conv"
+
+    # Input SP-MBs: active in each block (the block's tags: its spike loads, the gather's
+    # candidates) and over the sample (the weights' tailoring).
+    spmb_of_input, spmb_size, run_fan, run_words = _rtl_runs(layer, fan_in, weight_bits)
+    n_spmb = len(spmb_size)
+    in_block = np.zeros((nb, spmb_of_input.size), bool)
+    np.logical_or.at(in_block, np.arange(steps) // size, in_spikes.reshape(steps, -1) != 0)
+    block_active = np.zeros((nb, n_spmb), bool)                                       # [NB, S]
+    np.logical_or.at(block_active.T, spmb_of_input, in_block.T)
+    loaded = np.ones((nb, n_spmb), bool) if ptb else block_active                     # [NB, S]
+    weight_runs = np.ones(n_spmb, bool) if ptb else block_active.any(axis=0)         # [S]
+    candidates = (loaded * run_fan).sum(axis=1)                                       # [NB]
+    skipped = (~loaded).sum(axis=1)                                                   # [NB]
+    loaded_inputs = (loaded * spmb_size).sum(axis=1)                                  # [NB]
+    tag_words_in = -(-n_spmb // 32)
+    n_out = out_channels * positions
+    n_out_spmb = -(-n_out // SPMB_FC_FEATURES) if out_group == SPMB_FC_FEATURES else out_channels
+    tag_words_out = -(-n_out_spmb // 32)
+    tag_reads = 0 if ptb else 1 + nb            # tag requests per row group: sample, blocks
+
+    # The chunks of each block; the gather's GLB reads per pass (candidates of the block).
+    chunks_of = [np.flatnonzero(s.chunk_tb == b) for b in range(nb)]
+    n_chunks = np.array([len(k) for k in chunks_of])                                  # [NB]
+    if conv:
+        spike_reads = groups * int((loaded.sum(axis=1)[s.tb] * _inside_taps(layer)[s.pos]).sum())
+    else:
+        spike_reads = groups * int(candidates[s.tb].sum())
+    weight_reads = groups * int((n_chunks * candidates).sum())
+    weight_bytes = int(4 * out_channels * (weight_runs * run_words).sum())
+
+    t["dram_read_bytes"] = int(4 * DESCRIPTOR_WORDS + weight_bytes + groups * (
+        4 * tag_words_in * tag_reads + input_bytes * loaded_inputs.sum()))
+    t["dram_write_bytes"] = int(nb * input_bytes * n_out + 4 * (1 + nb) * tag_words_out)
+    t["dram_bytes_by_use"] = {
+        "weights": weight_bytes,
+        "spikes": t["dram_read_bytes"] + t["dram_write_bytes"] - weight_bytes,
+        "membranes": 0}
+    t["glb_reads"] = {"weights": weight_reads, "spikes": spike_reads + nb * n_out, "membranes": 0}
+    t["glb_writes"] = {"weights": int(out_channels * (weight_runs * run_fan).sum()),
+                       "spikes": int(groups * loaded_inputs.sum()) + out_channels * len(s.w),
+                       "membranes": 0}
+    beats = int(s.beats.sum()) * groups
+    entry_bits = rows * weight_bits + cols * (hw.tws_max or tws)
+    t["lbuf_reads"] = {"beats": beats}
+    t["lbuf_writes"] = {"beats": beats}
+    t["lbuf_share"] = {"weights": rows * weight_bits / entry_bits,
+                       "spikes": 1 - rows * weight_bits / entry_bits}
+    t["scratchpad_accesses"] = int(t["rf"]["psums"])
+
+    # Cycles, state by state.
+    gaps, read = _rtl_dram(hw)
+    tags = 0 if ptb else int(read(tag_words_in))                 # a TAGS state
+    head = read(DESCRIPTOR_WORDS) + 4                            # DESCRIPTOR .. CHECK
+    # Per row group: B_GROUP, TAGS (SpikeX), B_LOAD until both the positions' last steps are
+    # cleared (one a cycle) and the weights are in (a load started as B_LOAD starts is in
+    # ``weights + 2`` cycles later, as in GROUP).
+    row_weights = n_spmb + 1 + int((weight_runs * (lat + 1 + run_words * (4 // wbytes)
+                                                   + gaps(run_words))).sum())
+    weights = group_rows * row_weights                                                # [G]
+    group_head = 1 + tags + np.maximum(positions, weights + 2) + 1                    # [G]
+    # Per block: B_BLOCK, TAGS (SpikeX), LOC_CLEAR, SPMB / SPIKES, DISPATCH, GROUP (1: the
+    # weights are in), then PASSES and the write-out.
+    in_locations = int(np.prod(layer.in_size)) if conv else 1
+    kernel_taps = layer.kernel * layer.kernel if conv else 1
+    windows_at = np.zeros((nb, positions), np.int64)
+    np.add.at(windows_at, (s.tb, s.pos), 1)
+    block_head = 1 + tags + in_locations + n_spmb + 1 \
+        + (loaded * read(spmb_size * wpi)).sum(axis=1) \
+        + (kernel_taps + 1 + np.maximum(1, windows_at)).sum(axis=1) + 1 + 1           # [NB]
+    limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
+                                weight_bits=weight_bits, glb_kb=hw.glb_kb, lbuf_kb=hw.lbuf_kb,
+                                max_timesteps=size, glb_split=hw.glb_split)
+    passes = np.zeros((groups, nb), np.int64)
+    busy = 0
+    for b, chunks in enumerate(chunks_of):
+        chunk_len = s.chunk_len[chunks]
+        cut = np.zeros(len(chunks), bool)        # a temporal chunk ended by a position change
+        if not s.tb_spatial[b]:
+            cut[:-1] = chunk_len[:-1] < cols
+        membranes = rows + 1 if b else 0         # prep's MEMBRANES state, blocks after the first
+        segments = _lbuf_segments(s, loaded[b], run_fan, ptb, limits["lbuf_depth"], chunks)
+        passes[:, b], busy_g = _rtl_passes(s, hw, tws, chunks, chunk_len + cut + membranes,
+                                           4 + candidates[b] + skipped[b], segments, group_rows)
+        busy += int(busy_g.sum())
+    # WRITE_SPIKES and WRITE_GROUP per (group, block); after the last, WRITE_TAGS (the
+    # sample's tags and each block's), WRITE_WAIT, LAYER_END.
+    group_words = group_rows * positions * wpi                                        # [G]
+    write_group = group_words + 2 * gaps(group_words) + 2 * lat + 2                  # [G]
+    tag_words = (1 + nb) * tag_words_out
+    write_tags = (lat + 1 + tag_words + 2 * gaps(tag_words)) + (lat + 1) + 1
+    cycles = head + group_head.sum() + groups * block_head.sum() + passes.sum() \
+        + nb * write_group.sum() + write_tags
+    t["cycles"] = int(cycles)
+    t["compute_cycles"] = busy
+    t["stall_cycles"] = int(passes.sum()) - busy
+    t["dram_cycles"] = t["cycles"] - int(passes.sum())
+
+
+def _lbuf_segments(s, loaded, run_fan, ptb, depth, chunks=None):
     """How hw/gather.py cuts every pass of the layer into LBUF segments of ``depth`` candidates.
 
     The gather visits the SP-MB runs in order: a loaded run issues its candidates (one cycle
@@ -673,21 +843,24 @@ def _lbuf_segments(s, loaded, run_fan, ptb, depth):
     candidate when fan-in remains (a run skipped after it belongs to the next segment).
     Returns the RUN cycles of each segment (issued + skipped) ``[S]`` and the beats of each
     chunk in each segment ``[K, S]`` (SpikeX: candidates with a non-zero word in some column).
+    ``chunks``: the indices of the chunks (None: all), those of one time block, whose passes
+    see the SP-MB tags ``loaded`` of that block.
     """
+    chunks = np.arange(len(s.chunk_start)) if chunks is None else np.asarray(chunks)
     issued_before = np.concatenate([[0], np.cumsum(loaded * run_fan)])[:-1]       # per run
     issue_seg = np.arange(int((loaded * run_fan).sum())) // depth                    # per candidate
     skip_seg = issued_before[~loaded] // depth
     n_seg = int(max(issue_seg.max(initial=-1), skip_seg.max(initial=-1))) + 1
     issues = np.bincount(issue_seg, minlength=n_seg)
     cycles = issues + np.bincount(skip_seg, minlength=n_seg)
-    n_chunks = len(s.chunk_start)
+    n_chunks = len(chunks)
     if ptb:
         beats = np.broadcast_to(issues, (n_chunks, n_seg))
     elif n_seg == 1:
-        beats = s.beats[:, None]
+        beats = s.beats[chunks, None]
     else:
         candidates = np.flatnonzero(np.repeat(loaded, run_fan)[: s.fan_in])
-        masks = np.unpackbits(s.beat_masks, axis=1)[:, : s.fan_in][:, candidates]     # [K, C]
+        masks = np.unpackbits(s.beat_masks[chunks], axis=1)[:, : s.fan_in][:, candidates]  # [K, C]
         beats = np.zeros((n_chunks, n_seg), np.int64)
         starts = np.arange(0, len(candidates), depth)
         if len(candidates):
@@ -695,7 +868,7 @@ def _lbuf_segments(s, loaded, run_fan, ptb, depth):
     return cycles, beats
 
 
-def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats):
+def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats, chunks=None):
     """Cycles of each row group's passes when passes stream through the LBUF in segments.
 
     hw/top.py, cycle by cycle (docs/accelerator.md, "Streaming a pass through the LBUF"),
@@ -712,10 +885,14 @@ def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats):
       fire + rows + cols`` cycles after the last beat; a bank is free the cycle after its
       last beat (the final one: after the result).
 
+    ``chunks``: the chunk indices (None: all) that ``chunk_cycles`` and ``segment_beats``
+    describe, in order (one time block's).
+
     Returns the cycles of each row group up to the cycle after its last result, and its busy
     cycles (descriptor to result, inclusive), both ``[G]``.
     """
     n_chunks, n_seg = segment_beats.shape
+    chunks = np.arange(n_chunks) if chunks is None else np.asarray(chunks)
     groups = s.fire.shape[0]
     never = np.full(groups, -(1 << 40), np.int64)
     free = [never.copy(), never.copy()]
@@ -747,7 +924,7 @@ def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats):
                 if not final:
                     free[bank] = released + 1
             if final:
-                result = last_beat + tws - 1 + s.fire[:, k] + fill
+                result = last_beat + tws - 1 + s.fire[:, chunks[k]] + fill
                 free[bank] = result + 1
                 busy += result - descriptor + 1
                 prep_ready = ready

@@ -7,19 +7,26 @@ Every counter the RTL keeps is compared exactly: ``cycles``, ``busy_cycles``,
 ``glb_reads``, ``glb_writes``, ``lbuf_reads``, ``lbuf_writes``, ``scratchpad_accesses``. The
 DRAM model of ``run_top`` (tests/test_top_amaranth.py) answers one cycle after AR (and after
 AW, and after the last W beat) and pipelines bursts, so the model runs with
-``dram_latency=1, dram_one_burst=False``. The slow test runs the Verilog under Icarus with
+``dram_latency=1, dram_one_burst=False``. The slow tests run the Verilog under Icarus with
 tb/axi_ram.v (same latency, one burst at a time: ``dram_one_burst=True``).
+
+Time blocks (``block_steps`` less than T) are compared exactly where the RTL's PEs that hold
+no neuron cannot decay: on networks without leak, or on a 1 x 1 array; with leaks on a wider
+array the RTL spends cycles the model does not count (``test_idle_pes_decay_stale_membranes
+_in_later_blocks``).
 """
 
+import dataclasses
 import shutil
 
 import numpy as np
 import pytest
 
 from hw.top import glb_split_bytes
-from sim.analytic import run_analytic
+from sim.analytic import layer_membrane, run_analytic
 from sim.rtl import rtl_parameters
-from spikex.netfile import Network
+from sim.schedule import Hardware, layer_schedule
+from spikex.netfile import Network, SpikexError
 from test_top_amaranth import check_outputs, run_top, tiny_network
 from tb.networks import random_network
 
@@ -27,6 +34,7 @@ from tb.networks import random_network
 COUNTERS = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntwus",
             "dram_read_bytes", "dram_write_bytes", "glb_reads", "glb_writes",
             "lbuf_reads", "lbuf_writes", "scratchpad_accesses")
+TIMING = ("cycles", "busy_cycles", "stall_cycles")
 
 
 def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8, glb_split=None,
@@ -39,7 +47,8 @@ def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8, g
     return [dict(layer, busy_cycles=layer["compute_cycles"]) for layer in counters["layers"]]
 
 
-def assert_counters_equal(net, dataflow, rows, cols, tws_max=4, golden=False, **hardware):
+def rtl_and_model(net, dataflow, rows, cols, tws_max=4, golden=False, **hardware):
+    """The RTL's counters (amaranth.sim) and the analytic model's, per layer."""
     image, data, result = run_top(net, dataflow, rows=rows, cols=cols, tws_max=tws_max,
                                   weight_bits=net.weight_bits, **hardware)
     if golden:
@@ -48,7 +57,13 @@ def assert_counters_equal(net, dataflow, rows, cols, tws_max=4, golden=False, **
     model = analytic_counters(net, dataflow, rows, cols, tws_max, hardware.get("lbuf_kb", 2),
                               hardware.get("glb_kb", 8), hardware.get("glb_split"),
                               hardware.get("block_steps"))
-    for k, (rtl, ours) in enumerate(zip(result["counters"], model)):
+    assert len(result["counters"]) == len(model) == len(net.layers)
+    return result["counters"], model
+
+
+def assert_counters_equal(net, dataflow, rows, cols, tws_max=4, golden=False, **hardware):
+    counters, model = rtl_and_model(net, dataflow, rows, cols, tws_max, golden, **hardware)
+    for k, (rtl, ours) in enumerate(zip(counters, model)):
         differ = {name: (rtl[name], ours[name]) for name in COUNTERS if rtl[name] != ours[name]}
         assert not differ, f"layer {k} ({net.layers[k].kind}): (rtl, analytic) {differ}"
         assert rtl["lbuf_reads"] == ours["beats"]
@@ -121,6 +136,127 @@ def test_counters_match_with_idle_rows_and_wide_words(make, rows, cols, dataflow
     assert_counters_equal(make(), dataflow, rows=rows, cols=cols)
 
 
+def _without_leak(net):
+    """``net`` with every layer's ``leak_shift`` 0: ``decay`` is the identity, no PE ever
+    decays, so PEs that hold no neuron cost no cycle even where the RTL gives them stale
+    membranes (``test_idle_pes_decay_stale_membranes_in_later_blocks``)."""
+    return Network([dataclasses.replace(layer, leak_shift=0) for layer in net.layers],
+                   net.weights, net.input, weight_bits=net.weight_bits, v_bits=net.v_bits)
+
+
+def _schedules(net, dataflow, rows, cols, block_steps, sample=0):
+    """The analytic schedule of every layer of one sample, in time blocks."""
+    hw = Hardware(rows=rows, cols=cols, dataflow=dataflow, tws_max=4, glb_kb=8, memory="rtl",
+                  block_steps=block_steps)
+    spikes, schedules = net.input, []
+    for layer, weights in zip(net.layers, net.weights):
+        out, membrane = layer_membrane(layer, weights, spikes, net.v_bits)
+        schedules.append(layer_schedule(layer, spikes[sample], membrane[sample], out[sample], hw,
+                                        net.weight_bits, net.v_bits))
+        spikes = out
+    return schedules
+
+
+def _carried_decay(schedule):
+    """Decay cycles of the neurons a block after the first takes over from an earlier block
+    (a position's first entry in the block, with an active window in an earlier block)."""
+    first = np.ones(len(schedule.w), bool)
+    first[1:] = (schedule.tb[1:] != schedule.tb[:-1]) | (schedule.pos[1:] != schedule.pos[:-1])
+    return int(schedule.decay[first & schedule.has_prev & (schedule.tb > 0)].sum())
+
+
+@pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
+@pytest.mark.parametrize("rate, block", [(0.2, 8), (0.05, 16)], ids=["B8", "B16-then-8"])
+def test_counters_match_in_time_blocks(rate, block, dataflow):
+    # T = 24 in three blocks of 8, or in 16 then a shorter 8. Each row group loads its
+    # weights once (whole-sample tags), then every block's tags and spikes; blocks after the
+    # first prepare each chunk with rows + 1 cycles of carried membranes. The dispatcher
+    # packs each block as its own entries say: at 5% (SpikeX) the conv layer's first block
+    # (41 entries) temporal, its second (27 = cols * positions) spatial.
+    net = _without_leak(tiny_network(timesteps=24, rate=rate))
+    if block == 16 and dataflow == "spikex":
+        conv = _schedules(net, dataflow, 2, 3, block)[0]
+        assert np.bincount(conv.tb).tolist() == [41, 27] == [41, 3 * conv.positions]
+        assert conv.tb_spatial.tolist() == [False, True]
+    assert_counters_equal(net, dataflow, rows=2, cols=3, golden=True, block_steps=block,
+                          max_timesteps=block)
+
+
+@pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
+def test_counters_match_in_time_blocks_with_decay_across_blocks(dataflow):
+    # Leaks on, on a 1 x 1 array (no PE without a neuron): T = 20 in blocks of 8, 8 and 4.
+    # A neuron a block takes over decays the steps it skipped since its last active window
+    # in an earlier block (the RTL's carried membrane and last step, the model's golden
+    # membrane trace).
+    net = tiny_network(timesteps=20, rate=0.2)
+    assert sum(_carried_decay(s) for s in _schedules(net, dataflow, 1, 1, 8)) > 0
+    assert_counters_equal(net, dataflow, rows=1, cols=1, golden=True, block_steps=8,
+                          max_timesteps=8)
+
+
+@pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
+@pytest.mark.parametrize("seed, block, rows, cols, leak", [(20, 6, 1, 1, True),
+                                                           (25, 6, 1, 1, True),
+                                                           (22, 12, 2, 3, False)],
+                         ids=["random20-B6-1x1", "random25-B6-1x1", "random22-B12-2x3-noleak"])
+def test_counters_match_on_random_networks_in_time_blocks(seed, block, rows, cols, leak,
+                                                          dataflow):
+    # Batches of 2 or 3; the block a multiple of every layer's tws. Seed 20: T = 24, tws 1,
+    # 3, 2 in four blocks (decay across blocks; layers without an active NTWU). Seed 25:
+    # T = 18 in three blocks at 0.8% input (blocks without input; input SP-MBs active in the
+    # sample but not in a block: that block loads and gathers without them, its weights
+    # were loaded with them). Seed 22: T = 24 in two blocks (temporal packing).
+    net = random_network(np.random.default_rng(seed), timesteps=(12, 18, 24))
+    assert net.timesteps > block and all(block % layer.tws == 0 for layer in net.layers)
+    if not leak:
+        net = _without_leak(net)
+    assert_counters_equal(net, dataflow, rows=rows, cols=cols, golden=True, block_steps=block,
+                          max_timesteps=16)
+
+
+@pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
+def test_counters_match_in_time_blocks_when_passes_stream_through_the_lbuf(dataflow):
+    # An LBUF bank of 3 beats: passes stream through both banks in segments cut among the
+    # block's candidates (SpikeX: the runs of the SP-MBs active in the block; seed 17 has
+    # SP-MBs active in the sample but not in every block).
+    net = _without_leak(random_network(np.random.default_rng(17), timesteps=(12, 18, 24)))
+    assert net.timesteps == 24 and net.batch == 3
+    assert_counters_equal(net, dataflow, rows=2, cols=3, golden=True, block_steps=8,
+                          max_timesteps=8, lbuf_kb=3 * 2 * 4 / 1024)
+
+
+def test_idle_pes_decay_stale_membranes_in_later_blocks():
+    # Known RTL issue, reported, not modelled: in a block after the first, the prep's
+    # MEMBRANES state (hw/top.py) hands a carried membrane and a skip to every column whose
+    # dispatcher entry starts a neuron with a last step, including columns past a short
+    # chunk's length (stale entries of an earlier chunk, block, layer or sample), and the
+    # launch gives every row its membrane, including rows past a partial row group's used
+    # rows (another group's, layer's or sample's neurons). With a leak those PEs decay
+    # their stale membranes and lengthen passes; outputs are unaffected (their results are
+    # never written). The model, as for unblocked layers, gives such PEs no cost; every
+    # other counter is exact. When hw/top.py restricts the carried state to used columns
+    # and rows, this test fails: then drop it and run the tests above with leaks.
+    counters, model = rtl_and_model(tiny_network(timesteps=24, rate=0.2), "spikex", rows=2,
+                                    cols=3, golden=True, block_steps=8, max_timesteps=8)
+    for k, (rtl, ours) in enumerate(zip(counters, model)):
+        differ = {name: (rtl[name], ours[name]) for name in COUNTERS
+                  if name not in TIMING and rtl[name] != ours[name]}
+        assert not differ, f"layer {k}: (rtl, analytic) {differ}"
+        assert rtl["busy_cycles"] >= ours["busy_cycles"] and rtl["cycles"] >= ours["cycles"]
+    assert sum(rtl["busy_cycles"] - ours["busy_cycles"] for rtl, ours in zip(counters, model)) > 0
+
+
+def test_the_model_refuses_a_time_block_a_layer_tws_does_not_divide():
+    net = tiny_network(timesteps=24)              # tws 2 and 4
+    with pytest.raises(SpikexError, match="layer tws 4 does not divide the time block 6"):
+        _schedules(net, "spikex", 2, 3, 6)
+    with pytest.raises(SpikexError, match="block_steps must be None or a positive integer"):
+        Hardware(memory="rtl", block_steps=0)
+    # A block of T steps or more is one block: the unblocked schedule.
+    for one, blocked in zip(_schedules(net, "spikex", 2, 3, None), _schedules(net, "spikex", 2, 3, 24)):
+        assert blocked.n_tb == 1 and blocked.totals == one.totals
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
 def test_counters_match_on_a_single_row(dataflow):
@@ -138,6 +274,25 @@ def test_verilog_counters_match_with_the_verilog_dram_model():
         _, counters = run_rtl(net, options, "random.npz", "icarus")
         _, model = run_analytic(net, {**options, "memory": "rtl", "dram_latency": 1,
                                       "dram_one_burst": True}, "random.npz")
+        for k, (rtl, ours) in enumerate(zip(counters["layers"], model["layers"])):
+            ours = dict(ours, busy_cycles=ours["compute_cycles"])
+            differ = {name: (rtl[name], ours[name]) for name in COUNTERS if rtl[name] != ours[name]}
+            assert not differ, f"{dataflow} layer {k}: (rtl, analytic) {differ}"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")
+def test_verilog_counters_match_in_time_blocks_with_the_verilog_dram_model():
+    # One burst at a time (tb/axi_ram.v): the blocked layer's spike loads (25 words an input
+    # channel) and output writes (18 words a row group and block) take several bursts.
+    from sim.rtl import run_rtl
+    net = _without_leak(tiny_network(timesteps=24, rate=0.2))
+    for dataflow in ("spikex", "ptb"):
+        options = {"rows": 2, "cols": 3, "tws_max": 4, "glb_kb": 8, "lbuf_kb": 2,
+                   "block_steps": 8, "dataflow": dataflow}
+        _, counters = run_rtl(net, options, "tiny.npz", "icarus")
+        _, model = run_analytic(net, {**options, "memory": "rtl", "dram_latency": 1,
+                                      "dram_one_burst": True}, "tiny.npz")
         for k, (rtl, ours) in enumerate(zip(counters["layers"], model["layers"])):
             ours = dict(ours, busy_cycles=ours["compute_cycles"])
             differ = {name: (rtl[name], ours[name]) for name in COUNTERS if rtl[name] != ours[name]}
