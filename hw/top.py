@@ -68,6 +68,11 @@ ERROR_CODES = {
  E_DESCRIPTOR, E_ENTRIES, E_AXI) = range(1, 13)
 
 
+def state_layout(rows, v_bits):
+    """One word of the time-block state memory: a position's membranes and last step."""
+    return data.StructLayout({"membranes": data.ArrayLayout(signed(v_bits), rows), "last": 16})
+
+
 def _window_tags(m, bits, tws, tws_max, width):
     """Window activity tags of a ``width``-step spike vector for the run-time ``tws``."""
     tags = Signal(width)
@@ -98,7 +103,7 @@ class SpikeXAccelerator(wiring.Component):
         Most time steps of a time block (one GLB spike word holds an input's block); a sample
         of at most ``max_timesteps`` steps runs as one block.
     max_blocks : int
-        Most time blocks of a sample (1: no time blocks, and no membrane memories). A layer
+        Most time blocks of a sample (1: no time blocks, and no state memory). A layer
         of a blocked network runs each row group block after block, the membranes and each
         position's last active step kept between blocks.
     max_entries : int
@@ -162,11 +167,11 @@ class SpikeXAccelerator(wiring.Component):
         self.input_tags = MemoryData(shape=32, depth=self.tag_words, init=[])
         self.output_tags = MemoryData(shape=32, depth=self.out_tag_words, init=[])
         if self.time_blocks:
-            # Between time blocks: each neuron's membrane (row-major like the outputs) and
-            # each position's step after its last active window (0: none yet), and the
-            # output SP-MB tags of every block.
-            self.glb_membranes = MemoryData(shape=signed(v_bits), depth=self.max_outputs, init=[])
-            self.glb_last = MemoryData(shape=16, depth=self.max_outputs, init=[])
+            # Between time blocks, per output position of the row group: the membranes of
+            # its ``rows`` neurons and the step after its last active window (0: none yet);
+            # and the output SP-MB tags of every block.
+            self.glb_state = MemoryData(shape=state_layout(rows, v_bits), depth=self.max_outputs,
+                                        init=[])
             self.output_block_tags = MemoryData(shape=32, depth=self.out_tag_words * max_blocks,
                                                 init=[])
         self.lbuf = MemoryData(shape=lbuf_entry_layout(rows, cols, tws_max, weight_bits),
@@ -239,13 +244,10 @@ class SpikeXAccelerator(wiring.Component):
         otags_w = otags_mem.write_port(granularity=1)   # a tag bit set, or a word cleared
         otags_r = otags_mem.read_port()
         if self.time_blocks:
-            m.submodules.glb_membranes = membranes_mem = Memory(data=self.glb_membranes)
-            m.submodules.glb_last = last_mem = Memory(data=self.glb_last)
+            m.submodules.glb_state = state_mem = Memory(data=self.glb_state)
             m.submodules.output_block_tags = btags_mem = Memory(data=self.output_block_tags)
-            membranes_w = [membranes_mem.write_port() for _ in range(cols)]
-            membranes_r = [membranes_mem.read_port() for _ in range(cols)]
-            last_w = [last_mem.write_port() for _ in range(cols)]
-            last_r = [last_mem.read_port() for _ in range(cols)]
+            state_w = state_mem.write_port()       # one port each way: block RAM
+            state_r = state_mem.read_port()
             btags_w = btags_mem.write_port(granularity=1)
             btags_r = btags_mem.read_port()
         lbuf_w = lbuf_mem.write_port()
@@ -405,8 +407,7 @@ class SpikeXAccelerator(wiring.Component):
         running = Signal()
         streaming = Signal()
         beat = Signal(range(self.lbuf_depth + 1))
-        mrow = Signal(range(rows + 1))
-        maddr = Signal(32)
+        mrow = Signal(range(cols + 1))
         m.d.comb += [disp.request.eq(0), gather.start.eq(0), disp.rewind.eq(0), disp.build.eq(0),
                      gather.clear.eq(0), gather.resume.eq(0)]
 
@@ -430,7 +431,7 @@ class SpikeXAccelerator(wiring.Component):
                             m.d.sync += [info.skip[c].eq(disp.chunk.skip_windows[c] * tws),
                                          info.pos[c].eq(e.pos), info.shift[c].eq(e.w * tws)]
                         if self.time_blocks:
-                            m.d.sync += [info.use_init.eq(0), mrow.eq(0), maddr.eq(0)]
+                            m.d.sync += [info.use_init.eq(0), mrow.eq(0)]
                             with m.If(blocked & (block != 0)):
                                 m.next = "MEMBRANES"
                             with m.Else():
@@ -441,31 +442,28 @@ class SpikeXAccelerator(wiring.Component):
                             m.next = "GATHER"
             if self.time_blocks:
                 with m.State("MEMBRANES"):
-                    # Time blocks after the first: the membranes (row by row, a cycle each)
-                    # and the last active step of each column's position, for the columns
-                    # that start a neuron; then the gather.
+                    # Time blocks after the first: the state of each column's position (a
+                    # cycle each: its rows' membranes and its last active step), for the
+                    # columns that start a neuron; then the gather.
                     info = banks[prep_bank]
-                    for c in range(cols):
-                        m.d.comb += [membranes_r[c].addr.eq(maddr + info.pos[c]),
-                                     membranes_r[c].en.eq(1),
-                                     last_r[c].addr.eq(info.pos[c]), last_r[c].en.eq(1)]
+                    m.d.comb += [state_r.addr.eq(info.pos[mrow]),
+                                 state_r.en.eq(1)]
                     # Rows without a channel (a last, partial row group) and columns past the
                     # chunk start from 0, so they never decay: they cost no cycle.
                     with m.Switch(mrow):
-                        for r in range(1, rows + 1):
-                            with m.Case(r):
-                                m.d.sync += [info.init[r - 1][c].eq(
-                                    Mux(r - 1 < rows_used, membranes_r[c].data, 0))
-                                    for c in range(cols)]
-                    with m.If(mrow == 1):
                         for c in range(cols):
-                            starts = ~info.from_store if c == 0 else ~info.chain[c]
-                            use = starts & (last_r[c].data != 0) & (c < info.len)
-                            m.d.sync += info.use_init[c].eq(use)
-                            with m.If(use):
-                                m.d.sync += info.skip[c].eq(bstep0 + info.shift[c] - last_r[c].data)
-                    m.d.sync += [mrow.eq(mrow + 1), maddr.eq(maddr + positions)]
-                    with m.If(mrow == rows):
+                            with m.Case(c + 1):
+                                starts = ~info.from_store if c == 0 else ~info.chain[c]
+                                last = state_r.data.last
+                                use = starts & (last != 0) & (c < info.len)
+                                m.d.sync += info.use_init[c].eq(use)
+                                m.d.sync += [info.init[r][c].eq(
+                                    Mux(r < rows_used, state_r.data.membranes[r], 0))
+                                    for r in range(rows)]
+                                with m.If(use):
+                                    m.d.sync += info.skip[c].eq(bstep0 + info.shift[c] - last)
+                    m.d.sync += mrow.eq(mrow + 1)
+                    with m.If(mrow == cols):
                         m.d.comb += gather.start.eq(1)
                         m.next = "GATHER"
             with m.State("GATHER"):
@@ -542,13 +540,14 @@ class SpikeXAccelerator(wiring.Component):
 
         # Results: capture, update the store, write the spikes to the output GLB region.
         writer_busy = Signal()
+        state_busy = Signal()           # time blocks: the state writer (below) is busy
         result_spikes = Signal(data.ArrayLayout(data.ArrayLayout(self.tws_max, cols), rows))
         w_row = Signal(range(rows + 1))
         w_addr = Signal(32)
         w_len = Signal(range(cols + 1))
         w_pos = Signal(data.ArrayLayout(32, cols))
         w_shift = Signal(data.ArrayLayout(range(T_max + 1), cols))
-        m.d.comb += array.results.ready.eq(~writer_busy)
+        m.d.comb += array.results.ready.eq(~writer_busy & ~state_busy)
         take_result = array.results.valid & array.results.ready
         result = array.results.payload
         with m.If(take_result):
@@ -574,26 +573,32 @@ class SpikeXAccelerator(wiring.Component):
                 out_w[c].en.eq(Mux(writing_results & (c < w_len), tws_mask << w_shift[c], 0)),
             ]
         if self.time_blocks:
-            # Time blocks: the membrane of each neuron a column ends (its position's last
-            # column in the pass), and the step after its window for the row's position.
+            # Time blocks: after each pass, column by column (a cycle each, beside the spike
+            # writer), the state of each position a column ends (its last column in the
+            # pass): its rows' membranes and the step after its window.
             result_membranes = Signal(data.ArrayLayout(data.ArrayLayout(signed(self.v_bits), cols),
                                                        rows))
             w_end = Signal(cols)
-            with m.If(take_result):
-                m.d.sync += result_membranes.eq(result.membrane)
+            w_col = Signal(range(cols + 1))
+            with m.If(take_result & blocked):
+                m.d.sync += [result_membranes.eq(result.membrane), state_busy.eq(1),
+                             w_col.eq(0)]
                 for c in range(cols):
                     ends = 1 if c == cols - 1 else (c + 1 >= info.len) | ~info.chain[c + 1]
                     m.d.sync += w_end[c].eq(ends)
-            for c in range(cols):
-                keep = blocked & writing_results & (c < w_len) & w_end[c]
-                m.d.comb += [
-                    membranes_w[c].addr.eq(w_addr + w_pos[c]),
-                    membranes_w[c].data.eq(result_membranes[w_row][c]),
-                    membranes_w[c].en.eq(keep),
-                    last_w[c].addr.eq(w_pos[c]),
-                    last_w[c].data.eq(bstep0 + w_shift[c] + tws),
-                    last_w[c].en.eq(keep & (w_row == 0)),
-                ]
+            column = w_col[:ceil_log2(cols + 1)]
+            m.d.comb += [
+                state_w.addr.eq(w_pos[column]),
+                state_w.data.last.eq(bstep0 + w_shift[column] + tws),
+                state_w.en.eq(state_busy & (w_col < w_len) & w_end.bit_select(column, 1)),
+            ]
+            for r in range(rows):
+                m.d.comb += state_w.data.membranes[r].eq(result_membranes[r][column])
+            with m.If(state_busy):
+                with m.If(w_col < w_len):
+                    m.d.sync += w_col.eq(w_col + 1)
+                with m.Else():
+                    m.d.sync += state_busy.eq(0)
         weight_written = Signal()       # the weight loader writes a weight this cycle
         with m.If(writing_results | weight_written):
             m.d.sync += acc["glb_writes"].eq(acc["glb_writes"] + Mux(writing_results, w_len, 0)
@@ -605,7 +610,7 @@ class SpikeXAccelerator(wiring.Component):
                 m.d.sync += writer_busy.eq(0)
 
         group_done = passes_on & prep_end & ~banks[0].full & ~banks[1].full & ~running & \
-            ~writer_busy
+            ~writer_busy & ~state_busy
 
         # Busy and stall cycles of the array.
         array_busy = ~array.passes.ready | take_pass
@@ -866,8 +871,8 @@ class SpikeXAccelerator(wiring.Component):
                     m.next = "B_LOAD"
             with m.State("B_LOAD"):
                 if self.time_blocks:
-                    m.d.comb += [last_w[0].addr.eq(pos_index), last_w[0].data.eq(0),
-                                 last_w[0].en.eq(pos_index < positions)]
+                    m.d.comb += [state_w.addr.eq(pos_index), state_w.data.eq(0),
+                                 state_w.en.eq(pos_index < positions)]
                 with m.If(pos_index < positions):
                     m.d.sync += pos_index.eq(pos_index + 1)
                 with m.Elif(~load_busy):

@@ -53,7 +53,7 @@ def rtl_parameters(net, options):
     sample when its input fits the GLB, else the longest block (a multiple of every layer's
     ``tws``) that fits. The result's ``block_steps`` is None for one block.
     ``options["max_blocks"]``: the accelerator's most time blocks; None or missing: the
-    blocks this network runs in (1 for one block: no membrane memories).
+    blocks this network runs in (1 for one block: no state memory).
     ``options["max_timesteps"]``: at least this wide a GLB spike word.
     """
     steps = net.timesteps

@@ -724,7 +724,7 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group):
     sample), B_LOAD (the group's weights, tailored by those tags, into one bank, while each
     position's last step is cleared), then per block B_BLOCK (SpikeX: the block's tags), the
     block's spikes, its active list, the group's passes on the block's chunks (a block after
-    the first: ``rows + 1`` cycles of carried membranes per chunk before its gather) and the
+    the first: ``cols + 1`` cycles of carried state per chunk before its gather) and the
     write-out of the group's outputs of the block; after the last: the tags of the sample
     and of each block. The windows, chunks, modes and decay cycles are the schedule's TBs.
     """
@@ -816,10 +816,13 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group):
         cut = np.zeros(len(chunks), bool)        # a temporal chunk ended by a position change
         if not s.tb_spatial[b]:
             cut[:-1] = chunk_len[:-1] < cols
-        membranes = rows + 1 if b else 0         # prep's MEMBRANES state, blocks after the first
+        membranes = cols + 1 if b else 0         # prep's MEMBRANES state, blocks after the first
         segments = _lbuf_segments(s, loaded[b], run_fan, ptb, limits["lbuf_depth"], chunks)
+        # After the last pass the spike writer (a cycle per used row) and the state writer
+        # (a cycle per column of the pass) both finish before the group is done.
+        writers = np.maximum(group_rows, chunk_len[-1]) if len(chunks) else group_rows
         passes[:, b], busy_g = _rtl_passes(s, hw, tws, chunks, chunk_len + cut + membranes,
-                                           4 + candidates[b] + skipped[b], segments, group_rows)
+                                           4 + candidates[b] + skipped[b], segments, writers)
         busy += int(busy_g.sum())
     # WRITE_SPIKES and WRITE_GROUP per (group, block); after the last, WRITE_TAGS (the
     # sample's tags and each block's), WRITE_WAIT, LAYER_END.

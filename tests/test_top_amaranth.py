@@ -264,7 +264,7 @@ def test_without_time_blocks_a_long_sample_is_refused():
     _, _, result = run_top(net, image_data=image.data, block_steps=8, max_timesteps=8,
                            max_blocks=1)
     assert result["status"] == 0b110 and result["error_code"] == 5
-    assert not hasattr(SpikeXAccelerator(max_blocks=1), "glb_membranes")
+    assert not hasattr(SpikeXAccelerator(max_blocks=1), "glb_state")
 
 
 def patched(image, offset, value):
