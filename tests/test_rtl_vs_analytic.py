@@ -35,10 +35,12 @@ COUNTERS = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntwus",
 
 def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8, glb_split=None,
                       block_steps=None):
-    # run_top elaborates the default GLB split unless given one.
+    # run_top elaborates the default GLB split unless given one, and runs one time block
+    # unless given one (rtl_parameters would cut a sample that does not fit into blocks).
     options = dict(dataflow=dataflow, rows=rows, cols=cols, tws_max=tws_max, memory="rtl",
                    dram_latency=1, dram_one_burst=False, lbuf_kb=lbuf_kb, glb_kb=glb_kb,
-                   glb_split=list(glb_split_bytes(glb_kb, glb_split)), block_steps=block_steps)
+                   glb_split=list(glb_split_bytes(glb_kb, glb_split)),
+                   block_steps=block_steps or net.timesteps)
     _, counters = run_analytic(net, options)
     return [dict(layer, busy_cycles=layer["compute_cycles"]) for layer in counters["layers"]]
 
