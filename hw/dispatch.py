@@ -32,7 +32,7 @@ Cycle costs (from the ``build`` pulse or a ``request`` pulse):
   is full or the list is exhausted; ``1`` cycle when the list is exhausted (``chunk.end``).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, MemoryData, ReadPort
 from amaranth.lib.wiring import In, Out

@@ -26,7 +26,7 @@ layer is cut at the same fan-in indices. A segment may hold no beat (its candida
 zero, or only skipped runs followed the previous one): it is still pulsed.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out

@@ -27,8 +27,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from hw.array import PEArray, check_array_parameters
-from hw.axi import (OKAY, AxiDramPort, AxiLiteSignature, AxiSignature, ControlRegisters,
-                    verilog as axi_verilog)
+from hw.axi import OKAY, AxiDramPort, AxiLiteSignature, AxiSignature, ControlRegisters
 from hw.dispatch import NtwuDispatcher
 from hw.gather import BeatGather, lbuf_entry_layout
 from hw.limits import accelerator_limits, glb_split_bytes
@@ -36,7 +35,7 @@ from hw.pe import check_parameter
 
 
 __all__ = ["COUNTER_NAMES", "ERROR_CODES", "accelerator_limits", "SpikeXAccelerator",
-           "TOPLEVEL", "generate", "glb_split_bytes"]
+           "TOPLEVEL", "glb_split_bytes", "state_layout"]
 
 
 TOPLEVEL = "spikex_top"

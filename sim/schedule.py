@@ -37,7 +37,6 @@ cycle). They depend on the output channel, so they are read off the golden membr
 """
 
 from dataclasses import dataclass
-from math import ceil
 
 import numpy as np
 

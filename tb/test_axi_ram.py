@@ -2,7 +2,6 @@
 ``AxiMaster`` writes and reads bursts through it, and its ``$readmemh`` image and
 ``$writememh`` dump are checked against the files named by its plusargs."""
 
-import os
 
 import cocotb
 import numpy as np

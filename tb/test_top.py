@@ -8,7 +8,6 @@ The hardware parameters come from ``SPIKEX_TOP`` (JSON, the dict the Verilog was
 generated from), the stimulus from ``SPIKEX_SEED`` and ``SPIKEX_NETWORKS``.
 """
 
-import itertools
 import json
 import os
 

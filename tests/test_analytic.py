@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from spikex.example import example_network
-from spikex.netfile import FcLayer, Network, SpikexError
+from spikex.netfile import FcLayer, SpikexError
 from sim import golden
 from sim.analytic import analyze_layer, run_analytic
 from sim.edp_fit import edp_piecewise, fit_edp_model

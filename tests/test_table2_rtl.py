@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from sim.analytic import run_analytic
-from sim.figures import LEAK_SHIFT, PAPER_NETWORKS, WEIGHT_RANGE, paper_layers
+from sim.figures import LEAK_SHIFT, WEIGHT_RANGE, paper_layers
 from sim.golden import run_layer, run_network
 from sim import image as dram_image
 from sim.rtl import COUNTER_NAMES, rtl_parameters, run_rtl
