@@ -213,8 +213,11 @@ def test_example_network_batch():
     assert result["layer"] == 6
 
 
+# tests/test_rtl_vs_analytic.py also checks blocked runs against golden (with every
+# counter); the cases here that it covers are marked slow.
 @pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
-@pytest.mark.parametrize("timesteps, block", [(24, 8), (20, 8), (24, 12)],
+@pytest.mark.parametrize("timesteps, block", [pytest.param(24, 8, marks=pytest.mark.slow), (20, 8),
+                                              pytest.param(24, 12, marks=pytest.mark.slow)],
                          ids=["3-blocks", "short-last-block", "2-blocks"])
 def test_time_blocks_match_golden(timesteps, block, dataflow):
     # T longer than the 8- or 16-step spike words: each row group runs block after block,
@@ -227,6 +230,7 @@ def test_time_blocks_match_golden(timesteps, block, dataflow):
     check_outputs(net, image, data)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [4, 5, 6, 7])
 def test_time_blocks_of_random_networks_match_golden(seed):
     rng = np.random.default_rng(seed)
