@@ -17,7 +17,10 @@ loader into one of two banks while the previous group computes (when a layer's w
 half the weight memory; else after it): the gather fills one LBUF bank while the array
 streams the other, a pass longer than a bank streaming through both in segments. After each
 group its output spikes (time-major packed) go to DRAM, and after the last the output SP-MB
-tags. Cycle costs and error codes: docs/accelerator.md.
+tags. A sample longer than a GLB spike word runs in time blocks: each row group loads its
+weights once, then runs block after block (the block's tags, spikes, list, passes and
+outputs), each position's membranes and last active step kept in the state memory between
+blocks. Cycle costs and error codes: docs/accelerator.md.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
