@@ -590,10 +590,7 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     candidates = int((loaded * run_fan).sum())  # fan-in inputs the gather visits per pass
     skipped = int((~loaded).sum())              # SP-MB runs it skips (one cycle each)
     loaded_inputs = int((loaded * spmb_size).sum())
-    tag_words_in = -(-n_spmb // 32)
-    n_out = out_channels * positions
-    n_out_spmb = -(-n_out // SPMB_FC_FEATURES) if out_group == SPMB_FC_FEATURES else out_channels
-    tag_words_out = -(-n_out_spmb // 32)
+    tag_words_in, n_out, tag_words_out = _rtl_tag_words(n_spmb, out_channels, positions, out_group)
 
     # The chunks and passes.
     n_entries, n_chunks = len(s.w), len(s.chunk_start)
@@ -686,6 +683,14 @@ def _inside_taps(layer):
     return np.outer(taps(in_h, out_h), taps(in_w, out_w)).ravel()
 
 
+def _rtl_tag_words(n_spmb, out_channels, positions, out_group):
+    """Input SP-MB tag words, outputs and output SP-MB tag words of a layer (32 tags a word;
+    an output SP-MB is 16 outputs, or a channel when the next layer groups by channel)."""
+    n_out = out_channels * positions
+    n_out_spmb = -(-n_out // SPMB_FC_FEATURES) if out_group == SPMB_FC_FEATURES else out_channels
+    return -(-n_spmb // 32), n_out, -(-n_out_spmb // 32)
+
+
 def _rtl_dram(hw):
     """``gaps(words)``, ``read(words)``: a DRAM that serves one burst at a time adds a bubble
     (reads) or two (writes) per burst after a request's first; a state that takes a read
@@ -750,10 +755,7 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group):
     candidates = (loaded * run_fan).sum(axis=1)                                       # [NB]
     skipped = (~loaded).sum(axis=1)                                                   # [NB]
     loaded_inputs = (loaded * spmb_size).sum(axis=1)                                  # [NB]
-    tag_words_in = -(-n_spmb // 32)
-    n_out = out_channels * positions
-    n_out_spmb = -(-n_out // SPMB_FC_FEATURES) if out_group == SPMB_FC_FEATURES else out_channels
-    tag_words_out = -(-n_out_spmb // 32)
+    tag_words_in, n_out, tag_words_out = _rtl_tag_words(n_spmb, out_channels, positions, out_group)
     tag_reads = 0 if ptb else 1 + nb            # tag requests per row group: sample, blocks
 
     # The chunks of each block; the gather's GLB reads per pass (candidates of the block).

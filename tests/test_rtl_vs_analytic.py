@@ -221,6 +221,19 @@ def test_the_model_refuses_a_time_block_a_layer_tws_does_not_divide():
         assert blocked.n_tb == 1 and blocked.totals == one.totals
 
 
+def assert_icarus_counters_equal(net, options, source):
+    """The Verilog under Icarus with tb/axi_ram.v (latency 1, one burst at a time) against
+    the analytic model: every counter of every layer equal."""
+    from sim.rtl import run_rtl
+    _, counters = run_rtl(net, options, source, "icarus")
+    _, model = run_analytic(net, {**options, "memory": "rtl", "dram_latency": 1,
+                                  "dram_one_burst": True}, source)
+    for k, (rtl, ours) in enumerate(zip(counters["layers"], model["layers"])):
+        ours = dict(ours, busy_cycles=ours["compute_cycles"])
+        differ = {name: (rtl[name], ours[name]) for name in COUNTERS if rtl[name] != ours[name]}
+        assert not differ, f"{options['dataflow']} layer {k}: (rtl, analytic) {differ}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
 def test_counters_match_on_a_single_row(dataflow):
@@ -230,18 +243,10 @@ def test_counters_match_on_a_single_row(dataflow):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")
 def test_verilog_counters_match_with_the_verilog_dram_model():
-    from sim.rtl import run_rtl
     from test_top_rtl import OPTIONS, small_network
     net = small_network(15)
     for dataflow in ("spikex", "ptb"):
-        options = {**OPTIONS, "dataflow": dataflow}
-        _, counters = run_rtl(net, options, "random.npz", "icarus")
-        _, model = run_analytic(net, {**options, "memory": "rtl", "dram_latency": 1,
-                                      "dram_one_burst": True}, "random.npz")
-        for k, (rtl, ours) in enumerate(zip(counters["layers"], model["layers"])):
-            ours = dict(ours, busy_cycles=ours["compute_cycles"])
-            differ = {name: (rtl[name], ours[name]) for name in COUNTERS if rtl[name] != ours[name]}
-            assert not differ, f"{dataflow} layer {k}: (rtl, analytic) {differ}"
+        assert_icarus_counters_equal(net, {**OPTIONS, "dataflow": dataflow}, "random.npz")
 
 
 @pytest.mark.slow
@@ -249,15 +254,8 @@ def test_verilog_counters_match_with_the_verilog_dram_model():
 def test_verilog_counters_match_in_time_blocks_with_the_verilog_dram_model():
     # One burst at a time (tb/axi_ram.v): the blocked layer's spike loads (25 words an input
     # channel) and output writes (18 words a row group and block) take several bursts.
-    from sim.rtl import run_rtl
     net = tiny_network(timesteps=24, rate=0.2)
     for dataflow in ("spikex", "ptb"):
         options = {"rows": 2, "cols": 3, "tws_max": 4, "glb_kb": 8, "lbuf_kb": 2,
                    "block_steps": 8, "dataflow": dataflow}
-        _, counters = run_rtl(net, options, "tiny.npz", "icarus")
-        _, model = run_analytic(net, {**options, "memory": "rtl", "dram_latency": 1,
-                                      "dram_one_burst": True}, "tiny.npz")
-        for k, (rtl, ours) in enumerate(zip(counters["layers"], model["layers"])):
-            ours = dict(ours, busy_cycles=ours["compute_cycles"])
-            differ = {name: (rtl[name], ours[name]) for name in COUNTERS if rtl[name] != ours[name]}
-            assert not differ, f"{dataflow} layer {k}: (rtl, analytic) {differ}"
+        assert_icarus_counters_equal(net, options, "tiny.npz")
