@@ -242,7 +242,11 @@ class SpikeXAccelerator(wiring.Component):
         tags_load = tags_mem.read_port(domain="comb")
         m.d.comb += [tags_gather.addr.eq(gather.tags.addr), gather.tags.data.eq(tags_gather.data)]
         out_w = [outputs_mem.write_port(granularity=1) for _ in range(cols)]
+        out_clear = outputs_mem.write_port()        # words cleared (CLEAR, write-out)
         out_r = outputs_mem.read_port()
+        ohalf = self.max_outputs // 2    # an output bank, when a row group's outputs fit it
+        out_pingpong = Signal()          # the layer's row group outputs fit a bank
+        result_bank = Signal()           # output bank the passes write
         otags_w = otags_mem.write_port(granularity=1)   # a tag bit set, or a word cleared
         otags_r = otags_mem.read_port()
         if self.time_blocks:
@@ -570,7 +574,7 @@ class SpikeXAccelerator(wiring.Component):
         writing_results = writer_busy & (w_row < rows_used)
         for c in range(cols):
             m.d.comb += [
-                out_w[c].addr.eq(w_addr + w_pos[c]),
+                out_w[c].addr.eq(w_addr + w_pos[c] + Mux(result_bank, ohalf, 0)),
                 out_w[c].data.eq(result_spikes[w_row][c] << w_shift[c]),
                 out_w[c].en.eq(Mux(writing_results & (c < w_len), tws_mask << w_shift[c], 0)),
             ]
@@ -623,14 +627,68 @@ class SpikeXAccelerator(wiring.Component):
         with m.If(in_layer):
             m.d.sync += acc["cycles"].eq(acc["cycles"] + 1)
 
-        # ---------------------------------------------------------------- writeout
-        out_index = Signal(32)          # output of the row group (GLB address)
-        out_global = Signal(32)         # output of the layer
-        group_end = Signal(32)          # outputs of the row group
-        out_word = Signal(range(T_max // 32 + 2))
-        out_channel = Signal(32)        # output channel of the output
-        out_position = Signal(32)       # its position
+        # ---------------------------------------------------------------- output writer
+        # A row group's output spikes (of a block), GLB -> DRAM, time-major packed; each GLB
+        # word is cleared as it goes out, and each output that spiked sets its SP-MB's tag
+        # (of the sample, and of the block). Its own state machine, started by the
+        # controller after the group's passes: with two output banks (a layer whose row group
+        # outputs fit half the output memory) the next group's passes fill one bank while
+        # this group's outputs leave the other; otherwise the controller waits for it.
+        out_index = Signal(32)          # controller: clear and tag write-out index
         out_tag_words = Signal(32)
+        wr_start = Signal()             # the controller starts a write-out
+        wr_on = Signal()                # a write-out is in progress (until its B response)
+        wr_abort = Signal()             # the controller stops (DRAIN)
+        wr_bank = Signal()
+        wr_index = Signal(32)           # output of the row group (GLB address in its bank)
+        wr_global = Signal(32)          # output of the layer
+        wr_end = Signal(32)             # outputs of the row group
+        wr_word = Signal(range(T_max // 32 + 2))
+        wr_channel = Signal(32)         # output channel of the output
+        wr_position = Signal(32)        # its position
+        wr_btag = Signal(32)            # the block's first output block tag word
+        with m.FSM(name="writer"):
+            with m.State("IDLE"):
+                with m.If(wr_start):
+                    m.next = "SPIKES"
+            with m.State("SPIKES"):
+                m.d.comb += [out_r.addr.eq(Mux(wr_bank, ohalf, 0) + wr_index), out_r.en.eq(1),
+                             wdata.valid.eq(~wr_req.valid),
+                             wdata.payload.eq(Cat(out_r.data, Const(0, 32)).word_select(wr_word, 32))]
+                last_word = wr_word == wpi - 1
+                out_spmb = Mux(g_out == 16, wr_global >> 4, wr_channel)
+                active = out_r.data != 0
+                # Tags are only ever set (the memories are cleared as they are written out):
+                # a bit-enable write, no read.
+                m.d.comb += [otags_w.addr.eq(out_spmb >> 5), otags_w.data.eq(-1)]
+                if self.time_blocks:
+                    m.d.comb += [btags_w.addr.eq(wr_btag + (out_spmb >> 5)), btags_w.data.eq(-1)]
+                with m.If(wdata.valid & wdata.ready):
+                    with m.If(last_word):
+                        m.d.comb += [out_r.addr.eq(Mux(wr_bank, ohalf, 0) + wr_index + 1),
+                                     otags_w.en.eq(Mux(active, 1 << out_spmb[:5], 0)),
+                                     out_clear.addr.eq(Mux(wr_bank, ohalf, 0) + wr_index),
+                                     out_clear.data.eq(0), out_clear.en.eq(1)]
+                        if self.time_blocks:
+                            m.d.comb += btags_w.en.eq(Mux(active & blocked, 1 << out_spmb[:5], 0))
+                        m.d.sync += [wr_word.eq(0), wr_index.eq(wr_index + 1),
+                                     wr_global.eq(wr_global + 1),
+                                     acc["glb_reads"].eq(acc["glb_reads"] + 1)]
+                        with m.If(wr_position + 1 == positions):
+                            m.d.sync += [wr_position.eq(0), wr_channel.eq(wr_channel + 1)]
+                        with m.Else():
+                            m.d.sync += wr_position.eq(wr_position + 1)
+                        with m.If(wr_index + 1 == wr_end):
+                            m.next = "RESPONSE"
+                    with m.Else():
+                        m.d.sync += wr_word.eq(wr_word + 1)
+                with m.If(wr_abort):
+                    m.d.sync += wr_on.eq(0)
+                    m.next = "IDLE"
+            with m.State("RESPONSE"):
+                with m.If((~port.write_busy & ~wr_req.valid) | wr_abort):
+                    m.d.sync += wr_on.eq(0)
+                    m.next = "IDLE"
 
         # ---------------------------------------------------------------- weight loader
         # One row group's weights, DRAM -> GLB, row by row, one request per SP-MB run (in
@@ -728,9 +786,8 @@ class SpikeXAccelerator(wiring.Component):
             with m.State("CLEAR"):
                 # Output GLB and output tags all zero (a run that ended in error may have left
                 # spikes and tags).
-                for c in range(cols):
-                    m.d.comb += [out_w[c].addr.eq(out_index), out_w[c].data.eq(0)]
-                m.d.comb += [out_w[0].en.eq(Mux(out_index < self.max_outputs, -1, 0)),
+                m.d.comb += [out_clear.addr.eq(out_index), out_clear.data.eq(0),
+                             out_clear.en.eq(out_index < self.max_outputs),
                              otags_w.addr.eq(out_index), otags_w.data.eq(0),
                              otags_w.en.eq(Mux(out_index < self.out_tag_words, -1, 0))]
                 clear_words = max(self.max_outputs, self.out_tag_words)
@@ -845,6 +902,8 @@ class SpikeXAccelerator(wiring.Component):
                 with m.Else():
                     m.d.sync += [spmb.eq(0), item.eq(0), out_index.eq(0), m_base.eq(0),
                                  pingpong.eq((F <= half) & ~blocked),
+                                 out_pingpong.eq(Mux(M < rows, M, rows) * positions <= ohalf),
+                                 result_bank.eq(0),
                                  tag_words_in.eq((n_spmb + 31) >> 5),
                                  tag_words_out.eq((n_out_spmb + 31) >> 5),
                                  block.eq(0), bstep0.eq(0), bsteps.eq(bsize),
@@ -961,58 +1020,38 @@ class SpikeXAccelerator(wiring.Component):
                     with m.If(pingpong & (m_base + rows < M)):
                         load(m_base + rows, ~compute_bank)
                     m.next = "PASSES"
+            def start_write():
+                # The group's output spikes go to DRAM from their bank (the output writer);
+                # the next group's passes use the other bank (output ping-pong).
+                m.d.comb += wr_start.eq(1)
+                m.d.sync += [wr_on.eq(1), wr_bank.eq(result_bank),
+                             wr_index.eq(0), wr_word.eq(0), wr_end.eq(rows_used * positions),
+                             wr_global.eq(m_base * positions), wr_channel.eq(m_base),
+                             wr_position.eq(0), wr_btag.eq(btag_base),
+                             result_bank.eq(out_pingpong & ~result_bank)]
+                dram_write(out_block_addr + m_base * positions * input_bytes,
+                           rows_used * positions * input_bytes)
+                m.next = "WRITE_GROUP"
+
             with m.State("PASSES"):
                 with m.If(group_done):
-                    # The group's output spikes go to DRAM (the GLB holds one group's).
-                    m.d.sync += [passes_on.eq(0), out_index.eq(0), out_word.eq(0),
-                                 group_end.eq(rows_used * positions),
-                                 out_global.eq(m_base * positions), out_channel.eq(m_base),
-                                 out_position.eq(0)]
-                    dram_write(out_block_addr + m_base * positions * input_bytes,
-                               rows_used * positions * input_bytes)
+                    m.d.sync += passes_on.eq(0)
                     with m.If(~pingpong & ~blocked & (m_base + rows < M)):
                         load(m_base + rows, 0)
-                    m.next = "WRITE_SPIKES"
-            with m.State("WRITE_SPIKES"):
-                # Output spikes, time-major packed; each GLB word is cleared as it goes out,
-                # and each output that spiked sets its SP-MB's tag (of all blocks, and of the
-                # block).
-                m.d.comb += [out_r.addr.eq(out_index), out_r.en.eq(1),
-                             wdata.valid.eq(~wr_req.valid),
-                             wdata.payload.eq(Cat(out_r.data, Const(0, 32)).word_select(out_word, 32))]
-                last_word = out_word == wpi - 1
-                out_spmb = Mux(g_out == 16, out_global >> 4, out_channel)
-                active = out_r.data != 0
-                # Tags are only ever set (the memories are cleared as they are written out):
-                # a bit-enable write, no read.
-                m.d.comb += [otags_w.addr.eq(out_spmb >> 5), otags_w.data.eq(-1)]
-                if self.time_blocks:
-                    m.d.comb += [btags_w.addr.eq(btag_base + (out_spmb >> 5)),
-                                 btags_w.data.eq(-1)]
-                with m.If(wdata.valid & wdata.ready):
-                    with m.If(last_word):
-                        m.d.comb += [out_r.addr.eq(out_index + 1),
-                                     otags_w.en.eq(Mux(active, 1 << out_spmb[:5], 0))]
-                        if self.time_blocks:
-                            m.d.comb += btags_w.en.eq(Mux(active & blocked, 1 << out_spmb[:5], 0))
-                        for c in range(cols):
-                            m.d.comb += [out_w[c].addr.eq(out_index), out_w[c].data.eq(0)]
-                        m.d.comb += out_w[0].en.eq(-1)
-                        m.d.sync += [out_word.eq(0), out_index.eq(out_index + 1),
-                                     out_global.eq(out_global + 1),
-                                     acc["glb_reads"].eq(acc["glb_reads"] + 1)]
-                        with m.If(out_position + 1 == positions):
-                            m.d.sync += [out_position.eq(0), out_channel.eq(out_channel + 1)]
-                        with m.Else():
-                            m.d.sync += out_position.eq(out_position + 1)
-                        with m.If(out_index + 1 == group_end):
-                            m.next = "WRITE_GROUP"
+                    with m.If(~wr_on):
+                        start_write()
                     with m.Else():
-                        m.d.sync += out_word.eq(out_word + 1)
+                        m.next = "WRITE_START"
+            with m.State("WRITE_START"):
+                # The previous group's write-out (from the other bank) is still going on.
+                with m.If(~wr_on):
+                    start_write()
             with m.State("WRITE_GROUP"):
-                # The group's write answered: the next block of the group (time blocks), the
-                # next group, or the layer's output tags (of all blocks, then of each block).
-                with m.If(~port.write_busy & ~wr_req.valid):
+                # The group's write-out started (with one output bank: answered): the next
+                # block of the group (time blocks), the next group, or (every write-out
+                # answered) the layer's output tags, of all blocks, then of each block.
+                more = (blocked & (bstep0 + bsize < steps)) | (m_base + rows < M)
+                with m.If(Mux(more, out_pingpong | ~wr_on, ~wr_on)):
                     with m.If(blocked & (bstep0 + bsize < steps)):
                         rest = steps - bstep0 - bsize
                         m.d.sync += [block.eq(block + 1), bstep0.eq(bstep0 + bsize),
@@ -1084,7 +1123,8 @@ class SpikeXAccelerator(wiring.Component):
                         m.next = "LAYER"
             with m.State("DRAIN"):
                 # Finish any DRAM transfer in flight (reads dropped, zeros written), then stop.
-                m.d.comb += [rdata.ready.eq(1), wdata.valid.eq(1), wdata.payload.eq(0)]
+                m.d.comb += [rdata.ready.eq(1), wdata.valid.eq(1), wdata.payload.eq(0),
+                             wr_abort.eq(1)]
                 m.d.sync += [passes_on.eq(0), in_layer.eq(0)]
                 with m.If(~port.busy & ~rd_req.valid & ~wr_req.valid):
                     m.d.sync += [busy.eq(0), done.eq(1)]

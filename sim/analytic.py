@@ -164,7 +164,8 @@ def run_analytic(net, options, source="<network>"):
         split = parameters["glb_split"]
         hw = replace(hw, tws_max=parameters["tws_max"],
                      glb_split=None if split is None else tuple(split),
-                     block_steps=parameters["block_steps"])
+                     block_steps=parameters["block_steps"],
+                     max_timesteps=parameters["max_timesteps"])
     table = load_energy_table(options.get("energy_table"))
     check_fan_in(net, hw.acc_bits, source)
     for k, layer in enumerate(net.layers):

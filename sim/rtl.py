@@ -46,8 +46,9 @@ def rtl_parameters(net, options):
     """The accelerator's elaboration parameters for ``net`` and the ``spikex run`` options.
 
     ``options["glb_split"]``: bytes of the GLB for input spikes, weights and output spikes;
-    None or missing: as ``net`` needs (:func:`glb_needs`), the weights getting room for two
-    ping-pong banks when the GLB has it, the rest to the input spikes.
+    None or missing: as ``net`` needs (:func:`glb_needs`), the weights and then the output
+    spikes getting room for two ping-pong banks when the GLB has it, the rest to the input
+    spikes.
 
     ``options["block_steps"]``: the time block (``--time-block``); None or missing: the whole
     sample when its input fits the GLB, else the longest block (a multiple of every layer's
@@ -117,6 +118,7 @@ def _parameters(net, options, block):
             split = None        # does not fit: check_fits names the layer
         else:
             weights += min(weights, glb_bytes - spikes - weights - outputs)
+            outputs += min(outputs, glb_bytes - spikes - weights - outputs)
             split = [glb_bytes - weights - outputs, weights, outputs]
     parameters["glb_split"] = None if split is None else [int(b) for b in split]
     return parameters

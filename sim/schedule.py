@@ -85,6 +85,8 @@ class Hardware:
     the RTL's time block (None: a sample is one block; sim/rtl.py ``rtl_parameters``); when
     less than T, the schedule's TBs are blocks of ``block_steps`` steps (the last may be
     shorter) and :func:`_memory_rtl_blocked` counts the RTL's blocked layer.
+    ``max_timesteps`` (rtl only): the RTL's GLB spike word in steps, which sizes its output
+    banks (None: T rounded up to 32, or the time block, as sim/rtl.py elaborates it).
     """
     rows: int = 8
     cols: int = 8
@@ -102,6 +104,7 @@ class Hardware:
     dram_one_burst: bool = False
     glb_split: tuple = None
     block_steps: int = None
+    max_timesteps: int = None
 
     def __post_init__(self):
         for name in ("rows", "cols", "glb_width_bits", "lbuf_width_bits", "acc_bits"):
@@ -124,11 +127,11 @@ class Hardware:
         if not isinstance(self.dram_latency, (int, np.integer)) or isinstance(self.dram_latency, bool) \
                 or self.dram_latency < 1:
             raise SpikexError(f"dram_latency must be a positive integer, not {self.dram_latency!r}")
-        if self.block_steps is not None and (not isinstance(self.block_steps, (int, np.integer))
-                                             or isinstance(self.block_steps, bool)
-                                             or self.block_steps < 1):
-            raise SpikexError(f"block_steps must be None or a positive integer, not "
-                              f"{self.block_steps!r}")
+        for name in ("block_steps", "max_timesteps"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (int, np.integer))
+                                      or isinstance(value, bool) or value < 1):
+                raise SpikexError(f"{name} must be None or a positive integer, not {value!r}")
 
     @property
     def dram_bytes_per_cycle(self):
@@ -631,7 +634,8 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     weights = group_rows * row_weights                                                # [G]
     limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
                                 weight_bits=weight_bits, glb_kb=hw.glb_kb, lbuf_kb=hw.lbuf_kb,
-                                max_timesteps=steps, glb_split=hw.glb_split)
+                                max_timesteps=hw.max_timesteps or 32 * -(-steps // 32),
+                                glb_split=hw.glb_split)
     cut = np.zeros(n_chunks, bool)              # a temporal chunk ended by a position change
     if not s.tb_spatial[0]:
         cut[:-1] = s.chunk_len[:-1] < cols
@@ -641,24 +645,46 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     busy = int(busy_g.sum())
     # Row groups. The weight loader fills a group's bank (3 cycles of handshake); with
     # ping-pong banks (the layer's weights fit half the GLB weight share) group g + 1's load
-    # starts as group g's passes do, else when they end. After its passes a group writes
-    # its output spikes (the GLB holds one group's) and waits for the write's response; the
-    # last group's write is followed by the output tags' and the layer's end.
-    group_words = group_rows * positions * wpi                                        # [G]
-    write_group = group_words + 2 * gaps(group_words) + 2 * lat + 2                  # [G]
-    write = (int(group_words[-1]) + lat + 1 + 2 * gaps(group_words[-1])) + \
-        (2 * lat + tag_words_out + 2 + 2 * gaps(tag_words_out)) + (lat + 1) + 1
+    # starts as group g's passes do, else when they end. After its passes a group's output
+    # spikes go to DRAM (the output writer; :func:`_rtl_write_outs`); the last group's
+    # write-out is followed by the output tags' and the layer's end.
+    write_group = _rtl_write_group(hw, group_rows * positions * wpi)                 # [G]
+    write = (lat + tag_words_out + 1 + 2 * gaps(tag_words_out)) + (lat + 1) + 1
     pingpong = fan_in <= limits["max_fan_in"] // 2
+    out_pingpong = min(rows, out_channels) * positions <= limits["max_outputs"] // 2
     proceed = int(weights[0]) + 2                 # from GROUP 0's entry: its weights are in
-    for g in range(groups - 1):
+    free = None
+    for g in range(groups):
         passes_end = proceed + 1 + int(passes[g])                 # the cycle after its passes
+        nxt, free = _rtl_write_out(passes_end, free, int(write_group[g]), out_pingpong)
+        if g == groups - 1:
+            break
         loaded = proceed + 3 if pingpong else passes_end + 2
-        proceed = max(passes_end + int(write_group[g]), loaded + int(weights[g + 1]))
-    rows_cycles = proceed + 1 + int(passes[-1])
+        proceed = max(nxt, loaded + int(weights[g + 1]))
+    rows_cycles = free + 1                        # WRITE_GROUP waits for the last write-out
     t["cycles"] = int(head + load + dispatch + rows_cycles + write)
     t["compute_cycles"] = busy
     t["stall_cycles"] = int(passes.sum()) - busy
     t["dram_cycles"] = t["cycles"] - int(passes.sum())
+
+
+def _rtl_write_group(hw, group_words):
+    """Cycles of the output writer's write-out of ``group_words`` words: from its first
+    cycle until its B response is in (the request issued the cycle before)."""
+    gaps, _ = _rtl_dram(hw)
+    return group_words + 2 * gaps(group_words) + 2 * hw.dram_latency + 2
+
+
+def _rtl_write_out(passes_end, free, write_group, out_pingpong):
+    """A row group's write-out after its passes (hw/top.py's output writer): it starts as
+    the passes end (``passes_end``, the cycle after them) or, while the previous write-out
+    is going on (the writer is free again at cycle ``free``), the cycle after it ends.
+    Returns the cycle the controller's next state starts (with two output banks the cycle
+    after the write-out starts, else the cycle after it ends) and the cycle the writer is
+    free again."""
+    start = passes_end if free is None else max(passes_end, free + 1)
+    free = start + write_group
+    return (start + 1 if out_pingpong else free + 1), free
 
 
 def _rtl_runs(layer, fan_in, weight_bits):
@@ -809,7 +835,7 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group):
         + (kernel_taps + 1 + np.maximum(1, windows_at)).sum(axis=1) + 1 + 1           # [NB]
     limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
                                 weight_bits=weight_bits, glb_kb=hw.glb_kb, lbuf_kb=hw.lbuf_kb,
-                                max_timesteps=size, glb_split=hw.glb_split)
+                                max_timesteps=hw.max_timesteps or size, glb_split=hw.glb_split)
     passes = np.zeros((groups, nb), np.int64)
     busy = 0
     for b, chunks in enumerate(chunks_of):
@@ -825,15 +851,19 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group):
         passes[:, b], busy_g = _rtl_passes(s, hw, tws, chunks, chunk_len + cut + membranes,
                                            4 + candidates[b] + skipped[b], segments, writers)
         busy += int(busy_g.sum())
-    # WRITE_SPIKES and WRITE_GROUP per (group, block); after the last, WRITE_TAGS (the
-    # sample's tags and each block's), WRITE_WAIT, LAYER_END.
-    group_words = group_rows * positions * wpi                                        # [G]
-    write_group = group_words + 2 * gaps(group_words) + 2 * lat + 2                  # [G]
+    # The output writer per (group, block), overlapped with the next block or group when
+    # the row group's outputs fit half the output GLB (:func:`_rtl_write_out`); after the
+    # last, WRITE_TAGS (the sample's tags and each block's), WRITE_WAIT, LAYER_END.
+    write_group = _rtl_write_group(hw, group_rows * positions * wpi)                 # [G]
+    out_pingpong = min(rows, out_channels) * positions <= limits["max_outputs"] // 2
     tag_words = (1 + nb) * tag_words_out
     write_tags = (lat + 1 + tag_words + 2 * gaps(tag_words)) + (lat + 1) + 1
-    cycles = head + group_head.sum() + groups * block_head.sum() + passes.sum() \
-        + nb * write_group.sum() + write_tags
-    t["cycles"] = int(cycles)
+    cycle, free = int(head), None
+    for g in range(groups):
+        for b in range(nb):
+            cycle += (int(group_head[g]) if b == 0 else 0) + int(block_head[b]) + int(passes[g, b])
+            cycle, free = _rtl_write_out(cycle, free, int(write_group[g]), out_pingpong)
+    t["cycles"] = int(free + 1 + write_tags)
     t["compute_cycles"] = busy
     t["stall_cycles"] = int(passes.sum()) - busy
     t["dram_cycles"] = t["cycles"] - int(passes.sum())

@@ -23,7 +23,7 @@ from hw.top import glb_split_bytes
 from sim.analytic import layer_membrane, run_analytic
 from sim.rtl import rtl_parameters
 from sim.schedule import Hardware, layer_schedule
-from spikex.netfile import Network, SpikexError
+from spikex.netfile import ConvLayer, FcLayer, Network, SpikexError
 from test_top_amaranth import check_outputs, run_top, tiny_network
 from tb.networks import random_network
 
@@ -34,13 +34,13 @@ COUNTERS = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntwus",
 
 
 def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8, glb_split=None,
-                      block_steps=None):
+                      block_steps=None, max_timesteps=64):
     # run_top elaborates the default GLB split unless given one, and runs one time block
     # unless given one (rtl_parameters would cut a sample that does not fit into blocks).
     options = dict(dataflow=dataflow, rows=rows, cols=cols, tws_max=tws_max, memory="rtl",
                    dram_latency=1, dram_one_burst=False, lbuf_kb=lbuf_kb, glb_kb=glb_kb,
                    glb_split=list(glb_split_bytes(glb_kb, glb_split)),
-                   block_steps=block_steps or net.timesteps)
+                   block_steps=block_steps or net.timesteps, max_timesteps=max_timesteps)
     _, counters = run_analytic(net, options)
     return [dict(layer, busy_cycles=layer["compute_cycles"]) for layer in counters["layers"]]
 
@@ -54,7 +54,7 @@ def rtl_and_model(net, dataflow, rows, cols, tws_max=4, golden=False, **hardware
     assert result["status"] == 0b010, f"error code {result['error_code']}"
     model = analytic_counters(net, dataflow, rows, cols, tws_max, hardware.get("lbuf_kb", 2),
                               hardware.get("glb_kb", 8), hardware.get("glb_split"),
-                              hardware.get("block_steps"))
+                              hardware.get("block_steps"), hardware.get("max_timesteps", 64))
     assert len(result["counters"]) == len(model) == len(net.layers)
     return result["counters"], model
 
@@ -109,6 +109,55 @@ def test_counters_match_with_the_glb_split_as_the_network_needs(dataflow):
     assert split[1] >= 2 * 27 * 2 > glb_split_bytes(0.4)[1]
     assert_counters_equal(net, dataflow, rows=2, cols=3, golden=True, glb_kb=0.4,
                           glb_split=tuple(split), max_timesteps=32)
+
+
+def _quiet_network(channels=6, timesteps=8):
+    """A conv and an fc layer of ``channels`` outputs each and no input spike: every row
+    group's passes take 3 cycles, less than the previous group's write-out."""
+    rng = np.random.default_rng(0)
+    conv = ConvLayer(in_channels=2, in_size=(6, 6), out_channels=channels, kernel=3, stride=1,
+                     padding=1, threshold=30, leak_shift=2, tws=2)
+    fc = FcLayer(in_features=channels * 36, out_features=channels, threshold=20, leak_shift=1,
+                 tws=4)
+    weights = [rng.integers(-40, 100, size=conv.weight_shape),
+               rng.integers(-40, 100, size=fc.weight_shape)]
+    x = np.zeros((1, timesteps, 2, 6, 6), np.uint8)
+    return Network([conv, fc], weights, x, weight_bits=8, v_bits=16)
+
+
+def _quiet_fc_network(timesteps=128):
+    """Two 16 -> 16 fc layers and no input spike (T = 128: two words an input)."""
+    rng = np.random.default_rng(0)
+    layers = [FcLayer(in_features=16, out_features=16, threshold=20, leak_shift=1, tws=4)
+              for _ in range(2)]
+    weights = [rng.integers(-40, 100, size=layer.weight_shape) for layer in layers]
+    return Network(layers, weights, np.zeros((1, timesteps, 16), np.uint8), weight_bits=8,
+                   v_bits=16)
+
+
+@pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
+@pytest.mark.parametrize("make, rows, cols, block", [(_quiet_network, 1, 3, None),
+                                                     (_quiet_fc_network, 8, 2, 64)],
+                         ids=["conv-fc", "fc-fc-B64"])
+def test_counters_match_when_a_write_out_outlasts_the_next_group(make, rows, cols, block,
+                                                                 dataflow):
+    # Two output banks: a row group's outputs leave one while the next group's passes fill
+    # the other. Here the passes are shorter than a write-out, so the next write-out waits
+    # for the previous one (WRITE_START): row group after row group (conv-fc), and (SpikeX)
+    # block after block (fc-fc-B64: T = 128 in two blocks of 64 steps, 8 rows).
+    assert_counters_equal(make(), dataflow, rows=rows, cols=cols, golden=True,
+                          block_steps=block)
+
+
+@pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
+def test_counters_match_when_outputs_do_not_fit_a_bank(dataflow):
+    # 0.25 KB of GLB split 120, 96, 24 bytes, 8-step spike words: the output share holds 24
+    # outputs, a bank 12, fewer than the conv layer's row group outputs (2 x 9): its
+    # write-outs are waited for; the fc layer's (2) use two banks. The weights ping-pong in
+    # the conv layer (fan-in 18 <= 24), not in the fc layer (27).
+    net = tiny_network(batch=1)
+    assert_counters_equal(net, dataflow, rows=2, cols=3, golden=True, glb_kb=0.25,
+                          glb_split=(120, 96, 24), max_timesteps=8)
 
 
 def _wide(seed, weight_bits):
