@@ -16,11 +16,14 @@ passes on the row group's weights (SpikeX: only active SP-MBs' runs), loaded by 
 loader into one of two banks while the previous group computes (when a layer's weights fit
 half the weight memory; else after it): the gather fills one LBUF bank while the array
 streams the other, a pass longer than a bank streaming through both in segments. After each
-group its output spikes (time-major packed) go to DRAM, and after the last the output SP-MB
-tags. A sample longer than a GLB spike word runs in time blocks: each row group loads its
-weights once, then runs block after block (the block's tags, spikes, list, passes and
-outputs), each position's membranes and last active step kept in the state memory between
-blocks. Cycle costs and error codes: docs/accelerator.md.
+group the output writer sends its output spikes (time-major packed) to DRAM, from one of two
+output banks while the next group computes in the other (when a group's outputs fit half
+the output memory), and after the last the output SP-MB tags. A sample longer than a GLB
+spike word runs in time blocks: each row group loads its weights once, then runs block after
+block (the block's tags, spikes, list, passes and outputs), each position's membranes and
+last active step kept in the state memory between blocks; the input loader fills the other
+input bank with the next block while a block computes (when the input fits half the spike
+memory). Cycle costs and error codes: docs/accelerator.md.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
@@ -166,7 +169,9 @@ class SpikeXAccelerator(wiring.Component):
         self.glb_weights = MemoryData(shape=rows * weight_bits, depth=self.max_fan_in, init=[])
         self.glb_outputs = MemoryData(shape=max_timesteps, depth=self.max_outputs, init=[])
         self.location_tags = MemoryData(shape=max_timesteps, depth=self.max_inputs, init=[])
-        self.input_tags = MemoryData(shape=32, depth=self.tag_words, init=[])
+        # With time blocks, two banks of input SP-MB tags (the next block's are prefetched).
+        self.input_tags = MemoryData(shape=32, depth=self.tag_words * (2 if self.time_blocks else 1),
+                                     init=[])
         self.output_tags = MemoryData(shape=32, depth=self.out_tag_words, init=[])
         if self.time_blocks:
             # Between time blocks, per output position of the row group: the membranes of
@@ -219,11 +224,17 @@ class SpikeXAccelerator(wiring.Component):
         m.submodules.output_tags = otags_mem = Memory(data=self.output_tags)
         m.submodules.lbuf = lbuf_mem = Memory(data=self.lbuf)
 
+        # Input ping-pong (time blocks, a layer whose input fits half the spike memory): the
+        # passes read bank ``in_bank`` (spikes, location tags, SP-MB tags) while the input
+        # loader fills the other with the next block's.
+        ihalf = self.max_inputs // 2
+        in_pingpong = Signal()
+        in_bank = Signal()
         spikes_w = spikes_mem.write_port()
         for c in range(cols):
             rd = spikes_mem.read_port()
-            m.d.comb += [rd.addr.eq(gather.spikes[c].addr), rd.en.eq(gather.spikes[c].en),
-                         gather.spikes[c].data.eq(rd.data)]
+            m.d.comb += [rd.addr.eq(gather.spikes[c].addr + Mux(in_bank, ihalf, 0)),
+                         rd.en.eq(gather.spikes[c].en), gather.spikes[c].data.eq(rd.data)]
         weights_w = weights_mem.write_port(granularity=self.weight_bits)
         weights_r = weights_mem.read_port()
         half = self.max_fan_in // 2      # a weight bank, when a layer's weights fit it
@@ -234,13 +245,14 @@ class SpikeXAccelerator(wiring.Component):
         loc_w = loc_mem.write_port()
         loc_rmw = loc_mem.read_port(domain="comb")
         loc_r = loc_mem.read_port()
-        m.d.comb += [loc_r.addr.eq(disp.loc.addr), loc_r.en.eq(disp.loc.en),
+        m.d.comb += [loc_r.addr.eq(disp.loc.addr + Mux(in_bank, ihalf, 0)), loc_r.en.eq(disp.loc.en),
                      disp.loc.data.eq(loc_r.data)]
         tags_w = tags_mem.write_port()
         tags_gather = tags_mem.read_port(domain="comb")
         tags_ctl = tags_mem.read_port(domain="comb")
         tags_load = tags_mem.read_port(domain="comb")
-        m.d.comb += [tags_gather.addr.eq(gather.tags.addr), gather.tags.data.eq(tags_gather.data)]
+        m.d.comb += [tags_gather.addr.eq(gather.tags.addr + Mux(in_bank, self.tag_words, 0)),
+                     gather.tags.data.eq(tags_gather.data)]
         out_w = [outputs_mem.write_port(granularity=1) for _ in range(cols)]
         out_clear = outputs_mem.write_port()        # words cleared (CLEAR, write-out)
         out_r = outputs_mem.read_port()
@@ -307,7 +319,6 @@ class SpikeXAccelerator(wiring.Component):
         in_block_bytes, out_block_bytes = Signal(32), Signal(32)
         tag_words_in, tag_words_out = Signal(32), Signal(32)
         btag_base = Signal(32)          # the block's first word of the output block tags
-        tags_overall = Signal()         # the TAGS state reads the SP-MB tags of all blocks
         pos_index = Signal(32)
         tws_narrow = tws[:ceil_log2(self.tws_max + 1)]
         ok_sizes = Signal()
@@ -347,19 +358,8 @@ class SpikeXAccelerator(wiring.Component):
         got = Signal(range(DESCRIPTOR_WORDS + 1))   # words received of a header/descriptor
         take = rdata.valid & rdata.ready
 
-        # Loading spikes / weights / tags.
-        spmb = Signal(32)            # SP-MB (run) index
-        item = Signal(32)            # input index (spikes) / first fan-in of the word (weights)
-        item_end = Signal(32)
-        word_in = Signal(range(T_max // 32 + 2))
-        loc_index = Signal(32)
-        assembly = Signal(T_max)
-        remaining = Signal(32)       # words still to take of the current request
         m_base = Signal(32)          # first output channel of the row group
         rows_used = Signal(range(rows + 1))
-        tag_bit = tags_ctl.data.bit_select(spmb[:5], 1)
-        m.d.comb += tags_ctl.addr.eq(spmb[5:])
-        spmb_active = ~tailor | tag_bit
         wbytes = Signal(3)
 
         # The rows of a last, partial row group that hold no output channel get zero weights
@@ -606,9 +606,10 @@ class SpikeXAccelerator(wiring.Component):
                 with m.Else():
                     m.d.sync += state_busy.eq(0)
         weight_written = Signal()       # the weight loader writes a weight this cycle
-        with m.If(writing_results | weight_written):
+        spike_written = Signal()        # the input loader writes a spike word this cycle
+        with m.If(writing_results | weight_written | spike_written):
             m.d.sync += acc["glb_writes"].eq(acc["glb_writes"] + Mux(writing_results, w_len, 0)
-                                             + weight_written)
+                                             + weight_written + spike_written)
         with m.If(writer_busy):
             with m.If(w_row < rows_used):
                 m.d.sync += [w_row.eq(w_row + 1), w_addr.eq(w_addr + positions)]
@@ -765,16 +766,126 @@ class SpikeXAccelerator(wiring.Component):
                             m.d.sync += lspmb.eq(lspmb + 1)
                             m.next = "RUN"
 
+        # ---------------------------------------------------------------- input loader
+        # A block's input (or, with ``ld_tags_only``, the SP-MB tags of the whole sample),
+        # DRAM -> GLB bank ``ld_bank``: the SP-MB tags (SpikeX), the location tags cleared,
+        # then the spike words of the active SP-MBs (SpikeX) or of all (PTB), each input's
+        # window tags OR-ed into its location's tag as it arrives. Zero-tag SP-MBs are neither
+        # loaded nor processed. Started by the controller (``start_input``), which issues the
+        # tag request; ``ld_done`` is high in its last cycle. With input ping-pong it loads
+        # the next time block while the passes of this one run.
+        ld_start, ld_done, ld_abort = Signal(), Signal(), Signal()
+        ld_on = Signal()                # started, not done
+        ld_bank = Signal()
+        ld_tags_only = Signal()
+        ld_addr = Signal(32)            # the block's spike words
+        ld_steps = Signal(32)           # the block's steps
+        spmb = Signal(32)               # SP-MB index
+        item = Signal(32)               # input index (spikes), tag word (tags)
+        item_end = Signal(32)
+        word_in = Signal(range(T_max // 32 + 2))
+        loc_index = Signal(32)
+        loc_clear = Signal(32)
+        assembly = Signal(T_max)
+        remaining = Signal(32)          # tag words still to take
+        ld_spikes = Mux(ld_bank, ihalf, 0)
+        ld_tags = Mux(ld_bank, self.tag_words, 0)
+        m.d.comb += tags_ctl.addr.eq(ld_tags + spmb[5:])
+        spmb_active = ~tailor | tags_ctl.data.bit_select(spmb[:5], 1)
+        spike_mask = Signal(T_max)
+        m.d.comb += spike_mask.eq((Const(1, T_max + 1) << ld_steps[:ceil_log2(T_max + 1)]) - 1)
+        spike_word = Signal(T_max)
+        m.d.comb += spike_word.eq((assembly | (rdata.payload << (word_in * 32))) & spike_mask)
+        loc_tags_of = _window_tags(m, spike_word, tws, self.tws_max, T_max)
+
+        def start_input(tag_address, tag_words, spike_address, block_steps, bank,
+                        tags_only=False):
+            m.d.comb += ld_start.eq(1)
+            m.d.sync += [ld_on.eq(1), ld_bank.eq(bank), ld_tags_only.eq(tags_only),
+                         ld_addr.eq(spike_address), ld_steps.eq(block_steps),
+                         item.eq(0), remaining.eq(tag_words), loc_clear.eq(0)]
+            with m.If(tailor):
+                dram_read(tag_address, tag_words << 2)
+
+        with m.FSM(name="input"):
+            with m.State("IDLE"):
+                with m.If(ld_start):
+                    with m.If(tailor):
+                        m.next = "TAGS"
+                    with m.Else():
+                        m.next = "LOC_CLEAR"
+            with m.State("TAGS"):
+                m.d.comb += [rdata.ready.eq(1), tags_w.addr.eq(ld_tags + item),
+                             tags_w.data.eq(rdata.payload), tags_w.en.eq(take)]
+                with m.If(take):
+                    m.d.sync += [item.eq(item + 1), remaining.eq(remaining - 1)]
+                    with m.If(remaining == 1):
+                        m.d.sync += item.eq(0)
+                        with m.If(ld_tags_only):
+                            m.d.comb += ld_done.eq(1)
+                            m.d.sync += ld_on.eq(0)
+                            m.next = "IDLE"
+                        with m.Else():
+                            m.next = "LOC_CLEAR"
+                with m.If(ld_abort):
+                    m.d.sync += ld_on.eq(0)
+                    m.next = "IDLE"
+            with m.State("LOC_CLEAR"):
+                m.d.comb += [loc_w.addr.eq(ld_spikes + loc_clear), loc_w.data.eq(0), loc_w.en.eq(1)]
+                m.d.sync += loc_clear.eq(loc_clear + 1)
+                with m.If(loc_clear + 1 >= hw_in):
+                    m.d.sync += [spmb.eq(0), item.eq(0)]
+                    m.next = "SPMB"
+                with m.If(ld_abort):
+                    m.d.sync += ld_on.eq(0)
+                    m.next = "IDLE"
+            with m.State("SPMB"):
+                # Next SP-MB of the input: load it if its tag is set (SpikeX) or always (PTB).
+                with m.If(spmb == n_spmb):
+                    m.d.comb += ld_done.eq(1)
+                    m.d.sync += ld_on.eq(0)
+                    m.next = "IDLE"
+                with m.Elif(spmb_active):
+                    end = Mux(item + g_in < n_in, item + g_in, n_in)
+                    dram_read(ld_addr + item * input_bytes, (end - item) * input_bytes)
+                    m.d.sync += [item_end.eq(end), word_in.eq(0), loc_index.eq(0),
+                                 assembly.eq(0)]
+                    m.next = "SPIKES"
+                with m.Else():
+                    m.d.sync += [spmb.eq(spmb + 1), item.eq(item + g_in)]
+                with m.If(ld_abort):
+                    m.d.sync += ld_on.eq(0)
+                    m.next = "IDLE"
+            with m.State("SPIKES"):
+                m.d.comb += rdata.ready.eq(1)
+                word = spike_word
+                m.d.comb += [loc_rmw.addr.eq(ld_spikes + loc_index),
+                             loc_w.addr.eq(ld_spikes + loc_index),
+                             loc_w.data.eq(loc_rmw.data | loc_tags_of),
+                             spikes_w.addr.eq(ld_spikes + item), spikes_w.data.eq(word)]
+                with m.If(take):
+                    with m.If(word_in == wpi - 1):
+                        m.d.comb += [spikes_w.en.eq(1), loc_w.en.eq(1), spike_written.eq(1)]
+                        m.d.sync += [word_in.eq(0), assembly.eq(0), item.eq(item + 1),
+                                     loc_index.eq(Mux(loc_index + 1 == hw_in, 0, loc_index + 1))]
+                        with m.If(item + 1 == item_end):
+                            m.d.sync += spmb.eq(spmb + 1)
+                            m.next = "SPMB"
+                    with m.Else():
+                        m.d.sync += [word_in.eq(word_in + 1), assembly.eq(word)]
+                with m.If(ld_abort):
+                    m.d.sync += ld_on.eq(0)
+                    m.next = "IDLE"
+
         # ---------------------------------------------------------------- controller
+        # The windows of the block (its steps set at least two cycles before its list is
+        # built).
+        m.d.sync += windows.eq(bsteps[:16] // Mux(tws == 0, 1, tws_narrow))
+
         def fail(code):
             m.d.sync += [error.eq(1), error_code.eq(code)]
             m.next = "DRAIN"
 
-        spike_mask = Signal(T_max)
-        m.d.comb += spike_mask.eq((Const(1, T_max + 1) << bsteps[:ceil_log2(T_max + 1)]) - 1)
-        spike_word = Signal(T_max)
-        m.d.comb += spike_word.eq((assembly | (rdata.payload << (word_in * 32))) & spike_mask)
-        loc_tags_of = _window_tags(m, spike_word, tws, self.tws_max, T_max)
         with m.FSM(name="control"):
             with m.State("IDLE"):
                 m.d.comb += rdata.ready.eq(1)
@@ -900,34 +1011,35 @@ class SpikeXAccelerator(wiring.Component):
                 with m.Elif(~ok_descriptor):
                     fail(E_DESCRIPTOR)
                 with m.Else():
-                    m.d.sync += [spmb.eq(0), item.eq(0), out_index.eq(0), m_base.eq(0),
+                    m.d.sync += [out_index.eq(0), m_base.eq(0),
                                  pingpong.eq((F <= half) & ~blocked),
                                  out_pingpong.eq(Mux(M < rows, M, rows) * positions <= ohalf),
-                                 result_bank.eq(0),
+                                 result_bank.eq(0), in_bank.eq(0),
                                  tag_words_in.eq((n_spmb + 31) >> 5),
                                  tag_words_out.eq((n_out_spmb + 31) >> 5),
                                  block.eq(0), bstep0.eq(0), bsteps.eq(bsize),
                                  in_block_addr.eq(in_addr), out_block_addr.eq(out_addr)]
+                    if self.time_blocks:
+                        m.d.sync += in_pingpong.eq(blocked & (n_in <= ihalf))
                     with m.If(blocked):
                         m.next = "B_GROUP"
-                    with m.Elif(tailor):
-                        dram_read(tag_addr, ((n_spmb + 31) >> 5) << 2)
-                        m.d.sync += [remaining.eq((n_spmb + 31) >> 5), tags_overall.eq(0)]
-                        m.next = "TAGS"
                     with m.Else():
-                        m.next = "LOC_CLEAR"
+                        start_input(tag_addr, (n_spmb + 31) >> 5, in_addr, bsize, 0)
+                        m.next = "INPUT"
             with m.State("B_GROUP"):
                 # Time blocks: a row group starts with its weights, tailored by the SP-MB tags
                 # of all blocks (the first tag words), and its positions' last steps cleared.
                 m.d.sync += [block.eq(0), bstep0.eq(0), bsteps.eq(bsize), pos_index.eq(0),
                              in_block_addr.eq(in_addr), out_block_addr.eq(out_addr),
-                             tag_block_addr.eq(tag_addr + (tag_words_in << 2)), btag_base.eq(0),
-                             item.eq(0)]
+                             tag_block_addr.eq(tag_addr + (tag_words_in << 2)), btag_base.eq(0)]
                 with m.If(tailor):
-                    dram_read(tag_addr, tag_words_in << 2)
-                    m.d.sync += [remaining.eq(tag_words_in), tags_overall.eq(1)]
-                    m.next = "TAGS"
+                    start_input(tag_addr, tag_words_in, 0, 0, 0, tags_only=True)
+                    m.next = "B_TAGS"
                 with m.Else():
+                    load(m_base, 0)
+                    m.next = "B_LOAD"
+            with m.State("B_TAGS"):
+                with m.If(ld_done):
                     load(m_base, 0)
                     m.next = "B_LOAD"
             with m.State("B_LOAD"):
@@ -939,63 +1051,16 @@ class SpikeXAccelerator(wiring.Component):
                 with m.Elif(~load_busy):
                     m.next = "B_BLOCK"
             with m.State("B_BLOCK"):
-                # The block's input: its SP-MB tags, then the spikes of its active SP-MBs.
-                m.d.sync += [spmb.eq(0), item.eq(0), out_index.eq(0)]
-                with m.If(tailor):
-                    dram_read(tag_block_addr, tag_words_in << 2)
-                    m.d.sync += [remaining.eq(tag_words_in), tags_overall.eq(0)]
-                    m.next = "TAGS"
-                with m.Else():
-                    m.next = "LOC_CLEAR"
-            with m.State("TAGS"):
-                m.d.comb += [rdata.ready.eq(1), tags_w.addr.eq(item), tags_w.data.eq(rdata.payload),
-                             tags_w.en.eq(take)]
-                with m.If(take):
-                    m.d.sync += [item.eq(item + 1), remaining.eq(remaining - 1)]
-                    with m.If(remaining == 1):
-                        m.d.sync += item.eq(0)
-                        with m.If(tags_overall):
-                            load(m_base, 0)
-                            m.next = "B_LOAD"
-                        with m.Else():
-                            m.next = "LOC_CLEAR"
-            with m.State("LOC_CLEAR"):
-                m.d.comb += [loc_w.addr.eq(out_index), loc_w.data.eq(0), loc_w.en.eq(1)]
-                m.d.sync += [out_index.eq(out_index + 1),
-                             windows.eq(bsteps[:16] // Mux(tws == 0, 1, tws_narrow))]
-                with m.If(out_index + 1 >= hw_in):
-                    m.d.sync += [spmb.eq(0), item.eq(0)]
-                    m.next = "SPMB"
-            with m.State("SPMB"):
-                # Next SP-MB of the input: load it if its tag is set (SpikeX) or always (PTB).
-                with m.If(spmb == n_spmb):
+                # The block's input: its SP-MB tags, then the spikes of its active SP-MBs
+                # (already loading, or loaded, into the other bank with input ping-pong).
+                m.d.sync += in_bank.eq(in_pingpong & block[0])
+                with m.If((block == 0) | ~in_pingpong):
+                    start_input(tag_block_addr, tag_words_in, in_block_addr, bsteps, 0)
+                m.next = "INPUT"
+            with m.State("INPUT"):
+                with m.If(ld_done | ~ld_on):
                     m.d.comb += disp.build.eq(1)
                     m.next = "DISPATCH"
-                with m.Elif(spmb_active):
-                    end = Mux(item + g_in < n_in, item + g_in, n_in)
-                    dram_read(in_block_addr + item * input_bytes, (end - item) * input_bytes)
-                    m.d.sync += [item_end.eq(end), word_in.eq(0), loc_index.eq(0),
-                                 assembly.eq(0)]
-                    m.next = "SPIKES"
-                with m.Else():
-                    m.d.sync += [spmb.eq(spmb + 1), item.eq(item + g_in)]
-            with m.State("SPIKES"):
-                m.d.comb += rdata.ready.eq(1)
-                word = spike_word
-                m.d.comb += [loc_rmw.addr.eq(loc_index), loc_w.addr.eq(loc_index),
-                             loc_w.data.eq(loc_rmw.data | loc_tags_of),
-                             spikes_w.addr.eq(item), spikes_w.data.eq(word)]
-                with m.If(take):
-                    with m.If(word_in == wpi - 1):
-                        m.d.comb += [spikes_w.en.eq(1), loc_w.en.eq(1)]
-                        m.d.sync += [word_in.eq(0), assembly.eq(0), item.eq(item + 1),
-                                     loc_index.eq(Mux(loc_index + 1 == hw_in, 0, loc_index + 1)),
-                                     acc["glb_writes"].eq(acc["glb_writes"] + 1)]
-                        with m.If(item + 1 == item_end):
-                            m.d.sync += spmb.eq(spmb + 1)
-                            m.next = "SPMB"
-                    with m.Else():
-                        m.d.sync += [word_in.eq(word_in + 1), assembly.eq(word)]
             with m.State("DISPATCH"):
                 with m.If(disp.built):
                     with m.If(disp.overflow):
@@ -1009,6 +1074,13 @@ class SpikeXAccelerator(wiring.Component):
                                      compute_bank.eq(0)]
                         with m.If(~blocked):
                             load(0, 0)
+                        # Input ping-pong: the next block of the row group loads into the
+                        # other bank while this block's passes run.
+                        with m.If(in_pingpong & (bstep0 + bsize < steps)):
+                            rest = steps - bstep0 - bsize
+                            start_input(tag_block_addr + (tag_words_in << 2), tag_words_in,
+                                        in_block_addr + in_block_bytes,
+                                        Mux(rest < bsize, rest, bsize), ~block[0])
                         m.next = "GROUP"
             with m.State("GROUP"):
                 # The row group's weights are in their bank: run its passes, and (ping-pong)
@@ -1124,7 +1196,7 @@ class SpikeXAccelerator(wiring.Component):
             with m.State("DRAIN"):
                 # Finish any DRAM transfer in flight (reads dropped, zeros written), then stop.
                 m.d.comb += [rdata.ready.eq(1), wdata.valid.eq(1), wdata.payload.eq(0),
-                             wr_abort.eq(1)]
+                             wr_abort.eq(1), ld_abort.eq(1)]
                 m.d.sync += [passes_on.eq(0), in_layer.eq(0)]
                 with m.If(~port.busy & ~rd_req.valid & ~wr_req.valid):
                     m.d.sync += [busy.eq(0), done.eq(1)]

@@ -830,9 +830,10 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group):
     kernel_taps = layer.kernel * layer.kernel if conv else 1
     windows_at = np.zeros((nb, positions), np.int64)
     np.add.at(windows_at, (s.tb, s.pos), 1)
-    block_head = 1 + tags + in_locations + n_spmb + 1 \
-        + (loaded * read(spmb_size * wpi)).sum(axis=1) \
-        + (kernel_taps + 1 + np.maximum(1, windows_at)).sum(axis=1) + 1 + 1           # [NB]
+    # The input loader's cycles (TAGS .. SPMB), from the cycle it is started to its last,
+    # and DISPATCH's.
+    load = tags + in_locations + n_spmb + 1 + (loaded * read(spmb_size * wpi)).sum(axis=1)  # [NB]
+    dispatch = (kernel_taps + 1 + np.maximum(1, windows_at)).sum(axis=1) + 1         # [NB]
     limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
                                 weight_bits=weight_bits, glb_kb=hw.glb_kb, lbuf_kb=hw.lbuf_kb,
                                 max_timesteps=hw.max_timesteps or size, glb_split=hw.glb_split)
@@ -858,11 +859,23 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group):
     out_pingpong = min(rows, out_channels) * positions <= limits["max_outputs"] // 2
     tag_words = (1 + nb) * tag_words_out
     write_tags = (lat + 1 + tag_words + 2 * gaps(tag_words)) + (lat + 1) + 1
+    # Input ping-pong (the layer's input fits half the GLB spike share): block b + 1's input
+    # loads from the last cycle of block b's DISPATCH, while its passes run; B_BLOCK then
+    # waits in INPUT for the load to end.
+    in_pingpong = int(np.prod(layer.in_shape)) <= limits["max_inputs"] // 2
     cycle, free = int(head), None
     for g in range(groups):
+        loaded_at = None                 # the last cycle of the prefetched block's load
         for b in range(nb):
-            cycle += (int(group_head[g]) if b == 0 else 0) + int(block_head[b]) + int(passes[g, b])
-            cycle, free = _rtl_write_out(cycle, free, int(write_group[g]), out_pingpong)
+            if b == 0:
+                cycle += int(group_head[g])                      # B_BLOCK's cycle
+            if loaded_at is None:
+                loaded_at = cycle + int(load[b])
+            dispatch_start = max(cycle + 1, loaded_at) + 1
+            built = dispatch_start + int(dispatch[b]) - 1
+            loaded_at = built + int(load[b + 1]) if in_pingpong and b + 1 < nb else None
+            passes_end = built + 2 + int(passes[g, b])           # GROUP, then PASSES
+            cycle, free = _rtl_write_out(passes_end, free, int(write_group[g]), out_pingpong)
     t["cycles"] = int(free + 1 + write_tags)
     t["compute_cycles"] = busy
     t["stall_cycles"] = int(passes.sum()) - busy

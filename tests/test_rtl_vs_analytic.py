@@ -249,6 +249,18 @@ def test_counters_match_on_random_networks_in_time_blocks(seed, block, rows, col
 
 
 @pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
+def test_counters_match_in_time_blocks_when_the_input_does_not_fit_a_bank(dataflow):
+    # Input ping-pong: a block's input loads into one spike bank while the previous block's
+    # passes read the other (the tests above). Here 0.25 KB of GLB split 64, 96, 96 bytes,
+    # 8-step spike words: the spike share holds 64 inputs, a bank 32, fewer than the conv
+    # layer's 50, so each of its blocks loads after the previous block's passes; the fc
+    # layer's 27 inputs ping-pong. T = 24 in three blocks of 8.
+    net = tiny_network(timesteps=24, rate=0.2)
+    assert_counters_equal(net, dataflow, rows=2, cols=3, golden=True, block_steps=8,
+                          glb_kb=0.25, glb_split=(64, 96, 96), max_timesteps=8)
+
+
+@pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
 def test_counters_match_in_time_blocks_when_passes_stream_through_the_lbuf(dataflow):
     # An LBUF bank of 3 beats: passes stream through both banks in segments cut among the
     # block's candidates (SpikeX: the runs of the SP-MBs active in the block; seed 17 has
