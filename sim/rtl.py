@@ -51,8 +51,10 @@ def rtl_parameters(net, options):
     spikes.
 
     ``options["block_steps"]``: the time block (``--time-block``); None or missing: the whole
-    sample when its input fits the GLB, else the longest block (a multiple of every layer's
-    ``tws``) that fits. The result's ``block_steps`` is None for one block.
+    sample when its input fits the GLB, else, of the blocks (multiples of every layer's
+    ``tws``) that fit, the one whose inputs take the fewest 32-bit DRAM words over the
+    sample (``blocks * ceil(block / 32)`` each), the longest of those. The result's
+    ``block_steps`` is None for one block.
     ``options["max_blocks"]``: the accelerator's most time blocks; None or missing: the
     blocks this network runs in (1 for one block: no state memory).
     ``options["max_timesteps"]``: at least this wide a GLB spike word.
@@ -65,11 +67,15 @@ def rtl_parameters(net, options):
     if _fits(net, parameters):
         return parameters
     unit = _unit(net)
+    best, best_words = None, None
     for block in range(min(steps - 1, 1024) // unit * unit, 0, -unit):
         parameters = _parameters(net, options, block)
-        if _fits(net, parameters):
-            return parameters
-    return parameters           # the shortest block: check_fits names what does not fit
+        # A block of 45 steps takes two words an input, one of 30 one: 7 x 2 words
+        # against 10 x 1 over 300 steps.
+        words = -(-steps // block) * -(-block // 32)
+        if _fits(net, parameters) and (best is None or words < best_words):
+            best, best_words = parameters, words
+    return best or parameters   # none fits: check_fits names what does not fit
 
 
 def _unit(net):

@@ -124,20 +124,23 @@ def test_time_blocks_on_rtl(simulator, seed, block):
     assert_rtl_matches(net, options, simulator)
 
 
-def test_a_long_sample_is_cut_into_the_longest_time_blocks_that_fit():
+def test_a_long_sample_is_cut_into_the_time_blocks_of_fewest_words_that_fit():
     # 200 steps of 3x12x12 inputs (tws 2, 4, 2): the whole sample needs 18 KB of GLB; 6 KB
-    # hold blocks of 72 steps (3 blocks: 72 + 72 + 56), spike words of exactly 72 steps.
+    # hold blocks of up to 72 steps. Over the sample an input takes 3 x 3 words in blocks of
+    # 72 steps, 4 x 2 in blocks of 64 and 7 x 1 in blocks of 32: 32 it is (7 blocks, the
+    # last of 8 steps), spike words of exactly 32 steps.
     net = random_network(np.random.default_rng(4), max_size=12, timesteps=(200,), tws=(1, 2, 4),
                          v_bits=(16,), max_batch=1)
     whole = rtl_parameters(net, {"glb_kb": 64})
     assert whole["block_steps"] is None and whole["max_blocks"] == 1
     cut = rtl_parameters(net, {"glb_kb": 6})
     unit = int(np.lcm.reduce([layer.tws for layer in net.layers]))
-    assert cut["block_steps"] == 72 and cut["max_blocks"] == 3 and unit == 4
-    assert cut["max_timesteps"] == 72
-    longer = rtl_parameters(net, {"glb_kb": 6, "block_steps": cut["block_steps"] + unit})
+    assert cut["block_steps"] == 32 and cut["max_blocks"] == 7 and unit == 4
+    assert cut["max_timesteps"] == 32
     from sim.rtl import _fits
-    assert _fits(net, cut) and not _fits(net, longer)
+    longest = rtl_parameters(net, {"glb_kb": 6, "block_steps": 72})
+    longer = rtl_parameters(net, {"glb_kb": 6, "block_steps": 72 + unit})
+    assert _fits(net, cut) and _fits(net, longest) and not _fits(net, longer)
     with pytest.raises(SpikexError, match=r"^long.npz: layer \d \((conv|fc)\): tws \d does not "
                                           r"divide the time block 7 \(--time-block\)$"):
         run_rtl(net, {"block_steps": 7}, "long.npz", "verilator")
