@@ -26,6 +26,8 @@ input bank with the next block while a block computes (when the input fits half 
 memory). Cycle costs and error codes: docs/accelerator.md.
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, MemoryData
@@ -167,7 +169,14 @@ class SpikeXAccelerator(wiring.Component):
         # Memories, kept on the component so a testbench can inspect them.
         self.glb_spikes = MemoryData(shape=max_timesteps, depth=self.max_inputs, init=[])
         self.glb_weights = MemoryData(shape=rows * weight_bits, depth=self.max_fan_in, init=[])
-        self.glb_outputs = MemoryData(shape=max_timesteps, depth=self.max_outputs, init=[])
+        # Output spikes: two memories, the ping-pong banks [0, max_outputs // 2) and the rest
+        # (a row group's outputs that need more than half span both), so that the output
+        # writer clears words of one bank while the passes write the other, each memory
+        # with one write port per column.
+        half_outputs = self.max_outputs // 2
+        self.glb_outputs = tuple(MemoryData(shape=max_timesteps, depth=depth, init=[])
+                                 for depth in (max(half_outputs, 1),
+                                               self.max_outputs - half_outputs))
         self.location_tags = MemoryData(shape=max_timesteps, depth=self.max_inputs, init=[])
         # With time blocks, two banks of input SP-MB tags (the next block's are prefetched).
         self.input_tags = MemoryData(shape=32, depth=self.tag_words * (2 if self.time_blocks else 1),
@@ -218,7 +227,8 @@ class SpikeXAccelerator(wiring.Component):
         # Memories.
         m.submodules.glb_spikes = spikes_mem = Memory(data=self.glb_spikes)
         m.submodules.glb_weights = weights_mem = Memory(data=self.glb_weights)
-        m.submodules.glb_outputs = outputs_mem = Memory(data=self.glb_outputs)
+        out_mems = [Memory(data=bank) for bank in self.glb_outputs]
+        m.submodules.glb_outputs_0, m.submodules.glb_outputs_1 = out_mems
         m.submodules.location_tags = loc_mem = Memory(data=self.location_tags)
         m.submodules.input_tags = tags_mem = Memory(data=self.input_tags)
         m.submodules.output_tags = otags_mem = Memory(data=self.output_tags)
@@ -253,10 +263,39 @@ class SpikeXAccelerator(wiring.Component):
         tags_load = tags_mem.read_port(domain="comb")
         m.d.comb += [tags_gather.addr.eq(gather.tags.addr + Mux(in_bank, self.tag_words, 0)),
                      gather.tags.data.eq(tags_gather.data)]
-        out_w = [outputs_mem.write_port(granularity=1) for _ in range(cols)]
-        out_clear = outputs_mem.write_port()        # words cleared (CLEAR, write-out)
-        out_r = outputs_mem.read_port()
         ohalf = self.max_outputs // 2    # an output bank, when a row group's outputs fit it
+        # The output GLB as one memory of ``max_outputs`` words: ``cols`` bit-enable write
+        # ports (results), a clear port (CLEAR, write-out) and a read port, routed to the two
+        # memories by address; a clear takes column 0's port of its memory.
+        out_bits = ceil_log2(self.max_outputs + 1) + 1
+
+        def out_port(name, en_bits=T_max):
+            return SimpleNamespace(addr=Signal(out_bits, name=f"{name}_addr"),
+                                   data=Signal(T_max, name=f"{name}_data"),
+                                   en=Signal(en_bits, name=f"{name}_en"))
+        out_w = [out_port(f"out_w{c}") for c in range(cols)]
+        out_clear = out_port("out_clear", 1)
+        out_r = out_port("out_r", 1)
+        out_reads = []
+        for i, mem in enumerate(out_mems):
+            base = ohalf if i else 0
+
+            def here(addr, i=i):
+                return (addr >= ohalf) if i else (addr < ohalf)
+            ports = [mem.write_port(granularity=1) for _ in range(cols)]
+            for c, write in enumerate(ports):
+                m.d.comb += [write.addr.eq(out_w[c].addr - base), write.data.eq(out_w[c].data),
+                             write.en.eq(Mux(here(out_w[c].addr), out_w[c].en, 0))]
+            with m.If(out_clear.en & here(out_clear.addr)):
+                m.d.comb += [ports[0].addr.eq(out_clear.addr - base), ports[0].data.eq(0),
+                             ports[0].en.eq(-1)]
+            read = mem.read_port()
+            m.d.comb += [read.addr.eq(out_r.addr - base), read.en.eq(out_r.en)]
+            out_reads.append(read.data)
+        out_high = Signal()             # the registered read came from the second memory
+        with m.If(out_r.en):
+            m.d.sync += out_high.eq(out_r.addr >= ohalf)
+        m.d.comb += out_r.data.eq(Mux(out_high, out_reads[1], out_reads[0]))
         out_pingpong = Signal()          # the layer's row group outputs fit a bank
         result_bank = Signal()           # output bank the passes write
         otags_w = otags_mem.write_port(granularity=1)   # a tag bit set, or a word cleared

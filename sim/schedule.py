@@ -70,8 +70,9 @@ class Hardware:
     ``memory`` picks the memory system the counters describe: ``"blocks"`` (default) the
     paper's (time blocks, resident weights, ``glb_width_bits`` words, a DRAM bandwidth;
     :func:`_memory`), ``"rtl"`` the one hw/top.py implements (docs/accelerator.md: 32-bit
-    AXI, one DRAM request per active SP-MB run, spike loads and output writes not overlapped
-    with compute, weight and LBUF ping-pong, passes streamed through the LBUF;
+    AXI, one DRAM request per active SP-MB run, weight, output and (time blocks) input
+    ping-pong when each fits half its GLB share, LBUF ping-pong, passes streamed through the
+    LBUF;
     :func:`_memory_rtl`), whose counters equal the RTL's. ``dram_latency`` (rtl
     only) is the DRAM's latency in cycles: AR to the first R beat, AW to ``wready`` and the
     last W beat to its B response (1 for the amaranth.sim model of
