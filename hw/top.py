@@ -692,7 +692,8 @@ class SpikeXAccelerator(wiring.Component):
                 with m.If(wr_start):
                     m.next = "SPIKES"
             with m.State("SPIKES"):
-                m.d.comb += [out_r.addr.eq(Mux(wr_bank, ohalf, 0) + wr_index), out_r.en.eq(1),
+                wr_addr = Mux(wr_bank, ohalf, 0) + wr_index     # in the output GLB
+                m.d.comb += [out_r.addr.eq(wr_addr), out_r.en.eq(1),
                              wdata.valid.eq(~wr_req.valid),
                              wdata.payload.eq(Cat(out_r.data, Const(0, 32)).word_select(wr_word, 32))]
                 last_word = wr_word == wpi - 1
@@ -705,9 +706,9 @@ class SpikeXAccelerator(wiring.Component):
                     m.d.comb += [btags_w.addr.eq(wr_btag + (out_spmb >> 5)), btags_w.data.eq(-1)]
                 with m.If(wdata.valid & wdata.ready):
                     with m.If(last_word):
-                        m.d.comb += [out_r.addr.eq(Mux(wr_bank, ohalf, 0) + wr_index + 1),
+                        m.d.comb += [out_r.addr.eq(wr_addr + 1),
                                      otags_w.en.eq(Mux(active, 1 << out_spmb[:5], 0)),
-                                     out_clear.addr.eq(Mux(wr_bank, ohalf, 0) + wr_index),
+                                     out_clear.addr.eq(wr_addr),
                                      out_clear.data.eq(0), out_clear.en.eq(1)]
                         if self.time_blocks:
                             m.d.comb += btags_w.en.eq(Mux(active & blocked, 1 << out_spmb[:5], 0))
@@ -846,6 +847,12 @@ class SpikeXAccelerator(wiring.Component):
             with m.If(tailor):
                 dram_read(tag_address, tag_words << 2)
 
+        def stop_on_abort():
+            # The controller stops (DRAIN): back to IDLE, whatever the load was doing.
+            with m.If(ld_abort):
+                m.d.sync += ld_on.eq(0)
+                m.next = "IDLE"
+
         with m.FSM(name="input"):
             with m.State("IDLE"):
                 with m.If(ld_start):
@@ -866,18 +873,14 @@ class SpikeXAccelerator(wiring.Component):
                             m.next = "IDLE"
                         with m.Else():
                             m.next = "LOC_CLEAR"
-                with m.If(ld_abort):
-                    m.d.sync += ld_on.eq(0)
-                    m.next = "IDLE"
+                stop_on_abort()
             with m.State("LOC_CLEAR"):
                 m.d.comb += [loc_w.addr.eq(ld_spikes + loc_clear), loc_w.data.eq(0), loc_w.en.eq(1)]
                 m.d.sync += loc_clear.eq(loc_clear + 1)
                 with m.If(loc_clear + 1 >= hw_in):
                     m.d.sync += [spmb.eq(0), item.eq(0)]
                     m.next = "SPMB"
-                with m.If(ld_abort):
-                    m.d.sync += ld_on.eq(0)
-                    m.next = "IDLE"
+                stop_on_abort()
             with m.State("SPMB"):
                 # Next SP-MB of the input: load it if its tag is set (SpikeX) or always (PTB).
                 with m.If(spmb == n_spmb):
@@ -892,9 +895,7 @@ class SpikeXAccelerator(wiring.Component):
                     m.next = "SPIKES"
                 with m.Else():
                     m.d.sync += [spmb.eq(spmb + 1), item.eq(item + g_in)]
-                with m.If(ld_abort):
-                    m.d.sync += ld_on.eq(0)
-                    m.next = "IDLE"
+                stop_on_abort()
             with m.State("SPIKES"):
                 m.d.comb += rdata.ready.eq(1)
                 word = spike_word
@@ -912,9 +913,7 @@ class SpikeXAccelerator(wiring.Component):
                             m.next = "SPMB"
                     with m.Else():
                         m.d.sync += [word_in.eq(word_in + 1), assembly.eq(word)]
-                with m.If(ld_abort):
-                    m.d.sync += ld_on.eq(0)
-                    m.next = "IDLE"
+                stop_on_abort()
 
         # ---------------------------------------------------------------- controller
         # The windows of the block (its steps set at least two cycles before its list is

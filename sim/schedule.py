@@ -647,7 +647,7 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     # Row groups. The weight loader fills a group's bank (3 cycles of handshake); with
     # ping-pong banks (the layer's weights fit half the GLB weight share) group g + 1's load
     # starts as group g's passes do, else when they end. After its passes a group's output
-    # spikes go to DRAM (the output writer; :func:`_rtl_write_outs`); the last group's
+    # spikes go to DRAM (the output writer; :func:`_rtl_write_out`); the last group's
     # write-out is followed by the output tags' and the layer's end.
     write_group = _rtl_write_group(hw, group_rows * positions * wpi)                 # [G]
     write = (lat + tag_words_out + 1 + 2 * gaps(tag_words_out)) + (lat + 1) + 1
