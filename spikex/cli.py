@@ -55,7 +55,7 @@ def _check_against_golden(net, outputs, args):
 def _hardware_options(args):
     options = {key: getattr(args, key) for key in ("dataflow", "rows", "cols", "acc_bits",
                                                    "tws_max", "glb_kb", "lbuf_kb", "energy_table",
-                                                   "memory", "block_steps")}
+                                                   "memory", "block_steps", "jobs")}
     if args.glb_split is not None:
         from hw.verilog import parse_glb_split
         options["glb_split"] = list(parse_glb_split(args.glb_split))
@@ -147,6 +147,9 @@ def add_hardware_arguments(parser):
                         help="accelerator RTL: time steps per time block, a multiple of every "
                              "layer's tws (default: the whole sample when its input fits the "
                              "GLB, else the longest block that fits)")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="accelerator RTL: simulations run at once, the samples shared out "
+                             "between them (default: one per CPU core)")
     parser.add_argument("--energy-table", default=None,
                         help="TOML file of per-access energies (default: the shipped 32 nm table)")
     parser.add_argument("--memory", choices=("rtl", "blocks"), default="rtl",

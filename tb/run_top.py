@@ -1,4 +1,6 @@
-"""cocotb host program for whole-network runs of ``spikex_tb`` (sim/rtl.py starts it).
+"""cocotb host program for whole-network runs of ``spikex_tb`` (``sim.rtl.run_rtl(...,
+harness="cocotb")``; ``spikex run`` uses the Verilog host tb/spikex_host.v, which does the
+same without Python, and a test shows that both give the same spikes and counters).
 
 It plays the CPU of an FPGA design: writes the image address and the dataflow to the
 accelerator's AXI4-Lite registers, starts it, waits for ``irq_done`` (the simulator runs
@@ -18,8 +20,12 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge, Timer
 
+from hw.axi import ControlRegisters
 
-CONTROL, STATUS, ERROR_CODE, DESCRIPTOR, DATAFLOW, LAYER, COUNTERS = 0x00, 0x04, 0x08, 0x0C, 0x14, 0x18, 0x100
+
+CONTROL, STATUS, ERROR_CODE, DESCRIPTOR = (ControlRegisters.CONTROL, ControlRegisters.STATUS,
+                                           ControlRegisters.ERROR_CODE, ControlRegisters.DESCRIPTOR)
+DATAFLOW, LAYER, COUNTERS = ControlRegisters.DATAFLOW, ControlRegisters.LAYER, ControlRegisters.COUNTER
 PERIOD_NS = 10
 
 

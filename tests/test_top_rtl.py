@@ -4,8 +4,10 @@
   (tb/test_top.py), random networks in both dataflows bit-exact with the golden model, bad
   images ending in the error status.
 - As users run it: ``spikex run --backend icarus|verilator`` (sim/rtl.py, the Verilog DRAM
-  model, no Python per cycle), bit-exact with golden, counters from the hardware's
-  registers equal to the analytic simulator's (``memory="rtl"``), all twelve of them.
+  model and host, no Python per cycle), bit-exact with golden, counters from the
+  hardware's registers equal to the analytic simulator's (``memory="rtl"``), all twelve of
+  them; the Verilog host equal to the cocotb host it replaced, one simulation equal to
+  samples shared between several.
 """
 
 import json
@@ -158,3 +160,36 @@ def test_a_network_too_large_for_the_glb_is_refused_by_name(split, message):
     net = small_network(11)
     with pytest.raises(SpikexError, match=message):
         run_rtl(net, {**OPTIONS, "glb_kb": 0.2, "glb_split": split}, "big.npz", "icarus")
+
+
+def test_the_verilog_host_gives_what_the_cocotb_host_gives():
+    # The same accelerator build's two hosts (tb/spikex_host.v, tb/run_top.py) on a
+    # two-sample network: the same spikes and the same twelve counters of every layer.
+    net = small_network(15)
+    assert net.batch == 2
+    verilog = run_rtl(net, {**OPTIONS, "jobs": 1}, "random.npz", "verilator", harness="verilog")
+    cocotb = run_rtl(net, OPTIONS, "random.npz", "verilator", harness="cocotb")
+    for k, (a, b) in enumerate(zip(verilog[0], cocotb[0])):
+        assert np.array_equal(a, b), f"layer {k}: the hosts' spikes differ"
+    assert verilog[1] == cocotb[1]
+
+
+def test_samples_shared_between_simulations_give_what_one_simulation_gives():
+    net = random_network(np.random.default_rng(45), max_size=7, timesteps=(12,), tws=(1, 2, 3),
+                         rates=(0.1,), v_bits=(16,), max_batch=1)
+    net = net.with_input(np.concatenate([net.input] + [
+        np.random.default_rng(s).random(net.input.shape) < 0.1 for s in range(4)]))
+    assert net.batch == 5 and hardware(rtl_parameters(net, OPTIONS)) == CONFIGS["4x4"]
+    one = run_rtl(net, {**OPTIONS, "jobs": 1}, "random.npz", "verilator")
+    three = run_rtl(net, {**OPTIONS, "jobs": 3}, "random.npz", "verilator")   # 2, 2 and 1
+    for k, (a, b, want) in enumerate(zip(one[0], three[0], run_network(net))):
+        assert np.array_equal(a, want) and np.array_equal(b, want), f"layer {k} differs"
+    assert one[1] == three[1]
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_a_run_that_does_not_finish_is_an_error(simulator):
+    net = small_network(15)
+    with pytest.raises(SpikexError, match=rf"^random.npz: the accelerator did not finish within "
+                                          rf"500 cycles \({simulator}\); status 0x1$"):
+        run_rtl(net, {**OPTIONS, "timeout_cycles": 500}, "random.npz", simulator)
