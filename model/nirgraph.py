@@ -101,9 +101,9 @@ def read_graph(path):
 def graph_chain(graph, source="<graph>"):
     """The graph's nodes in order from its one Input to its one Output: ``[(name, node)]``.
 
-    Refuses, naming the node, anything that is not a single chain: a second input or
-    output, a node with two inputs or two outputs (skip connections), an edge back to an
-    earlier node (recurrence), a node off the path.
+    Refuses, naming the node, anything that is not a single chain: an edge that closes a
+    cycle (recurrence), a second input or output, a node with two inputs or two outputs
+    (skip connections), a node off the path.
     """
     import nir
     for name, node in graph.nodes.items():
@@ -117,13 +117,15 @@ def graph_chain(graph, source="<graph>"):
     if len(inputs) != 1 or len(outputs) != 1:
         raise SpikexError(f"{source}: the graph has {len(inputs)} Input and {len(outputs)} Output "
                           f"nodes; SpikeX takes exactly one of each")
-    successor, predecessor = {}, {}
     for pre, post in graph.edges:
         for end in (pre, post):
             if end not in graph.nodes:
                 raise SpikexError(f"{source}: edge ({pre!r}, {post!r}) names no node {end!r}")
-        if pre == post:
-            _fail(source, pre, graph.nodes[pre], "a recurrent edge to itself is not supported")
+        if _reaches(graph.edges, post, pre):
+            _fail(source, pre, graph.nodes[pre], f"its edge to '{post}' closes a cycle: recurrent "
+                                                 f"edges are not supported")
+    successor, predecessor = {}, {}
+    for pre, post in graph.edges:
         if pre in successor:
             _fail(source, pre, graph.nodes[pre],
                   f"has two outgoing edges (to '{successor[pre]}' and '{post}'): skip connections "
@@ -141,13 +143,24 @@ def graph_chain(graph, source="<graph>"):
         if name not in successor:
             _fail(source, name, graph.nodes[name], "leads nowhere: the chain does not reach the Output")
         name = successor[name]
-        if any(name == seen for seen, _ in chain):
-            _fail(source, name, graph.nodes[name], "is reached twice: recurrent edges are not supported")
     off_path = [n for n in graph.nodes if n not in dict(chain)]
     if off_path:
         _fail(source, off_path[0], graph.nodes[off_path[0]],
               "is not on the path from Input to Output")
     return chain
+
+
+def _reaches(edges, start, goal):
+    """Whether a path of ``edges`` leads from node ``start`` to node ``goal``."""
+    seen, frontier = set(), [start]
+    while frontier:
+        name = frontier.pop()
+        if name == goal:
+            return True
+        if name not in seen:
+            seen.add(name)
+            frontier.extend(post for pre, post in edges if pre == name)
+    return False
 
 
 def _pair(value, name, node, what, source):
