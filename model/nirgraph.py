@@ -197,7 +197,7 @@ class _ChainReader:
     def __init__(self, source, dt, v_bits, weight_bits):
         self.source, self.dt, self.v_bits, self.weight_bits = source, dt, v_bits, weight_bits
         self.shape = None
-        self.pools = []              # (kernel, stride, gain, shape before the pool)
+        self.pools = []              # (kernel, stride, gain, shape before the pool, node name)
         self.flattened = None        # the [C, H, W] shape a Flatten turned into [N]
         self.synapse = None          # (names, geometry without neuron, weight)
         self.layers = []
@@ -485,6 +485,8 @@ def quantise_layers(layers, tws, weight_bits=8, v_bits=16, calibration=None, sou
         best = None
         for clip in clips:
             geometry, weight, scale = _quantise_layer(layer, clip, weight_bits, tws[k])
+            if geometry.threshold > v_max and best is not None:
+                break                 # clipping more only raises the threshold further
             if geometry.threshold > v_max:
                 raise SpikexError(f"{source}: layer {k} ({layer.nodes}): threshold "
                                   f"{geometry.threshold} does not fit v_bits={v_bits} (largest "

@@ -170,6 +170,27 @@ def test_round_trip_is_bit_exact_and_loads_in_snntorch_and_norse(tmp_path):
     assert {"conv0", "lif0", "fc2", "lif2"} <= {name for name, _ in norse_module.named_children()}
 
 
+def test_per_neuron_fc_thresholds_become_row_scales():
+    """An fc layer's neurons may have their own thresholds: each row is scaled by its own."""
+    weight = np.random.default_rng(3).uniform(-0.5, 1.0, (3, 20))
+    thresholds = np.array([1.0, 2.5, 0.7])
+    graph = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([20])}),
+        "fc": nir.Linear(weight=weight),
+        "lif": nir.LIF(tau=np.full(3, 4e-4), r=np.full(3, 4.0), v_leak=np.zeros(3),
+                       v_threshold=thresholds),
+        "output": nir.Output(output_type={"output": np.array([3])})},
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")], type_check=False)
+    spikes = random_spikes((4, 10, 20), 0.3)
+    v, expected = np.zeros((4, 3)), np.zeros((4, 10, 3), np.uint8)
+    for t in range(10):
+        v = 0.75 * v + spikes[:, t] @ weight.T
+        expected[:, t] = v > thresholds
+        v[expected[:, t] == 1] = 0
+    assert 0 < expected.mean() < 1
+    np.testing.assert_array_equal(run_float(float_layers(graph), spikes)[0], expected)
+
+
 def integer_reference(graph, spikes):
     """The NIR graph's semantics in integer arithmetic, node by node, for integer weights.
 
