@@ -1,4 +1,5 @@
-"""Subcommands of the co-design flow: ``train``, ``sweep-beta``, ``compile`` and ``eval``.
+"""Subcommands of the co-design flow: ``train``, ``sweep-beta``, ``compile``, ``eval``,
+``import`` and ``export`` (NIR graphs, :mod:`model.nirgraph`).
 
 ``register(subparsers)`` adds them to the ``spikex`` parser; each handler imports torch
 and the model code only when it runs.
@@ -195,10 +196,141 @@ def _eval(args):
         print(row)
 
 
+NMNIST_DURATION_US = 300_000
+
+
+def _binning(args):
+    """``(T, duration_us)`` of ``--timesteps`` or ``--bin-us`` over N-MNIST's 300 ms."""
+    if args.bin_us is None:
+        return args.timesteps, NMNIST_DURATION_US
+    if args.bin_us < 1 or args.bin_us > NMNIST_DURATION_US:
+        raise SpikexError(f"--bin-us must be in 1..{NMNIST_DURATION_US}, not {args.bin_us}")
+    steps = NMNIST_DURATION_US // args.bin_us
+    return steps, steps * args.bin_us
+
+
+def _as_input(spikes, shape, what):
+    """N-MNIST spikes ``[B, T, 2, 34, 34]`` as input of shape ``shape`` (e.g. flattened)."""
+    import numpy as np
+    if int(np.prod(spikes.shape[2:])) != int(np.prod(shape)):
+        raise SpikexError(f"{what}: the graph's input {list(shape)} does not take N-MNIST's "
+                          f"{list(spikes.shape[2:])}")
+    return spikes.reshape(*spikes.shape[:2], *shape)
+
+
+def _import_input(args, shape, T, duration_us):
+    """Input spikes and labels of the network file: --input, --data or one silent sample."""
+    import numpy as np
+    from spikex.netfile import load
+    from .train import load_nmnist
+    if args.input:
+        net = load(args.input)
+        return _as_input(net.input, shape, args.input), net.labels
+    if args.data:
+        spikes, labels = load_nmnist(args.data, args.split, T, args.samples, duration_us=duration_us)
+        return _as_input(spikes.numpy(), shape, args.data), labels.numpy()
+    return np.zeros((1, T, *shape), np.uint8), None
+
+
+def _accuracies(float_out, int_out, labels):
+    import numpy as np
+    from sim.golden import predict
+    _, float_pred = predict(float_out[-1])
+    _, int_pred = predict(int_out[-1])
+    text = f"predictions agree {np.mean(float_pred == int_pred):.4f}"
+    if labels is not None:
+        text = (f"accuracy float {np.mean(float_pred == labels):.4f}, integer "
+                f"{np.mean(int_pred == labels):.4f}, " + text)
+    return text
+
+
+def _leak_text(entry):
+    if entry["leak"] == 1 and entry["leak_shift"] == 0:
+        return "no leak (IF)"
+    k = entry["leak_shift"]
+    target = 1 - 2.0 ** -k if k else 1.0
+    return (f"leak {entry['leak']:.6g} -> leak_shift {k} ({target:g}, error "
+            f"{target - entry['leak']:+.4g})")
+
+
+def _import(args):
+    import torch
+    from sim.golden import run_network
+    from spikex.netfile import save
+    from .hwloss import divisor_tws
+    from .nirgraph import (DEFAULT_DT, build_network, float_layers, graph_metadata,
+                           quantise_layers, read_graph, run_float)
+    from .train import load_nmnist
+    torch.set_num_threads(args.threads)
+    source = str(args.model)
+    graph = read_graph(args.model)
+    meta = graph_metadata(graph)
+    dt = args.dt if args.dt is not None else meta.get("dt", DEFAULT_DT)
+    weight_bits = args.weight_bits or meta.get("weight_bits", 8)
+    v_bits = args.v_bits or meta.get("v_bits", 16)
+    layers = float_layers(graph, dt, v_bits, weight_bits, source)
+    T, duration_us = _binning(args)
+    spikes, labels = _import_input(args, layers[0].layer.in_shape, T, duration_us)
+    T = spikes.shape[1]
+    tws = _int_list(args.tws) if args.tws else meta.get("tws") or [max(divisor_tws(T, 5))] * len(layers)
+    if len(tws) != len(layers):
+        raise SpikexError(f"{source}: {len(tws)} TWS values for {len(layers)} layers")
+    calibration = None
+    if args.data:
+        calibration, calibration_labels = load_nmnist(args.data, "Train", T, args.calib_samples,
+                                                      duration_us=duration_us)
+        calibration = _as_input(calibration.numpy(), layers[0].layer.in_shape, args.data)
+    int_layers, weights, report = quantise_layers(layers, tws, weight_bits, v_bits, calibration,
+                                                  source)
+    net = build_network(int_layers, weights, spikes, labels, weight_bits, v_bits, args.acc_bits,
+                        source)
+    print(f"{source}: {len(layers)} layers (dt {dt:g}, weight_bits {weight_bits}, v_bits {v_bits})")
+    for entry, layer in zip(report, int_layers):
+        shape = "x".join(map(str, layer.in_shape)) + " -> " + "x".join(map(str, layer.out_shape))
+        weights_text = ("integer weights kept" if entry["integer"] else
+                        f"weights x {entry['scale']:.4g} (clip {entry['clip']:.2f})")
+        correlation = (f", spike-count correlation {entry['count_correlation']:.4f}"
+                       if "count_correlation" in entry else "")
+        print(f"layer {entry['layer']}: {layer.kind} {shape} from {entry['nodes']}: "
+              f"{_leak_text(entry)}; {weights_text}, threshold {layer.threshold}, "
+              f"tws {layer.tws}{correlation}")
+    if calibration is not None:
+        calibrated = net.with_input(calibration, calibration_labels.numpy())
+        print(f"calibration on {len(calibration)} Train/ recordings: "
+              + _accuracies(run_float(layers, calibration), run_network(calibrated, args.acc_bits),
+                            calibrated.labels))
+    else:
+        print("no --data: weights scaled to their largest value, not calibrated")
+    what = args.input or (f"{args.split}/ of {args.data}" if args.data else "a silent sample")
+    print(f"input: {net.batch} samples from {what}, T={T}: "
+          + _accuracies(run_float(layers, net.input), run_network(net, args.acc_bits), net.labels))
+    save(net, args.output)
+    print(f"wrote {args.output}")
+
+
+def _export(args):
+    from spikex.netfile import load
+    from .nirgraph import DEFAULT_DT, export_graph, write_graph
+    net = load(args.net)
+    dt = args.dt if args.dt is not None else DEFAULT_DT
+    write_graph(export_graph(net, dt), args.output)
+    print(f"wrote {args.output}: {len(net.layers)} layers as a NIR graph (integer weights, "
+          f"scale 1; dt {dt:g})")
+
+
 def _add_threads_argument(parser):
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: on a shared 2-core machine more "
                              "threads contend with other processes and run far slower)")
+
+
+def _add_network_output_arguments(parser, weight_bits, v_bits, default_text=""):
+    """Widths, the written NET.npz and threads, for the commands that write a network file."""
+    parser.add_argument("--weight-bits", type=int, default=weight_bits, help=f"{default_text}8")
+    parser.add_argument("--v-bits", type=int, default=v_bits, help=f"{default_text}16")
+    parser.add_argument("--acc-bits", type=int, default=24)
+    parser.add_argument("-o", "--output", required=True, help="NET.npz to write")
+    _add_threads_argument(parser)
 
 
 def _add_training_arguments(parser, epochs, warmup):
@@ -247,12 +379,39 @@ def register(subparsers):
     comp.add_argument("--split", default="Test", choices=("Train", "Test"))
     comp.add_argument("--samples", type=int, default=None, help="class-balanced subset of the split")
     comp.add_argument("--tws", default=None, help="comma list replacing the checkpoint's TWS")
-    comp.add_argument("--weight-bits", type=int, default=8)
-    comp.add_argument("--v-bits", type=int, default=16)
-    comp.add_argument("--acc-bits", type=int, default=24)
-    comp.add_argument("-o", "--output", required=True, help="NET.npz to write")
-    _add_threads_argument(comp)
+    _add_network_output_arguments(comp, 8, 16, "default ")
     comp.set_defaults(func=_compile)
+
+    imp = subparsers.add_parser("import", help="NIR graph -> spikex-net-v1 network file")
+    imp.add_argument("model", help="NIR graph (.nir), e.g. from snnTorch's export_to_nir")
+    imp.add_argument("--data", default=None,
+                     help="N-MNIST root: input spikes (--split) and calibration (always Train/)")
+    imp.add_argument("--split", default="Train", choices=("Train", "Test"),
+                     help="split whose recordings become the file's input (default Train)")
+    imp.add_argument("--samples", type=int, default=100,
+                     help="class-balanced recordings of --split in the file (default 100)")
+    imp.add_argument("--calib-samples", type=int, default=100,
+                     help="class-balanced Train/ recordings to calibrate on (default 100)")
+    imp.add_argument("--input", default=None,
+                     help="take input spikes and labels from this network file instead")
+    binning = imp.add_mutually_exclusive_group()
+    binning.add_argument("--timesteps", type=int, default=30,
+                         help="time steps over N-MNIST's 300 ms (default 30)")
+    binning.add_argument("--bin-us", type=int, default=None, help="microseconds per time step")
+    imp.add_argument("--tws", default=None,
+                     help="TWS per layer, e.g. 5,5,5 (default: the graph's, else 5 or less)")
+    imp.add_argument("--dt", type=float, default=None,
+                     help="time step of the NIR neurons in seconds (default: the graph's, "
+                          "else 1e-4, snnTorch's)")
+    _add_network_output_arguments(imp, None, None, "default: the graph's, else ")
+    imp.set_defaults(func=_import)
+
+    exp = subparsers.add_parser("export", help="spikex-net-v1 network file -> NIR graph")
+    exp.add_argument("net", help="network file (spikex-net-v1 .npz)")
+    exp.add_argument("--dt", type=float, default=None, help="time step written for the LIF "
+                     "time constants (default 1e-4, snnTorch's)")
+    exp.add_argument("-o", "--output", required=True, help="MODEL.nir to write")
+    exp.set_defaults(func=_export)
 
     ev = subparsers.add_parser("eval", help="accuracy in float, torch-int and golden")
     ev.add_argument("model", help="checkpoint (.pt/.ckpt) or network file (.npz)")

@@ -66,11 +66,14 @@ class TrainConfig:
     T: int = None                  # override the preset's T
 
 
-def load_nmnist(root, split, T, samples=None, progress=True):
-    """A whole N-MNIST split in memory: uint8 ``[N, T, 2, 34, 34]`` and int64 labels ``[N]``."""
+def load_nmnist(root, split, T, samples=None, progress=True, duration_us=300_000):
+    """A whole N-MNIST split in memory: uint8 ``[N, T, 2, 34, 34]`` and int64 labels ``[N]``.
+
+    The first ``duration_us`` of each recording is binned into ``T`` steps.
+    """
     from .data import NMNIST
     try:
-        dataset = NMNIST(root, split, T=T, samples=samples)
+        dataset = NMNIST(root, split, T=T, duration_us=duration_us, samples=samples)
     except (FileNotFoundError, ValueError) as error:
         raise SpikexError(str(error)) from None
     items = [dataset[i] for i in tqdm(range(len(dataset)), desc=f"read {split}", unit="file",

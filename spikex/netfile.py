@@ -17,7 +17,7 @@ import numpy as np
 
 
 __all__ = ["FORMAT", "SpikexError", "NetworkFileError", "ConvLayer", "FcLayer", "Network",
-           "load", "save", "validate", "check_fan_in"]
+           "load", "save", "validate", "check_fan_in", "write_npz_atomic", "write_atomic"]
 
 
 FORMAT = "spikex-net-v1"
@@ -328,14 +328,23 @@ def save(net, path):
 
 def write_npz_atomic(path, entries):
     """Write a ``.npz`` so that ``path`` either holds the whole archive or does not change."""
+    write_atomic(path, lambda f: np.savez_compressed(f, **entries))
+
+
+def write_atomic(path, write):
+    """Call ``write(file)`` on a new file beside ``path``, then rename it to ``path``.
+
+    ``path`` either holds the whole file or does not change; the file is opened for
+    reading too (``w+b``), as HDF5 writers need.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)     # mkstemp makes 0600; give the file the usual mode
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **entries)
+        with os.fdopen(fd, "w+b") as f:
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
