@@ -24,7 +24,7 @@ import time
 from sim.analytic import run_analytic
 from sim.figures import paper_layers, synthetic_layer_input
 from sim import image as dram_image
-from sim.rtl import _ram_words, build_top, rtl_parameters, run_rtl
+from sim.rtl import build_hosted, dram_words, rtl_parameters, run_rtl
 from spikex.netfile import Network
 
 
@@ -61,7 +61,7 @@ def main():
             net = layer_network(name, rate, steps=args.dvsg_timesteps if "DVSG" in name else None)
             parameters = rtl_parameters(net, options)
             image = dram_image.pack(net, block_steps=parameters["block_steps"])
-            build_top(args.simulator, parameters, _ram_words(image))    # outside the timing
+            build_hosted(args.simulator, parameters, dram_words(image, hosted=True))  # not timed
             for dataflow in ("spikex", "ptb"):
                 run_options = {**options, "dataflow": dataflow}
                 start = time.perf_counter()

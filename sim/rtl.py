@@ -27,7 +27,7 @@ from sim.energy import load_energy_table
 
 
 __all__ = ["SIMULATORS", "HARNESSES", "COUNTER_NAMES", "rtl_parameters", "build_top",
-           "build_hosted", "run_rtl", "energy_from_counters", "check_fits"]
+           "build_hosted", "dram_words", "run_rtl", "energy_from_counters", "check_fits"]
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -454,7 +454,7 @@ def _lower_processes(source, target):
         raise SpikexError(f"yosys could not prepare {source} for Icarus: {done.stderr.strip()[-500:]}")
 
 
-def _ram_words(image, hosted=False):
+def dram_words(image, hosted=False):
     """Words of the simulation DRAM for ``image``; the Verilog host's at least 16 MB, so
     that one build serves most images of a configuration."""
     words = max(1 << 22 if hosted else 1 << 16, len(image.data) // 4)
@@ -541,7 +541,7 @@ def run_rtl(net, options, source="<network>", simulator="icarus", harness=None):
         images = [image] if len(shares) == 1 else [
             dram_image.pack(net.with_input(net.input[share]), base=0,
                             block_steps=parameters["block_steps"]) for share in shares]
-        command = build_hosted(simulator, parameters, _ram_words(image, hosted=True))
+        command = build_hosted(simulator, parameters, dram_words(image, hosted=True))
         parts = list(zip(images, _run_hosted(command, images, run, source)))
     for _, (result, _) in parts:
         if result["timed_out"]:
@@ -560,7 +560,7 @@ def run_rtl(net, options, source="<network>", simulator="icarus", harness=None):
 def _run_cocotb(simulator, parameters, image, run, batch, source):
     """Run ``image`` under cocotb (tb/run_top.py); return ``(result, dump)``."""
     from cocotb_tools.check_results import get_results
-    runner, directory, _ = build_top(simulator, parameters, _ram_words(image))
+    runner, directory, _ = build_top(simulator, parameters, dram_words(image))
     with tempfile.TemporaryDirectory(prefix="spikex-rtl-", dir=directory) as tmp:
         tmp = Path(tmp)
         dram_image.write_memh(tmp / "image.hex", image.data)
