@@ -8,10 +8,12 @@ stderr and exit status 1, and no output file is left behind.
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
 
+from .checks import check_arguments
 from .netfile import SpikexError, load, save, write_npz_atomic
 
 
@@ -190,8 +192,15 @@ def _register(subparsers):
     example.set_defaults(func=_example)
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, like every other error of the command."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="spikex", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="spikex", description=__doc__.split("\n\n")[0])
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _register(subparsers)
     for register in _command_modules():
@@ -208,12 +217,26 @@ def _command_modules():
 
 
 def main(argv=None):
+    """Run one command; return its exit status (argparse exits with 2 on a bad argument).
+
+    Anything other than a :class:`SpikexError` is a bug or an environment this module did
+    not foresee; it too becomes one line, naming the command and the exception, with the
+    traceback only when the environment variable ``SPIKEX_DEBUG`` is set.
+    """
     args = build_parser().parse_args(argv)
     try:
+        check_arguments(args.command, args)
         args.func(args)
     except SpikexError as error:
         print(f"spikex: error: {error}", file=sys.stderr)
         return 1
+    except Exception as error:      # the last resort: still one line, still no output file
+        if os.environ.get("SPIKEX_DEBUG"):
+            raise
+        text = " ".join(str(error).split()) or "no message"
+        print(f"spikex {args.command}: internal error: {type(error).__name__}: {text} "
+              f"(set SPIKEX_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
     return 0
 
 
