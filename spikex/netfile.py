@@ -10,6 +10,7 @@ and the offending value; :func:`save` writes atomically, so a failed write leave
 import json
 import math
 import os
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -147,7 +148,7 @@ def _parse_layer(source, k, obj):
     if not isinstance(obj, dict):
         _fail(source, f"layer {k}: expected a JSON object, not {obj!r}")
     kind = obj.get("kind")
-    if kind not in _LAYER_KEYS:
+    if not isinstance(kind, str) or kind not in _LAYER_KEYS:
         _fail(source, f"layer {k}: kind must be \"conv\" or \"fc\", not {kind!r}")
     keys = _LAYER_KEYS[kind]
     for key in keys:
@@ -271,6 +272,12 @@ def check_fan_in(net, acc_bits, source="<network>"):
                               f"accumulator (max {limit})")
 
 
+# What zipfile, zlib and numpy raise for a damaged archive or member (a header that claims
+# an unsupported version or encryption, a bad CRC, a short stream, an absurd array size).
+_CORRUPT = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
+            struct.error, MemoryError, OverflowError)
+
+
 def _entry(source, archive, key):
     """``archive[key]`` as an array; a member that cannot be read is a one-line error."""
     try:
@@ -280,8 +287,9 @@ def _entry(source, archive, key):
             _fail(source, f"{key}: holds Python objects (an object array); expected a plain "
                           f"numeric or str array")
         _fail(source, f"{key}: not a readable numpy array ({error})")
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        _fail(source, f"{key}: cannot be read, the archive is corrupt or truncated ({error})")
+    except _CORRUPT as error:
+        _fail(source, f"{key}: cannot be read, the archive is corrupt or truncated "
+                      f"({type(error).__name__}: {error})")
 
 
 def _scalar_int(source, archive, key, default):
@@ -334,8 +342,9 @@ def _open(source, path):
         _fail(source, f"not a numpy .npz archive (a zip file): it starts with {head!r}")
     try:
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        _fail(source, f"not a numpy .npz archive, or a corrupt or truncated one ({error})")
+    except (ValueError, *_CORRUPT) as error:
+        _fail(source, f"not a numpy .npz archive, or a corrupt or truncated one "
+                      f"({type(error).__name__}: {error})")
 
 
 def load(path):
