@@ -17,7 +17,7 @@ from .checks import check_arguments
 from .netfile import SpikexError, load, save, write_npz_atomic
 
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "hardware_options"]
 
 
 def _run(args):
@@ -26,7 +26,7 @@ def _run(args):
     if args.backend not in BACKENDS:
         raise SpikexError(f"unknown backend {args.backend!r}; backends: {', '.join(BACKENDS)}")
     net = _first_samples(load(args.net), args.samples, args.net)
-    outputs, counters = run_backend(args.backend, net, _hardware_options(args), str(args.net))
+    outputs, counters = run_backend(args.backend, net, hardware_options(args), str(args.net))
     if args.check:
         _check_against_golden(net, outputs, args)
     counts, prediction = predict(outputs[-1])
@@ -54,7 +54,8 @@ def _check_against_golden(net, outputs, args):
     print(f"{args.net}: every layer's spikes equal the golden model's")
 
 
-def _hardware_options(args):
+def hardware_options(args):
+    """The options dict a backend takes, from the parsed hardware arguments of ``run``."""
     options = {key: getattr(args, key) for key in ("dataflow", "rows", "cols", "acc_bits",
                                                    "tws_max", "glb_kb", "lbuf_kb", "energy_table",
                                                    "memory", "block_steps")}
@@ -80,7 +81,7 @@ def _compare(args):
     net = _first_samples(load(args.net), args.samples, args.net)
     runs = {}
     for dataflow in ("spikex", "ptb"):
-        options = {**_hardware_options(args), "dataflow": dataflow}
+        options = {**hardware_options(args), "dataflow": dataflow}
         outputs, runs[dataflow] = run_backend(args.backend, net, options, str(args.net))
     _, prediction = predict(outputs[-1])
     accuracy = "" if net.labels is None else f", accuracy {np.mean(prediction == net.labels):.4f}"
