@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
+from sim.energy import SHIPPED_TABLE
 from spikex import netfile
 from spikex.cli import main
 from spikex.example import example_network
@@ -233,6 +234,30 @@ def test_verilog_refuses_absurd_parameters_before_elaborating(option, above, wha
             ["verilog", "--what", what, option, VERILOG_LIMITS[option] + above, "-o", result],
             folder)
         assert status != 0 and option in err and str(VERILOG_LIMITS[option]) in err
+
+
+TOML_VALUES = st.sampled_from(["nan", "inf", "-inf", "-1", "0", "1e400", '"x"', "true", "[1]",
+                               "{}", "", "= 3", "1_000", "0x10", "2.5"])
+
+
+@FUZZ
+@given(line=st.integers(0, 200), value=TOML_VALUES, cut=st.none() | st.integers(0, 2000),
+       junk=st.binary(max_size=8))
+def test_broken_energy_table_is_refused_or_harmless(line, value, cut, junk):
+    lines = SHIPPED_TABLE.read_text().splitlines()
+    numeric = [i for i, text in enumerate(lines)
+               if "=" in text and text.split("=")[1].strip()[:1].isdigit()]
+    k = numeric[line % len(numeric)]
+    lines[k] = f"{lines[k].split('=')[0]}= {value}"
+    data = "\n".join(lines).encode()[:cut] + junk
+    with tempfile.TemporaryDirectory() as folder:
+        table, net = Path(folder) / "energy.toml", Path(folder) / "net.npz"
+        table.write_bytes(data)
+        net.write_bytes(VALID)
+        out = Path(folder) / "out"
+        out.mkdir()
+        check_refused_or_done(["run", net, "--backend", "analytic", "--energy-table", table,
+                               "-o", out / "result.npz"], out, out / "result.npz")
 
 
 @pytest.mark.parametrize("option", ["-o", "--output"])
