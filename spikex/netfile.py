@@ -397,9 +397,16 @@ def save(net, path):
 
 
 def write_npz_atomic(path, entries):
-    """Write a ``.npz`` so that ``path`` either holds the whole archive or does not change."""
+    """Write a ``.npz`` so that ``path`` either holds the whole archive or does not change.
+
+    A folder that is missing or not writable, or a write that fails (a full disk), is a
+    :class:`SpikexError` naming ``path``; no temporary file is left behind.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    except OSError as error:
+        raise SpikexError(f"{path}: cannot write here ({error.strerror or error})") from None
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -407,6 +414,9 @@ def write_npz_atomic(path, entries):
         with os.fdopen(fd, "wb") as f:
             np.savez_compressed(f, **entries)
         os.replace(tmp, path)
+    except OSError as error:
+        os.unlink(tmp)
+        raise SpikexError(f"{path}: cannot write ({error.strerror or error})") from None
     except BaseException:
         os.unlink(tmp)
         raise

@@ -281,3 +281,18 @@ def test_corpus_file_is_refused_in_one_line(path, backend, tmp_path):
     assert status != 0
     expected = path.stem.split("--")[1].replace("_", " ") if "--" in path.stem else ""
     assert expected in err, err
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+    net = tmp_path / "net.npz"
+    net.write_bytes(VALID)
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez_compressed", full)
+    status, err = check_refused_or_done(["run", net, "-o", out / "r.npz"], out)
+    assert status == 1 and "r.npz: cannot write (No space left on device)" in err
