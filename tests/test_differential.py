@@ -90,8 +90,17 @@ def _one_ntwu_more(net, options, source):
     return outputs, counters
 
 
-@pytest.mark.parametrize("backend, detail", [(_flip_last_spike, "spikes differ from golden"),
-                                             (_one_ntwu_more, "active_ntwus")])
+def _one_cycle_more(net, options, source):
+    from sim.analytic import run_analytic
+    outputs, counters = run_analytic(net, {**options, "memory": "rtl"}, source)
+    counters["layers"][-1]["cycles"] += 1
+    counters["cycles"] += 1
+    return outputs, counters
+
+
+@pytest.mark.parametrize("backend, detail", [
+    (_flip_last_spike, "spikes differ from golden"), (_one_ntwu_more, "active_ntwus"),
+    (_one_cycle_more, "the analytic model predicts")])
 def test_a_wrong_backend_is_reported_and_saved(tmp_path, monkeypatch, backend, detail):
     monkeypatch.setitem(backends.BACKENDS, "wrong", backend)
     result = campaign(3, ["golden", "wrong"], seed=4, out=tmp_path, max_timesteps=16)
@@ -102,3 +111,16 @@ def test_a_wrong_backend_is_reported_and_saved(tmp_path, monkeypatch, backend, d
         assert report["backend"] == "wrong" and detail in report["detail"]
         again = compare(net, ["wrong"], run_options(**report["hardware"]))
         assert [f.status for f in again] == ["differ"]
+
+
+def test_a_backend_outside_the_builtins_runs_through_run_backend(monkeypatch):
+    """As the RTL backends will: spikes against golden, counters against SPEC §3 and
+    against the analytic model of the RTL. A faithful one agrees everywhere."""
+    from sim.analytic import run_analytic
+
+    def rtl_model(net, options, source):
+        return run_analytic(net, {**options, "memory": "rtl"}, source)
+
+    monkeypatch.setitem(backends.BACKENDS, "rtl-model", rtl_model)
+    result = campaign(40, ["golden", "rtl-model"], seed=5, max_timesteps=32)
+    _no_disagreement(result)
