@@ -86,6 +86,20 @@ def _number(value):
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _check_glb_split(text, glb_kb):
+    """``--glb-split S,W,O``: three finite positive KB sizes that fit ``--glb-kb``."""
+    try:
+        sizes = [float(part) for part in text.split(",")]
+    except ValueError:
+        sizes = []
+    if len(sizes) != 3 or not all(math.isfinite(v) and v > 0 for v in sizes):
+        raise SpikexError(f"--glb-split must be three positive KB sizes S,W,O (input spikes, "
+                          f"weights, output spikes), not {text!r}")
+    if glb_kb is not None and sum(sizes) > glb_kb:
+        raise SpikexError(f"--glb-split {text} adds up to {_number(sum(sizes))} KB, more than "
+                          f"the {_number(glb_kb)} KB of --glb-kb")
+
+
 def check_output_file(path, option="-o"):
     """Refuse an output file whose folder is missing or not writable, or that is a folder."""
     path = Path(path)
@@ -127,6 +141,8 @@ def check_arguments(command, args):
     for dest, value in sorted(vars(args).items()):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             _check_number(dest, value)
+    if getattr(args, "glb_split", None) is not None:
+        _check_glb_split(args.glb_split, getattr(args, "glb_kb", None))
     writes, folders, reads = PATHS.get(command, ((), (), ()))
     for dest in reads:
         if getattr(args, dest, None) is not None:

@@ -83,6 +83,9 @@ def _compare(args):
     for dataflow in ("spikex", "ptb"):
         options = {**hardware_options(args), "dataflow": dataflow}
         outputs, runs[dataflow] = run_backend(args.backend, net, options, str(args.net))
+        if runs[dataflow] is None:
+            raise SpikexError(f"backend {args.backend} gives spikes but no counters; compare "
+                              f"needs them (analytic, icarus or verilator)")
     _, prediction = predict(outputs[-1])
     accuracy = "" if net.labels is None else f", accuracy {np.mean(prediction == net.labels):.4f}"
     print(f"{args.net}: {net.batch} samples, backend {args.backend}, {args.rows}x{args.cols} array{accuracy}")

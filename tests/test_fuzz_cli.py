@@ -182,19 +182,22 @@ def test_broken_layer_parameters_are_refused_or_harmless(changes, backend):
 OPTION_VALUES = st.one_of(
     st.integers(-5, 70).map(str), st.integers(-2 ** 64, 2 ** 64).map(str),
     st.sampled_from(["nan", "inf", "-inf", "1e309", "0.0001", "1e9", "", "x", "3,4", "1,1,1e9",
+                     "inf,1,1", "20,20,20", "0.01,0.01,0.01",
                      "spikex", "ptb", "rtl", "blocks", "-1"]))
 RUN_OPTIONS = ("--rows", "--cols", "--acc-bits", "--tws-max", "--glb-kb", "--lbuf-kb",
-               "--glb-split", "--time-block", "--dataflow", "--memory", "--samples", "--backend",
+               "--glb-split", "--time-block", "--dataflow", "--memory", "--samples",
                "--energy-table")
 
 
 @FUZZ
 @given(command=st.sampled_from(["run", "compare", "info"]),
+       backend=st.sampled_from(BACKENDS + ("nope",)),
        options=st.lists(st.tuples(st.sampled_from(RUN_OPTIONS), OPTION_VALUES), max_size=3))
-def test_run_arguments_are_refused_or_harmless(command, options):
-    backend = dict(options).get("--backend")
-    if backend not in (None, *BACKENDS):     # the RTL backends are not run here
-        options = [(o, v) for o, v in options if o != "--backend"] + [("--backend", "analytic")]
+@example(command="run", backend="analytic", options=[("--glb-split", "1,1,1e9")])
+@example(command="run", backend="analytic", options=[("--glb-split", "inf,1,1")])
+@example(command="compare", backend="golden", options=[])
+def test_run_arguments_are_refused_or_harmless(command, backend, options):
+    options = options + [("--backend", backend)]     # the RTL backends are not run here
     if command == "info":
         options = [(o, v) for o, v in options if o == "--acc-bits"]
     with tempfile.TemporaryDirectory() as folder:
