@@ -274,13 +274,14 @@ def test_output_in_a_missing_directory_is_refused_before_running(tmp_path, optio
 # ---------------------------------------------------------------- the corpus
 
 @pytest.mark.parametrize("path", sorted(CORPUS.glob("*.npz")), ids=lambda p: p.stem)
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_corpus_file_is_refused_in_one_line(path, backend, tmp_path):
+@pytest.mark.parametrize("command", [["run", "--backend", "golden"], ["run", "--backend", "analytic"],
+                                     ["info"], ["compare"]], ids=" ".join)
+def test_corpus_file_is_refused_in_one_line(path, command, tmp_path):
     """Each file of ``tests/fuzz_corpus/`` is refused; the name's suffix after ``--`` is a
     phrase the message must hold."""
     result = tmp_path / "result.npz"
-    status, err = check_refused_or_done(["run", path, "--backend", backend, "-o", result],
-                                        tmp_path)
+    argv = [command[0], path, *command[1:]] + (["-o", result] if command[0] == "run" else [])
+    status, err = check_refused_or_done(argv, tmp_path)
     assert status != 0
     expected = path.stem.split("--")[1].replace("_", " ") if "--" in path.stem else ""
     assert expected in err, err
