@@ -10,6 +10,7 @@ argument lists. The cases it found, and those of issue 16, are kept in
 Only the golden and analytic backends run here.
 """
 
+import errno
 import io
 import json
 import os
@@ -271,6 +272,17 @@ def test_output_in_a_missing_directory_is_refused_before_running(tmp_path, optio
     assert status == 1 and f"directory {tmp_path / 'none'} does not exist" in err
 
 
+def test_unwritable_output_and_unreadable_input_are_refused_before_running(tmp_path, monkeypatch):
+    net = tmp_path / "net.npz"
+    net.write_bytes(VALID)
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)  # as non-root
+    status, err = check_refused_or_done(["run", net, "-o", tmp_path / "r.npz"], tmp_path)
+    assert status == 1 and f"directory {tmp_path} is not writable" in err
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != net)
+    status, err = check_refused_or_done(["info", net], tmp_path)
+    assert status == 1 and f"{net}: not readable, permission denied" in err
+
+
 # ---------------------------------------------------------------- the corpus
 
 @pytest.mark.parametrize("path", sorted(CORPUS.glob("*.npz")), ids=lambda p: p.stem)
@@ -288,7 +300,6 @@ def test_corpus_file_is_refused_in_one_line(path, command, tmp_path):
 
 
 def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
-    import errno
     net = tmp_path / "net.npz"
     net.write_bytes(VALID)
     out = tmp_path / "out"
