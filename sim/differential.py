@@ -77,8 +77,8 @@ def random_network(rng, *, max_timesteps=300, timesteps=_TIMESTEPS, max_layers=4
     """A random valid network of conv and fc layers and its input; every choice from ``rng``.
 
     T is one of ``timesteps`` up to ``max_timesteps``: one network in eight draws from all
-    of them, the others from those of at most 16 steps (if any). Weights of 2 to 8 bits,
-    membranes of 4 to 16 (narrow ones saturate); the input rate is log-uniform from 0.01 %
+    of them, the others from those of at most 16 steps (if any). Weights of 2 to 16 bits,
+    membranes of 4 to 48 (narrow ones saturate); the input rate is log-uniform from 0.01 %
     to 30 %. Each layer draws its own ``tws`` among the divisors of T, its leak in
     0..v_bits-1, its threshold among the corners of :func:`_threshold`, and weights from
     one of four styles (uniform, biased positive, sparse, only the extremes).
@@ -86,8 +86,8 @@ def random_network(rng, *, max_timesteps=300, timesteps=_TIMESTEPS, max_layers=4
     choices = [t for t in timesteps if t <= max_timesteps]
     short = [t for t in choices if t <= _SHORT]
     steps = int(rng.choice(short if short and rng.integers(_LONG_EVERY) else choices))
-    weight_bits = int(rng.choice([2, 3, 4, 8, 8, 8]))
-    v_bits = int(rng.choice([max(weight_bits, 4), 6, 8, 12, 16, 16]))
+    weight_bits = int(rng.choice([2, 3, 4, 8, 8, 8, 8, 12, 16]))
+    v_bits = int(rng.choice([4, 6, 8, 12, 16, 16, 16, 24, 32, 48]))
     if rng.integers(3):
         shape = (int(rng.integers(1, max_channels + 1)), int(rng.integers(1, max_size + 1)),
                  int(rng.integers(1, max_size + 1)))
@@ -231,10 +231,13 @@ def compare(net, backends, options, source="<network>"):
     return findings
 
 
-def _random_options(rng):
-    """Hardware arguments of ``spikex run`` drawn for one network: dataflow, memory model, array."""
+def _random_options(rng, net):
+    """Hardware arguments of ``spikex run`` drawn for one network: dataflow, memory model,
+    array; the accumulator as the network needs (SPEC §1), at least the default 24 bits."""
+    bound = max(int(np.abs(w.reshape(len(w), -1)).sum(axis=1).max()) for w in net.weights)
     return dict(dataflow=str(rng.choice(["spikex", "ptb"])), memory=str(rng.choice(["rtl", "blocks"])),
-                rows=int(rng.choice([1, 2, 4, 8])), cols=int(rng.choice([1, 2, 3, 8])))
+                rows=int(rng.choice([1, 2, 4, 8])), cols=int(rng.choice([1, 2, 3, 8])),
+                acc_bits=max(24, bound.bit_length() + 1))
 
 
 @dataclass
@@ -270,7 +273,7 @@ def campaign(n, backends=BUILTIN_BACKENDS, seed=0, out=None, progress=None, **li
     for i in indices:
         rng = np.random.default_rng([seed, i])
         net = random_network(rng, **limits)
-        hardware = _random_options(rng)
+        hardware = _random_options(rng, net)
         result.networks += 1
         for finding in compare(net, backends, run_options(**hardware), f"network {seed}/{i}"):
             result.add(finding)

@@ -45,7 +45,8 @@ def _corners(net):
     v_max = 2 ** (net.v_bits - 1) - 1
     rate = float(net.input.mean())
     hits = [("long T", net.timesteps >= 100), ("fc first", net.layers[0].kind == "fc"),
-            ("rate below 0.1%", 0 < rate < 0.001), ("rate above 10%", rate > 0.1)]
+            ("rate below 0.1%", 0 < rate < 0.001), ("rate above 10%", rate > 0.1),
+            ("16-bit weights", net.weight_bits == 16), ("48-bit membrane", net.v_bits == 48)]
     x = net.input
     for layer, w, out in zip(net.layers, net.weights, run_network(net)):
         current = synaptic_current(layer, w, x.reshape(*x.shape[:2], *layer.in_shape))
@@ -73,7 +74,8 @@ def test_generator_reaches_the_corners():
     assert seen == {"long T", "fc first", "rate below 0.1%", "rate above 10%", "tws = T",
                     "threshold 1", "threshold v_max", "current exactly the threshold",
                     "membrane at the lower rail", "current past the upper rail", "IF neuron",
-                    "leak v_bits-1", "stride 4", "padding 2", "fc after conv"}
+                    "leak v_bits-1", "stride 4", "padding 2", "fc after conv", "16-bit weights",
+                    "48-bit membrane"}
 
 
 def _flip_last_spike(net, options, source):
