@@ -283,6 +283,28 @@ def test_unwritable_output_and_unreadable_input_are_refused_before_running(tmp_p
     assert status == 1 and f"{net}: not readable, permission denied" in err
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--net", "nope"], "--net: unknown network 'nope'"),
+    (["train", "--tws", "a,b"], "--tws must be a comma list of positive integers"),
+    (["train", "--lr", "nan"], "--lr must be a finite number"),
+    (["sweep-beta", "--betas", "x"], "--betas must be a comma list"),
+    (["sweep-beta", "--betas", "inf"], "--betas must be a comma list"),
+    (["train", "--threads", "100000"], "--threads must be 1 to 256"),
+    (["train", "--data", "{tmp}/none"], "none: no such file or directory (--data)"),
+    (["compile", "{tmp}/none.pt", "-o", "{tmp}/out/n.npz"], "no such file or directory"),
+    (["eval", "{tmp}/none.pt"], "none.pt: no such file or directory (the model)"),
+])
+def test_training_commands_refuse_bad_arguments_before_work(tmp_path, argv, message):
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    if argv[0] in ("train", "sweep-beta"):
+        argv += ["--out" if argv[0] == "train" else "-o", str(out / "run")]
+        argv += [] if "--data" in argv else ["--data", str(tmp_path)]     # any folder
+    status, err = check_refused_or_done(argv, out)
+    assert status == 1 and message in err, err
+
+
 # ---------------------------------------------------------------- the corpus
 
 @pytest.mark.parametrize("path", sorted(CORPUS.glob("*.npz")), ids=lambda p: p.stem)
