@@ -147,9 +147,15 @@ def check_arguments(command, args):
     for dest in reads:
         if getattr(args, dest, None) is not None:
             check_input(getattr(args, dest), _POSITIONAL.get(dest, _option(dest)))
+    inputs = {Path(getattr(args, dest)).resolve() for dest in reads
+              if getattr(args, dest, None) is not None}
     for dest in writes:
         if getattr(args, dest, None) is not None:
-            check_output_file(getattr(args, dest), "-o" if dest == "output" else _option(dest))
+            option = "-o" if dest == "output" else _option(dest)
+            check_output_file(getattr(args, dest), option)
+            if Path(getattr(args, dest)).resolve() in inputs:
+                raise SpikexError(f"{getattr(args, dest)}: {option} would overwrite the file "
+                                  f"this command reads")
     for dest in folders:
         if getattr(args, dest, None) is not None:
             check_output_dir(getattr(args, dest), "-o" if dest == "output" else _option(dest))

@@ -272,6 +272,14 @@ def test_output_in_a_missing_directory_is_refused_before_running(tmp_path, optio
     assert status == 1 and f"directory {tmp_path / 'none'} does not exist" in err
 
 
+def test_output_over_the_input_is_refused(tmp_path):
+    net = tmp_path / "net.npz"
+    net.write_bytes(VALID)
+    status, err = check_refused_or_done(["run", net, "-o", tmp_path / "." / "net.npz"], tmp_path)
+    assert status == 1 and "-o would overwrite the file this command reads" in err
+    assert net.read_bytes() == VALID
+
+
 def test_unwritable_output_and_unreadable_input_are_refused_before_running(tmp_path, monkeypatch):
     net = tmp_path / "net.npz"
     net.write_bytes(VALID)
