@@ -5,6 +5,7 @@
 and the model code only when it runs.
 """
 
+import math
 from pathlib import Path
 
 from spikex.netfile import SpikexError
@@ -16,12 +17,36 @@ DEFAULT_DATA = "../shared/data/nmnist-small"
 DEFAULT_BETAS = "5e-5,5e-4,5e-3,5e-2,1e-1"
 
 
-def _int_list(text):
-    return [int(v) for v in text.split(",") if v.strip()]
+def _int_list(text, option="--tws"):
+    """A comma list of positive integers; anything else is a one-line error naming ``option``."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise SpikexError(f"{option} must be a comma list of positive integers, not {text!r}")
+    return values
 
 
-def _float_list(text):
-    return [float(v) for v in text.split(",") if v.strip()]
+def _float_list(text, option="--betas"):
+    """A comma list of finite non-negative numbers; anything else is a one-line error."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise SpikexError(f"{option} must be a comma list of finite numbers of at least 0, "
+                          f"not {text!r}")
+    return values
+
+
+def _preset(args):
+    """The network preset ``--net`` (with ``--timesteps``), checked before any long work."""
+    from .networks import net_config
+    try:
+        return net_config(args.net, args.timesteps)
+    except ValueError as error:
+        raise SpikexError(f"--net: {error}") from None
 
 
 def _train_config(args, **overrides):
@@ -41,6 +66,7 @@ def _train(args):
     import torch
     from .train import train, export
     torch.set_num_threads(args.threads)
+    _preset(args)
     cfg = _train_config(args)
     out = Path(args.out or f"runs/{args.net}")
     ckpt = train(cfg, out, resume=args.resume, progress=not args.quiet)
@@ -55,7 +81,6 @@ def _train(args):
 
 def _summary(metrics, geometry):
     """Overall spike density (per neuron-step) and active-TW density (per NTWU) of a run."""
-    import math
     neurons = [math.prod(layer.out_shape) for layer in geometry]
     spike = sum(d * n for d, n in zip(metrics["spike_density"], neurons)) / sum(neurons)
     active = sum(metrics["active_tw_density"]) / len(neurons)
@@ -69,14 +94,14 @@ def _sweep_beta(args):
     import matplotlib.pyplot as plt
     import torch
     from tqdm import tqdm
-    from .networks import net_config, layer_geometry
+    from .networks import layer_geometry
     from .train import train, load_nmnist
     torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     betas = _float_list(args.betas)
     cfg = _train_config(args, epochs=args.warmup_epochs)
-    config = net_config(args.net, args.timesteps)
+    config = _preset(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     data = load_nmnist(args.data, "Train", config["T"], args.samples)
     train(cfg, out / "warmup", progress=False, data=data, verbose=False)
     warm = out / "warmup" / "last.ckpt"

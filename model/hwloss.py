@@ -66,6 +66,9 @@ class EdpModel:
             where = f"{source}: layer {k} tws {tws}"
             breakpoints = [float(b) for b in breakpoints]
             values = [float(v) for v in values]
+            if not all(math.isfinite(x) for x in breakpoints + values):
+                raise SpikexError(f"{where}: breakpoints and values must be finite numbers, "
+                                  f"not {breakpoints} and {values}")
             if not breakpoints or len(breakpoints) != len(values):
                 raise SpikexError(f"{where}: needs at least 1 breakpoint and as many values, "
                                   f"got {len(breakpoints)} and {len(values)}")
@@ -100,9 +103,13 @@ class EdpModel:
             obj = json.loads(Path(path).read_text())
         except FileNotFoundError:
             raise SpikexError(f"{path}: no such EDP model file") from None
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise SpikexError(f"{path}: not valid JSON ({error})") from None
-        return cls.from_json(obj, str(path))
+        try:
+            return cls.from_json(obj, str(path))
+        except (AttributeError, TypeError, ValueError, KeyError) as error:
+            raise SpikexError(f"{path}: not an EDP model in the layout of sim/edp_fit.py "
+                              f"({type(error).__name__}: {error})") from None
 
     def to_json(self):
         layers = sorted({k for k, _ in self.curves})

@@ -249,7 +249,6 @@ def train(cfg, out_dir, resume=None, progress=True, data=None, verbose=True):
     progress bars, ``verbose`` a line per epoch.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
@@ -269,6 +268,7 @@ def train(cfg, out_dir, resume=None, progress=True, data=None, verbose=True):
                                                                cfg.samples, progress)
     train_idx, val_idx = split_train_val(len(labels), cfg.val_fraction, cfg.seed)
     batches = (len(train_idx) + cfg.batch_size - 1) // cfg.batch_size
+    out_dir.mkdir(parents=True, exist_ok=True)     # only now: a refused run leaves no folder
     ckpt_path = out_dir / "last.ckpt"
     while epoch < cfg.epochs and (cfg.max_steps is None or step < cfg.max_steps):
         warmup = epoch < cfg.warmup_epochs

@@ -6,6 +6,7 @@ from. Energies at another word width than the table's are scaled linearly with t
 (SRAM and register accesses per bit moved, adders per bit of width).
 """
 
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,7 @@ def load_energy_table(path=None):
             table = tomllib.load(f)
     except OSError as error:
         raise SpikexError(f"{path}: cannot read energy table: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise SpikexError(f"{path}: not a valid TOML file: {error}") from None
     values = {}
     for section, keys in _SECTIONS.items():
@@ -88,6 +89,8 @@ def load_energy_table(path=None):
             kind = int if integral else (int, float)
             if value is None:
                 raise SpikexError(f"{path}: [{section}] is missing key '{key}'")
+            if isinstance(value, float) and math.isinf(value):
+                raise SpikexError(f"{path}: [{section}] {key} must be finite, not {value!r}")
             if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
                 expected = "a positive integer" if integral else "a positive number"
                 raise SpikexError(f"{path}: [{section}] {key} must be {expected}, not {value!r}")

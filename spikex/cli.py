@@ -8,14 +8,16 @@ stderr and exit status 1, and no output file is left behind.
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
 
+from .checks import check_arguments
 from .netfile import SpikexError, load, save, write_npz_atomic
 
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "hardware_options"]
 
 
 def _run(args):
@@ -24,7 +26,7 @@ def _run(args):
     if args.backend not in BACKENDS:
         raise SpikexError(f"unknown backend {args.backend!r}; backends: {', '.join(BACKENDS)}")
     net = _first_samples(load(args.net), args.samples, args.net)
-    outputs, counters = run_backend(args.backend, net, _hardware_options(args), str(args.net))
+    outputs, counters = run_backend(args.backend, net, hardware_options(args), str(args.net))
     if args.check:
         _check_against_golden(net, outputs, args)
     counts, prediction = predict(outputs[-1])
@@ -52,7 +54,8 @@ def _check_against_golden(net, outputs, args):
     print(f"{args.net}: every layer's spikes equal the golden model's")
 
 
-def _hardware_options(args):
+def hardware_options(args):
+    """The options dict a backend takes, from the parsed hardware arguments of ``run``."""
     options = {key: getattr(args, key) for key in ("dataflow", "rows", "cols", "acc_bits",
                                                    "tws_max", "glb_kb", "lbuf_kb", "energy_table",
                                                    "memory", "block_steps", "jobs")}
@@ -78,8 +81,11 @@ def _compare(args):
     net = _first_samples(load(args.net), args.samples, args.net)
     runs = {}
     for dataflow in ("spikex", "ptb"):
-        options = {**_hardware_options(args), "dataflow": dataflow}
+        options = {**hardware_options(args), "dataflow": dataflow}
         outputs, runs[dataflow] = run_backend(args.backend, net, options, str(args.net))
+        if runs[dataflow] is None:
+            raise SpikexError(f"backend {args.backend} gives spikes but no counters; compare "
+                              f"needs them (analytic, icarus or verilator)")
     _, prediction = predict(outputs[-1])
     accuracy = "" if net.labels is None else f", accuracy {np.mean(prediction == net.labels):.4f}"
     print(f"{args.net}: {net.batch} samples, backend {args.backend}, {args.rows}x{args.cols} array{accuracy}")
@@ -193,8 +199,15 @@ def _register(subparsers):
     example.set_defaults(func=_example)
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, like every other error of the command."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="spikex", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="spikex", description=__doc__.split("\n\n")[0])
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _register(subparsers)
     for register in _command_modules():
@@ -211,12 +224,26 @@ def _command_modules():
 
 
 def main(argv=None):
+    """Run one command; return its exit status (argparse exits with 2 on a bad argument).
+
+    Anything other than a :class:`SpikexError` is a bug or an environment this module did
+    not foresee; it too becomes one line, naming the command and the exception, with the
+    traceback only when the environment variable ``SPIKEX_DEBUG`` is set.
+    """
     args = build_parser().parse_args(argv)
     try:
+        check_arguments(args.command, args)
         args.func(args)
     except SpikexError as error:
         print(f"spikex: error: {error}", file=sys.stderr)
         return 1
+    except Exception as error:      # the last resort: still one line, still no output file
+        if os.environ.get("SPIKEX_DEBUG"):
+            raise
+        text = " ".join(str(error).split()) or "no message"
+        print(f"spikex {args.command}: internal error: {type(error).__name__}: {text} "
+              f"(set SPIKEX_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -8,8 +8,12 @@ and the offending value; :func:`save` writes atomically, so a failed write leave
 """
 
 import json
+import math
 import os
+import struct
 import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
@@ -21,6 +25,10 @@ __all__ = ["FORMAT", "SpikexError", "NetworkFileError", "ConvLayer", "FcLayer", 
 
 
 FORMAT = "spikex-net-v1"
+
+# Output neurons of one layer: 64 times the largest layer of the paper's networks; a layer
+# past it is a corrupt or absurd file, and would exhaust memory before giving a spike.
+MAX_NEURONS = 1 << 19
 
 
 class SpikexError(Exception):
@@ -140,7 +148,7 @@ def _parse_layer(source, k, obj):
     if not isinstance(obj, dict):
         _fail(source, f"layer {k}: expected a JSON object, not {obj!r}")
     kind = obj.get("kind")
-    if kind not in _LAYER_KEYS:
+    if not isinstance(kind, str) or kind not in _LAYER_KEYS:
         _fail(source, f"layer {k}: kind must be \"conv\" or \"fc\", not {kind!r}")
     keys = _LAYER_KEYS[kind]
     for key in keys:
@@ -170,8 +178,13 @@ def _parse_layer(source, k, obj):
         if any(n <= 0 for n in layer.out_size):
             _fail(source, f"layer {k} (conv): kernel {layer.kernel} with padding {layer.padding} "
                           f"does not fit input size {list(layer.in_size)}")
-        return layer
-    return FcLayer(**args)
+    else:
+        layer = FcLayer(**args)
+    neurons = math.prod(layer.out_shape)
+    if neurons > MAX_NEURONS:
+        _fail(source, f"layer {k} ({kind}): {neurons} output neurons {list(layer.out_shape)}, "
+                      f"more than any backend holds (at most {MAX_NEURONS} per layer)")
+    return layer
 
 
 def _layer_json(layer):
@@ -191,7 +204,7 @@ def validate(net, source="<network>"):
         _fail(source, "layers: the network has no layers")
     spikes = net.input
     if spikes.dtype != np.uint8:
-        _fail(source, f"input: dtype must be uint8, not {spikes.dtype}")
+        _fail(source, f"input: dtype must be uint8, not {_describe(spikes)}")
     expected = (len(spikes) if spikes.ndim else 0, spikes.shape[1] if spikes.ndim > 1 else 0,
                 *net.layers[0].in_shape)
     if spikes.ndim != len(expected) or spikes.shape[2:] != tuple(net.layers[0].in_shape):
@@ -214,7 +227,7 @@ def validate(net, source="<network>"):
         name = f"layer {k} ({layer.kind})"
         if previous is not None:
             got, want = tuple(layer.in_shape), tuple(previous.out_shape)
-            flattens = layer.kind == "fc" and layer.in_features == int(np.prod(want))
+            flattens = layer.kind == "fc" and layer.in_features == math.prod(want)
             if got != want and not flattens:
                 _fail(source, f"{name}: input shape {list(got)} is not layer {k - 1}'s output "
                               f"shape {list(want)}")
@@ -226,7 +239,7 @@ def validate(net, source="<network>"):
         if timesteps % layer.tws:
             _fail(source, f"{name}: tws {layer.tws} does not divide T={timesteps}")
         if not np.issubdtype(w.dtype, np.integer):
-            _fail(source, f"weights_{k}: dtype must be an integer type, not {w.dtype}")
+            _fail(source, f"weights_{k}: dtype must be an integer type, not {_describe(w)}")
         if tuple(w.shape) != tuple(layer.weight_shape):
             _fail(source, f"weights_{k}: shape must be {list(layer.weight_shape)} for {name}, "
                           f"not {list(w.shape)}")
@@ -239,7 +252,13 @@ def validate(net, source="<network>"):
         labels = net.labels
         if not np.issubdtype(labels.dtype, np.integer) or labels.shape != (spikes.shape[0],):
             _fail(source, f"labels: must be an integer array of shape [{spikes.shape[0]}], "
-                          f"not {labels.dtype} {list(labels.shape)}")
+                          f"not {_describe(labels)}")
+        classes = math.prod(net.layers[-1].out_shape)
+        outside = (labels < 0) | (labels >= classes)
+        if outside.any():
+            index = int(np.argmax(outside))
+            _fail(source, f"labels: label {int(labels[index])} of sample {index} is not one of the "
+                          f"last layer's {classes} outputs (0..{classes - 1})")
 
 
 def check_fan_in(net, acc_bits, source="<network>"):
@@ -253,41 +272,92 @@ def check_fan_in(net, acc_bits, source="<network>"):
                               f"accumulator (max {limit})")
 
 
+# What zipfile, zlib and numpy raise for a damaged archive or member (a header that claims
+# an unsupported version or encryption, a bad CRC, a short stream, an absurd array size).
+_CORRUPT = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
+            struct.error, MemoryError, OverflowError)
+
+
+def _entry(source, archive, key):
+    """``archive[key]`` as an array; a member that cannot be read is a one-line error."""
+    try:
+        return archive[key]
+    except ValueError as error:
+        if "Object arrays" in str(error):
+            _fail(source, f"{key}: holds Python objects (an object array); expected a plain "
+                          f"numeric or str array")
+        _fail(source, f"{key}: not a readable numpy array ({error})")
+    except _CORRUPT as error:
+        _fail(source, f"{key}: cannot be read, the archive is corrupt or truncated "
+                      f"({type(error).__name__}: {error})")
+
+
 def _scalar_int(source, archive, key, default):
     if key not in archive:
         return default
-    value = archive[key]
+    value = _entry(source, archive, key)
     if value.shape != () or not np.issubdtype(value.dtype, np.integer):
-        _fail(source, f"{key}: must be a 0-d integer array, not {value.dtype} {list(value.shape)}")
+        _fail(source, f"{key}: must be a 0-d integer array, not {_describe(value)}")
     return int(value)
 
 
 def _string(source, archive, key):
     if key not in archive:
         _fail(source, f"missing key {key!r}")
-    value = archive[key]
+    value = _entry(source, archive, key)
     if value.shape != () or value.dtype.kind != "U":
-        _fail(source, f"{key}: must be a 0-d str array, not {value.dtype} {list(value.shape)}")
+        _fail(source, f"{key}: must be a 0-d str array, not {_describe(value)}")
     return str(value)
+
+
+def _describe(array):
+    """``dtype [shape]``, and whether a float array holds NaN or infinities."""
+    text = f"{array.dtype} {list(array.shape)}"
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        text += " holding NaN or infinity"
+    return text
+
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _open(source, path):
+    """The ``.npz`` archive at ``path``; anything else is a one-line error saying what it is."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except FileNotFoundError:
+        _fail(source, "no such file")
+    except IsADirectoryError:
+        _fail(source, "is a directory, expected a .npz network file")
+    except PermissionError:
+        _fail(source, "cannot be read (permission denied)")
+    except OSError as error:
+        _fail(source, f"cannot be read ({error.strerror or error})")
+    if not head:
+        _fail(source, "is empty, expected a .npz archive (a zip file)")
+    if head == b"\x93NUMPY":
+        _fail(source, "is a single .npy array, expected a .npz archive of named arrays")
+    if head[:4] not in _ZIP_MAGIC:
+        _fail(source, f"not a numpy .npz archive (a zip file): it starts with {head!r}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, *_CORRUPT) as error:
+        _fail(source, f"not a numpy .npz archive, or a corrupt or truncated one "
+                      f"({type(error).__name__}: {error})")
 
 
 def load(path):
     """Read and validate a ``spikex-net-v1`` file; return a :class:`Network`."""
     source = str(path)
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        _fail(source, "no such file")
-    except (OSError, ValueError) as error:
-        _fail(source, f"not a numpy .npz archive ({error})")
-    with archive:
+    with _open(source, path) as archive:
         fmt = _string(source, archive, "format")
         if fmt != FORMAT:
             _fail(source, f"format: expected {FORMAT!r}, not {fmt!r}")
         try:
             layer_objs = json.loads(_string(source, archive, "layers"))
-        except json.JSONDecodeError as error:
-            _fail(source, f"layers: not valid JSON ({error})")
+        except (ValueError, RecursionError) as error:    # JSONDecodeError is a ValueError
+            _fail(source, f"layers: not valid JSON ({type(error).__name__}: {error})")
         if not isinstance(layer_objs, list):
             _fail(source, f"layers: expected a JSON list, not {type(layer_objs).__name__}")
         layers = [_parse_layer(source, k, obj) for k, obj in enumerate(layer_objs)]
@@ -295,15 +365,15 @@ def load(path):
         for k in range(len(layers)):
             if f"weights_{k}" not in archive:
                 _fail(source, f"missing key 'weights_{k}' for layer {k} ({layers[k].kind})")
-            weights.append(archive[f"weights_{k}"])
+            weights.append(_entry(source, archive, f"weights_{k}"))
         if f"weights_{len(layers)}" in archive:
             _fail(source, f"weights_{len(layers)}: no layer {len(layers)} to go with it")
         if "input" not in archive:
             _fail(source, "missing key 'input'")
-        net = Network(layers, weights, archive["input"],
+        net = Network(layers, weights, _entry(source, archive, "input"),
                       _scalar_int(source, archive, "weight_bits", 8),
                       _scalar_int(source, archive, "v_bits", 16),
-                      archive["labels"] if "labels" in archive else None)
+                      _entry(source, archive, "labels") if "labels" in archive else None)
     validate(net, source)
     net.weights = [w.astype(np.int64) for w in net.weights]
     return net
@@ -335,10 +405,15 @@ def write_atomic(path, write):
     """Call ``write(file)`` on a new file beside ``path``, then rename it to ``path``.
 
     ``path`` either holds the whole file or does not change; the file is opened for
-    reading too (``w+b``), as HDF5 writers need.
+    reading too (``w+b``), as HDF5 writers need. A folder that is missing or not
+    writable, or a write that fails (a full disk), is a :class:`SpikexError` naming
+    ``path``; no temporary file is left behind.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    except OSError as error:
+        raise SpikexError(f"{path}: cannot write here ({error.strerror or error})") from None
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -346,6 +421,9 @@ def write_atomic(path, write):
         with os.fdopen(fd, "w+b") as f:
             write(f)
         os.replace(tmp, path)
+    except OSError as error:
+        os.unlink(tmp)
+        raise SpikexError(f"{path}: cannot write ({error.strerror or error})") from None
     except BaseException:
         os.unlink(tmp)
         raise
