@@ -301,7 +301,6 @@ def test_counters_match_on_a_single_row(dataflow):
     assert_counters_equal(_wide(4, 12), dataflow, rows=1, cols=4)
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")
 def test_verilog_counters_match_with_the_verilog_dram_model():
     from test_top_rtl import OPTIONS, small_network
@@ -310,7 +309,6 @@ def test_verilog_counters_match_with_the_verilog_dram_model():
         assert_icarus_counters_equal(net, {**OPTIONS, "dataflow": dataflow}, "random.npz")
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")
 def test_verilog_counters_match_in_time_blocks_with_the_verilog_dram_model():
     # One burst at a time (tb/axi_ram.v): the blocked layer's spike loads (25 words an input

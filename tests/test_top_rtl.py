@@ -110,8 +110,7 @@ def test_thirty_time_steps_from_sparse_to_dense_input(simulator, seed, rate):
     assert_rtl_matches(net, OPTIONS, simulator)
 
 
-# Icarus runs time blocks in the bus-level test above; here it is marked slow (CI time).
-@pytest.mark.parametrize("simulator", [pytest.param("icarus", marks=pytest.mark.slow), "verilator"])
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 @pytest.mark.parametrize("seed, block", [(43, 12), (44, 30)], ids=["T36-blocks-of-12",
                                                                    "T72-blocks-of-30"])
 def test_time_blocks_on_rtl(simulator, seed, block):
