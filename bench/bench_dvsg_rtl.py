@@ -5,7 +5,8 @@ One sample of Bernoulli input at ``--rate`` (1%) with random int8 weights
 accelerator at the paper's 54 KB GLB and 2 KB LBUF: ``spikex run`` picks the time block
 (20 blocks of 15 steps). Prints, per layer, the cycles of the counter registers beside the
 analytic model of the RTL (``memory="rtl"``), checks every spike against golden, and the
-wall time. SpikeX takes about 20 minutes under Verilator on a 2-core machine; ``--ptb``
+wall time, the Verilog generation and the build included unless they are cached (about
+95 s under Verilator on an idle 2-core machine from an empty ``$SPIKEX_BUILD``); ``--ptb``
 also runs PTB (about three times as long).
 
     .venv/bin/python bench/bench_dvsg_rtl.py [--rate 0.01] [--ptb] [--simulator verilator]
