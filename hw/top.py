@@ -37,23 +37,18 @@ from amaranth.utils import ceil_log2
 from hw.array import PEArray, check_array_parameters
 from hw.axi import OKAY, AxiDramPort, AxiLiteSignature, AxiSignature, ControlRegisters
 from hw.dispatch import NtwuDispatcher
+from hw.config import DEFAULTS, SKIP_BITS
 from hw.gather import BeatGather, lbuf_entry_layout
-from hw.limits import accelerator_limits, glb_split_bytes
+from hw.layout import (COUNTER_NAMES, DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS, HEADER_FIELDS,
+                       HEADER_WORDS, MAGIC, VERSION, Fields)
+from hw.limits import accelerator_limits
 from hw.pe import check_parameter
 
 
-__all__ = ["COUNTER_NAMES", "ERROR_CODES", "accelerator_limits", "SpikeXAccelerator",
-           "TOPLEVEL", "glb_split_bytes", "state_layout"]
+__all__ = ["ERROR_CODES", "SpikeXAccelerator", "TOPLEVEL", "state_layout"]
 
 
 TOPLEVEL = "spikex_top"
-MAGIC, VERSION = 0x584B5053, 1
-HEADER_WORDS, DESCRIPTOR_WORDS = 16, 32
-
-#: Counter ``j`` of layer ``k`` is register-file counter ``k * 12 + j``.
-COUNTER_NAMES = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntwus",
-                 "dram_read_bytes", "dram_write_bytes", "glb_reads", "glb_writes",
-                 "lbuf_reads", "lbuf_writes", "scratchpad_accesses")
 
 #: ERROR_CODE values (docs/accelerator.md).
 ERROR_CODES = {
@@ -126,11 +121,14 @@ class SpikeXAccelerator(wiring.Component):
         High with STATUS.done (the run ended, with or without error).
     """
 
-    def __init__(self, *, rows=8, cols=8, tws_max=8, weight_bits=8, acc_bits=24, v_bits=16,
-                 glb_kb=54, lbuf_kb=2, max_layers=8, data_width=32, max_timesteps=64,
-                 max_entries=4096, dim_bits=12, glb_split=None, max_blocks=16):
+    def __init__(self, *, rows=DEFAULTS.rows, cols=DEFAULTS.cols, tws_max=DEFAULTS.tws_max,
+                 weight_bits=DEFAULTS.weight_bits, acc_bits=DEFAULTS.acc_bits,
+                 v_bits=DEFAULTS.v_bits, glb_kb=DEFAULTS.glb_kb, lbuf_kb=DEFAULTS.lbuf_kb,
+                 max_layers=DEFAULTS.max_layers, data_width=DEFAULTS.data_width,
+                 max_timesteps=DEFAULTS.max_timesteps, max_entries=DEFAULTS.max_entries,
+                 dim_bits=12, glb_split=DEFAULTS.glb_split, max_blocks=DEFAULTS.max_blocks):
         check_array_parameters(rows=rows, cols=cols, tws_max=tws_max, weight_bits=weight_bits,
-                               acc_bits=acc_bits, v_bits=v_bits, skip_bits=16)
+                               acc_bits=acc_bits, v_bits=v_bits, skip_bits=SKIP_BITS)
         check_parameter("weight_bits", weight_bits, minimum=2, maximum=16)
         check_parameter("max_layers", max_layers, maximum=1024)
         check_parameter("max_timesteps", max_timesteps, minimum=tws_max, maximum=1024)
@@ -192,6 +190,8 @@ class SpikeXAccelerator(wiring.Component):
                                                 init=[])
         self.lbuf = MemoryData(shape=lbuf_entry_layout(rows, cols, tws_max, weight_bits),
                                depth=2 * self.lbuf_depth, init=[])
+        # The per-layer counters the registers read (``COUNTER_NAMES`` per layer).
+        self.counters = MemoryData(shape=64, depth=len(COUNTER_NAMES) * max_layers, init=[])
         super().__init__({
             "m_axi": Out(AxiSignature(addr_width=32, data_width=data_width)),
             "s_axil": In(AxiLiteSignature(addr_width=16)),
@@ -202,17 +202,18 @@ class SpikeXAccelerator(wiring.Component):
         m = Module()
         rows, cols, T_max = self.rows, self.cols, self.max_timesteps
         dim, cnt = self.dim_bits, self.count_bits
-        n_counters = 12 * self.max_layers
+        n_counters = len(COUNTER_NAMES) * self.max_layers
 
         m.submodules.port = port = AxiDramPort(data_width=self.data_width, addr_width=32,
                                                length_width=24, counter_width=32)
         wiring.connect(m, port.m_axi, wiring.flipped(self.m_axi))
         m.submodules.regs = regs = ControlRegisters(counters=n_counters, counter_width=64,
-                                                    addr_width=16, run_registers=True)
+                                                    addr_width=16, run_registers=True,
+                                                    counter_memory=True)
         wiring.connect(m, wiring.flipped(self.s_axil), regs.s_axil)
         m.submodules.array = array = PEArray(rows=rows, cols=cols, tws_max=self.tws_max,
                                              weight_bits=self.weight_bits, acc_bits=self.acc_bits,
-                                             v_bits=self.v_bits, skip_bits=16)
+                                             v_bits=self.v_bits, skip_bits=SKIP_BITS)
         max_windows = T_max
         m.submodules.dispatcher = disp = NtwuDispatcher(
             cols=cols, max_positions=self.max_outputs, max_locations=self.max_inputs,
@@ -326,17 +327,20 @@ class SpikeXAccelerator(wiring.Component):
                      regs.error_code.eq(error_code), regs.layer.eq(completed),
                      self.irq_done.eq(done)]
 
-        # Layer fields (descriptor words, docs/image.md).
-        kind, C, H, W = words[0], words[1], words[2], words[3]
-        M, R, Rp, E = words[4], words[5], words[6], words[7]
-        stride, padding, threshold, leak_shift = words[8], words[9], words[10], words[11]
-        tws, F, g_in = words[12], words[13], words[14]
-        w_base, row_bytes = words[15], words[16]
-        in_base, in_sample = words[17], words[18]
-        tag_base, tag_sample = words[19], words[20]
-        out_base, out_sample = words[21], words[22]
-        otag_base, otag_sample = words[23], words[24]
-        g_out = words[25]
+        # The run header's and a layer descriptor's fields (hw/layout.py), as ``words``
+        # holds one or the other.
+        header = Fields(words, HEADER_FIELDS)
+        d = Fields(words, DESCRIPTOR_FIELDS)
+        kind, C, H, W = d.kind, d.in_channels, d.in_h, d.in_w
+        M, R, Rp, E = d.out_channels, d.out_h, d.out_w, d.kernel
+        stride, padding, threshold, leak_shift = d.stride, d.padding, d.threshold, d.leak_shift
+        tws, F, g_in = d.tws, d.fan_in, d.in_group
+        w_base, row_bytes = d.weights, d.weight_row_bytes
+        in_base, in_sample = d.in_spikes, d.in_sample_bytes
+        tag_base, tag_sample = d.in_tags, d.in_tag_sample_bytes
+        out_base, out_sample = d.out_spikes, d.out_sample_bytes
+        otag_base, otag_sample = d.out_tags, d.out_tag_sample_bytes
+        g_out = d.out_group
 
         # Derived per layer (registered in DERIVE).
         wpi = Signal(range(T_max // 32 + 2))          # 32-bit words per input
@@ -364,12 +368,24 @@ class SpikeXAccelerator(wiring.Component):
         ok_descriptor = Signal()
         ok_tws = Signal()
 
-        # Per-layer counters of this sample, added into the register file at the layer's end.
+        # Per-layer counters of this sample, added into the counter memory after the layer
+        # (COUNT), which the registers read the counters from.
         acc = {name: Signal(48, name=f"count_{name}") for name in COUNTER_NAMES}
-        counters = Signal(data.ArrayLayout(64, n_counters))
-        m.d.comb += regs.counters.eq(counters)
+        m.submodules.counters = counters_mem = Memory(data=self.counters)
+        counters_w = counters_mem.write_port()
+        counters_r = counters_mem.read_port()
+        counting = Signal()             # COUNT has the counter memory's read port
+        m.d.comb += [counters_r.addr.eq(regs.counter_addr), counters_r.en.eq(regs.counter_en),
+                     regs.counter_ready.eq(~counting), regs.counter_data.eq(counters_r.data)]
         read_start, write_start = Signal(32), Signal(32)
         in_layer = Signal()
+        # The layer's totals once it ended (COUNT): its cycles include LAYER_END's.
+        totals = {**acc,
+                  "dram_read_bytes": port.bytes_read - read_start,
+                  "dram_write_bytes": port.bytes_written - write_start,
+                  "glb_reads": acc["glb_reads"] + gather.spike_reads + gather.weight_reads}
+        totals = Array(totals[name] for name in COUNTER_NAMES)
+        count_j = Signal(range(len(COUNTER_NAMES) + 1))
 
         # AXI error monitor: any non-OKAY response during the run.
         axi_error = Signal()
@@ -929,7 +945,7 @@ class SpikeXAccelerator(wiring.Component):
                 m.d.comb += rdata.ready.eq(1)
                 with m.If(regs.start):
                     m.d.sync += [busy.eq(1), done.eq(0), error.eq(0), error_code.eq(0),
-                                 completed.eq(0), axi_error.eq(0), counters.eq(0),
+                                 completed.eq(0), axi_error.eq(0),
                                  tailor.eq(~regs.dataflow), out_index.eq(0)]
                     m.next = "CLEAR"
             with m.State("CLEAR"):
@@ -939,7 +955,9 @@ class SpikeXAccelerator(wiring.Component):
                              out_clear.en.eq(out_index < self.max_outputs),
                              otags_w.addr.eq(out_index), otags_w.data.eq(0),
                              otags_w.en.eq(Mux(out_index < self.out_tag_words, -1, 0))]
-                clear_words = max(self.max_outputs, self.out_tag_words)
+                m.d.comb += [counters_w.addr.eq(out_index), counters_w.data.eq(0),
+                             counters_w.en.eq(out_index < n_counters)]
+                clear_words = max(self.max_outputs, self.out_tag_words, n_counters)
                 if self.time_blocks:
                     m.d.comb += [btags_w.addr.eq(out_index), btags_w.data.eq(0),
                                  btags_w.en.eq(Mux(out_index < self.out_tag_words * self.max_blocks,
@@ -957,28 +975,31 @@ class SpikeXAccelerator(wiring.Component):
                     with m.If(got == HEADER_WORDS - 1):
                         m.next = "HEADER_CHECK"
             with m.State("HEADER_CHECK"):
-                # Word 10: the time block (0, or not less than T: one block of T steps).
-                blocked_now = (words[10] != 0) & (words[10] < words[4])
-                m.d.sync += [n_layers.eq(words[2]), batch.eq(words[3]), steps.eq(words[4]),
-                             table.eq(words[8]), wbytes.eq(words[7]), sample.eq(0), layer.eq(0),
-                             blocked.eq(blocked_now),
-                             bsize.eq(Mux(blocked_now, words[10], words[4]))]
+                # The time block: 0, or not less than T, is one block of T steps.
+                h = header
+                blocked_now = (h.time_block != 0) & (h.time_block < h.timesteps)
+                m.d.sync += [n_layers.eq(h.layers), batch.eq(h.batch), steps.eq(h.timesteps),
+                             table.eq(h.descriptors), wbytes.eq(h.weight_bytes), sample.eq(0),
+                             layer.eq(0), blocked.eq(blocked_now),
+                             bsize.eq(Mux(blocked_now, h.time_block, h.timesteps))]
                 with m.If(axi_error):
                     fail(E_AXI)
-                with m.Elif(words[0] != MAGIC):
+                with m.Elif(h.magic != MAGIC):
                     fail(E_MAGIC)
-                with m.Elif(words[1] != VERSION):
+                with m.Elif(h.version != VERSION):
                     fail(E_VERSION)
-                with m.Elif((words[2] == 0) | (words[2] > self.max_layers)):
+                with m.Elif((h.layers == 0) | (h.layers > self.max_layers)):
                     fail(E_LAYERS)
-                with m.Elif(words[3] == 0):
+                with m.Elif(h.batch == 0):
                     fail(E_BATCH)
-                with m.Elif((words[4] == 0) | (words[4] >= 1 << 16) |
-                            Mux(blocked_now, (words[10] > T_max) |
-                                (words[4] > words[10] * self.max_blocks), words[4] > T_max)):
+                with m.Elif((h.timesteps == 0) | (h.timesteps >= 1 << 16) |
+                            Mux(blocked_now, (h.time_block > T_max) |
+                                (h.timesteps > h.time_block * self.max_blocks),
+                                h.timesteps > T_max)):
                     fail(E_TIMESTEPS)
-                with m.Elif((words[5] < 2) | (words[5] > self.weight_bits) |
-                            (words[7] != Mux(words[5] <= 8, 1, 2)) | (words[6] != self.v_bits)):
+                with m.Elif((h.weight_bits < 2) | (h.weight_bits > self.weight_bits) |
+                            (h.weight_bytes != Mux(h.weight_bits <= 8, 1, 2)) |
+                            (h.v_bits != self.v_bits)):
                     fail(E_WIDTHS)
                 with m.Else():
                     m.next = "LAYER"
@@ -1210,17 +1231,21 @@ class SpikeXAccelerator(wiring.Component):
                 with m.If(axi_error):
                     fail(E_AXI)
                 with m.Else():
-                    totals = {**acc,
-                              "cycles": acc["cycles"] + 1,
-                              "dram_read_bytes": port.bytes_read - read_start,
-                              "dram_write_bytes": port.bytes_written - write_start,
-                              "glb_reads": acc["glb_reads"] + gather.spike_reads
-                              + gather.weight_reads,
-                              "lbuf_writes": acc["lbuf_writes"]}
-                    for j, name in enumerate(COUNTER_NAMES):
-                        index = layer * 12 + j
-                        m.d.sync += counters[index].eq(counters[index] + totals[name])
-                    m.d.sync += [in_layer.eq(0), completed.eq(completed + 1)]
+                    m.d.sync += [in_layer.eq(0), completed.eq(completed + 1), count_j.eq(0)]
+                    m.next = "COUNT"
+            with m.State("COUNT"):
+                # The layer's counters added into the counter memory, one a cycle: read
+                # counter j while counter j - 1 is written (its read value plus the total).
+                # No layer counts these cycles (``in_layer`` is low), so nothing stands
+                # still but the next layer's start.
+                base = layer * len(COUNTER_NAMES)
+                m.d.comb += [counting.eq(1), counters_r.addr.eq(base + count_j),
+                             counters_r.en.eq(1),
+                             counters_w.addr.eq(base + count_j - 1),
+                             counters_w.data.eq(counters_r.data + totals[count_j - 1]),
+                             counters_w.en.eq(count_j != 0)]
+                m.d.sync += count_j.eq(count_j + 1)
+                with m.If(count_j == len(COUNTER_NAMES)):
                     with m.If(layer + 1 == n_layers):
                         m.d.sync += [layer.eq(0), sample.eq(sample + 1)]
                         with m.If(sample + 1 == batch):

@@ -83,7 +83,7 @@ def test_glb_split_option(tmp_path, capsys):
 
 
 def test_glb_split_follows_the_network():
-    from sim.rtl import glb_needs, rtl_parameters
+    from sim.configure import glb_needs, rtl_parameters
     net = example_network()
     for glb_kb in (54, 5, 4.3):          # needs: 1600 + 1024 + 1600 bytes
         parameters = rtl_parameters(net, {"glb_kb": glb_kb})
@@ -112,7 +112,7 @@ def test_time_block_option(tmp_path, capsys):
         assert err == [f"spikex: error: {tmp_path / 'n.npz'}: layer 2 (fc): tws 5 does not "
                        f"divide the time block 8 (--time-block)"], err
         assert not (tmp_path / "bad.npz").exists()
-    from sim.rtl import rtl_parameters
+    from sim.configure import rtl_parameters
     parameters = rtl_parameters(net, {"block_steps": 20})
     assert parameters["block_steps"] == 20 and parameters["max_blocks"] == 2
     assert parameters["max_timesteps"] == 20           # a spike word holds one block
