@@ -26,6 +26,8 @@ input bank with the next block while a block computes (when the input fits half 
 memory). Cycle costs and error codes: docs/accelerator.md.
 """
 
+import functools
+import operator
 from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
@@ -167,14 +169,15 @@ class SpikeXAccelerator(wiring.Component):
         # Memories, kept on the component so a testbench can inspect them.
         self.glb_spikes = MemoryData(shape=max_timesteps, depth=self.max_inputs, init=[])
         self.glb_weights = MemoryData(shape=rows * weight_bits, depth=self.max_fan_in, init=[])
-        # Output spikes: two memories, the ping-pong banks [0, max_outputs // 2) and the rest
+        # Output spikes: two banks, the ping-pong banks [0, max_outputs // 2) and the rest
         # (a row group's outputs that need more than half span both), so that the output
-        # writer clears words of one bank while the passes write the other, each memory
-        # with one write port per column.
+        # writer clears words of one bank while the passes write the other; each bank one
+        # memory per column, holding the bits that column wrote (a word's spikes are the OR
+        # of its columns' words), each with one write and one read port: block RAM.
         half_outputs = self.max_outputs // 2
-        self.glb_outputs = tuple(MemoryData(shape=max_timesteps, depth=depth, init=[])
-                                 for depth in (max(half_outputs, 1),
-                                               self.max_outputs - half_outputs))
+        self.glb_outputs = tuple(
+            tuple(MemoryData(shape=max_timesteps, depth=depth, init=[]) for _ in range(cols))
+            for depth in (max(half_outputs, 1), self.max_outputs - half_outputs))
         self.location_tags = MemoryData(shape=max_timesteps, depth=self.max_inputs, init=[])
         # With time blocks, two banks of input SP-MB tags (the next block's are prefetched).
         self.input_tags = MemoryData(shape=32, depth=self.tag_words * (2 if self.time_blocks else 1),
@@ -228,8 +231,6 @@ class SpikeXAccelerator(wiring.Component):
         # Memories.
         m.submodules.glb_spikes = spikes_mem = Memory(data=self.glb_spikes)
         m.submodules.glb_weights = weights_mem = Memory(data=self.glb_weights)
-        out_mems = [Memory(data=bank) for bank in self.glb_outputs]
-        m.submodules.glb_outputs_0, m.submodules.glb_outputs_1 = out_mems
         m.submodules.location_tags = loc_mem = Memory(data=self.location_tags)
         m.submodules.input_tags = tags_mem = Memory(data=self.input_tags)
         m.submodules.output_tags = otags_mem = Memory(data=self.output_tags)
@@ -265,9 +266,15 @@ class SpikeXAccelerator(wiring.Component):
         m.d.comb += [tags_gather.addr.eq(gather.tags.addr + Mux(in_bank, self.tag_words, 0)),
                      gather.tags.data.eq(tags_gather.data)]
         ohalf = self.max_outputs // 2    # an output bank, when a row group's outputs fit it
-        # The output GLB as one memory of ``max_outputs`` words: ``cols`` bit-enable write
-        # ports (results), a clear port (CLEAR, write-out) and a read port, routed to the two
-        # memories by address; a clear takes column 0's port of its memory.
+        # The output GLB as one memory of ``max_outputs`` words, to its users: per column a
+        # write of result bits under a bit mask (``out_w``), a clear (CLEAR, write-out) and a
+        # read (write-out), routed to the two banks by address. In a bank, column ``c``'s
+        # memory takes its result bits as a read-modify-write (read in the cycle ``out_w``
+        # gives them, written the next with the other bits as read), or else a clear; its
+        # read port serves that read or else the write-out's. The passes and the write-out
+        # never use one bank at once (the write-out drains the other bank, or runs before
+        # the next group's passes), nor one column the same word two cycles running (rows
+        # differ), so neither waits.
         out_bits = ceil_log2(self.max_outputs + 1) + 1
 
         def out_port(name, en_bits=T_max):
@@ -277,22 +284,32 @@ class SpikeXAccelerator(wiring.Component):
         out_w = [out_port(f"out_w{c}") for c in range(cols)]
         out_clear = out_port("out_clear", 1)
         out_r = out_port("out_r", 1)
+        rmw = [out_port(f"out_rmw{c}") for c in range(cols)]     # out_w, a cycle later
+        for c in range(cols):
+            m.d.sync += [rmw[c].addr.eq(out_w[c].addr), rmw[c].data.eq(out_w[c].data & out_w[c].en),
+                         rmw[c].en.eq(out_w[c].en)]
         out_reads = []
-        for i, mem in enumerate(out_mems):
+        for i, bank in enumerate(self.glb_outputs):
             base = ohalf if i else 0
 
             def here(addr, i=i):
                 return (addr >= ohalf) if i else (addr < ohalf)
-            ports = [mem.write_port(granularity=1) for _ in range(cols)]
-            for c, write in enumerate(ports):
-                m.d.comb += [write.addr.eq(out_w[c].addr - base), write.data.eq(out_w[c].data),
-                             write.en.eq(Mux(here(out_w[c].addr), out_w[c].en, 0))]
-            with m.If(out_clear.en & here(out_clear.addr)):
-                m.d.comb += [ports[0].addr.eq(out_clear.addr - base), ports[0].data.eq(0),
-                             ports[0].en.eq(-1)]
-            read = mem.read_port()
-            m.d.comb += [read.addr.eq(out_r.addr - base), read.en.eq(out_r.en)]
-            out_reads.append(read.data)
+            words = []
+            for c, column in enumerate(bank):
+                mem = m.submodules[f"glb_outputs_{i}_{c}"] = Memory(data=column)
+                write, read = mem.write_port(), mem.read_port()
+                with m.If((rmw[c].en != 0) & here(rmw[c].addr)):
+                    m.d.comb += [write.addr.eq(rmw[c].addr - base), write.en.eq(1),
+                                 write.data.eq(read.data & ~rmw[c].en | rmw[c].data)]
+                with m.Elif(out_clear.en & here(out_clear.addr)):
+                    m.d.comb += [write.addr.eq(out_clear.addr - base), write.data.eq(0),
+                                 write.en.eq(1)]
+                with m.If((out_w[c].en != 0) & here(out_w[c].addr)):
+                    m.d.comb += [read.addr.eq(out_w[c].addr - base), read.en.eq(1)]
+                with m.Else():
+                    m.d.comb += [read.addr.eq(out_r.addr - base), read.en.eq(out_r.en)]
+                words.append(read.data)
+            out_reads.append(functools.reduce(operator.or_, words))
         out_high = Signal()             # the registered read came from the second memory
         with m.If(out_r.en):
             m.d.sync += out_high.eq(out_r.addr >= ohalf)
