@@ -50,6 +50,7 @@ LIMITS = {
     "batch_size": (1, 65536, "samples per batch"),
     "steps": (1, 1 << 30, "optimiser steps"),
     "seed": (0, 2 ** 63 - 1, "a seed"),
+    "freq": (1, 1000, "MHz of the clock"),
 }
 
 # command -> (the argparse dests of files it writes, of folders it writes into, of files
@@ -60,6 +61,7 @@ PATHS = {
     "info": ((), (), ("net",)),
     "example": (("output",), (), ()),
     "verilog": (("output",), (), ()),
+    "synth": ((), ("output",), ()),
     "compile": (("output",), (), ("checkpoint", "data")),
     "eval": ((), (), ("model",)),
     "import": (("output",), (), ("model", "data", "input")),
