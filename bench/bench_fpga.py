@@ -119,10 +119,11 @@ def main():
         print(f"{name}: spikex synth --device {CONFIGS[name][0]} {' '.join(CONFIGS[name][1])}",
               flush=True)
         rows.append(run_config(name, args.freq, args.timeout))
-        if "table" in rows[-1]:
-            print(rows[-1]["table"])
+        print(rows[-1].get("table") or f"{name}: {rows[-1]['status']}", flush=True)
+        # Recorded as each configuration ends: a long bench stopped midway keeps what it has.
+        Path(args.record).write_text(json.dumps({"freq_mhz": args.freq, "rows": rows},
+                                                indent=1) + "\n")
     print(summary(rows))
-    Path(args.record).write_text(json.dumps({"freq_mhz": args.freq, "rows": rows}, indent=1) + "\n")
     print(f"wrote {args.record}")
 
 
