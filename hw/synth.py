@@ -239,14 +239,14 @@ def scan_shell(text, top):
         f"  wire [{n_out - 1}:0] observed;",
         "  always @(posedge clk) begin",
         f"    {shift('chain_in', n_in, 'scan_in')}",
-        f"    {shift('chain_out', n_out, chain_out_next(n_out))}",
+        f"    {shift('chain_out', n_out, _chain_out_next(n_out))}",
         "  end",
         f"  assign scan_out = chain_out[{n_out - 1}];",
         f"  {top} {_SHELL_INSTANCE} ({', '.join(connections)});",
         "endmodule", ""])
 
 
-def chain_out_next(n):
+def _chain_out_next(n):
     """The next value of the shell's output chain: the shifted chain XOR the outputs."""
     return "observed" if n == 1 else f"{{chain_out[{n - 2}:0], 1'b0}} ^ observed"
 
@@ -448,8 +448,13 @@ def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capa
         _refuse_overfull(log, what, spec)
         raise
     report = json.loads((workdir / "report.json").read_text())
+    path = _critical_path(report)
+    if path and shell is not None:
+        # The design's cells are named from the shell's instance of it; the shell's are not.
+        path = {**path, **{end: path[end].removeprefix(f"{_SHELL_INSTANCE}.")
+                           for end in ("from", "to")}}
     return {**result, "placed": _utilisation(report), "fmax_mhz": _fmax(report),
-            "critical_path": _critical_path(report),
+            "critical_path": path,
             "seconds": {k: round(v, 1) for k, v in seconds.items()}}
 
 
