@@ -70,7 +70,8 @@ def run_config(name, freq, timeout):
                     "seconds": round(time.monotonic() - started)}
         except ToolFailed as error:
             stage = "synthesis" if "yosys" in error.stage else "place and route"
-            return {**row, "status": f"{stage} failed: {error.reason} after "
+            verb = "stopped" if error.reason == "timeout" else "failed"
+            return {**row, "status": f"{stage} {verb}: {error.reason} after "
                                      f"{error.seconds:.0f} s",
                     "seconds": round(time.monotonic() - started)}
     return {**row, "status": "placed and routed", "result": result, "table": format_table(result),
