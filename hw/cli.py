@@ -77,34 +77,45 @@ def _json(result):
 
 def add_parameter_arguments(parser, what_default):
     """The hardware parameters of the array and the accelerator, as ``spikex verilog`` and
-    ``spikex synth`` take them."""
+    ``spikex synth`` take them, with the defaults of :data:`hw.config.DEFAULTS`."""
+    from .config import DEFAULTS, SKIP_BITS
+    d = DEFAULTS
     parser.add_argument("--what", "--top", dest="what", choices=("array", "accelerator"),
                         default=what_default,
                         help=f"the PE array or the whole accelerator (default {what_default})")
-    parser.add_argument("--rows", type=int, default=8, help="PE array rows (default 8)")
-    parser.add_argument("--cols", type=int, default=8, help="PE array columns (default 8)")
-    parser.add_argument("--tws-max", type=int, default=10,
-                        help="largest time-window size (default 10)")
-    parser.add_argument("--weight-bits", type=int, default=8, help="weight width (default 8)")
-    parser.add_argument("--acc-bits", type=int, default=24, help="accumulator width (default 24)")
-    parser.add_argument("--v-bits", type=int, default=16, help="membrane width (default 16)")
-    parser.add_argument("--skip-bits", type=int, default=16,
-                        help="array only: width of the skipped-step count (default 16)")
-    parser.add_argument("--glb-kb", type=float, default=54, help="accelerator: GLB KB (default 54)")
-    parser.add_argument("--lbuf-kb", type=float, default=2, help="accelerator: LBUF KB (default 2)")
+    parser.add_argument("--rows", type=int, default=d.rows, help=f"PE array rows (default {d.rows})")
+    parser.add_argument("--cols", type=int, default=d.cols,
+                        help=f"PE array columns (default {d.cols})")
+    parser.add_argument("--tws-max", type=int, default=d.tws_max,
+                        help=f"largest time-window size (default {d.tws_max})")
+    parser.add_argument("--weight-bits", type=int, default=d.weight_bits,
+                        help=f"weight width (default {d.weight_bits})")
+    parser.add_argument("--acc-bits", type=int, default=d.acc_bits,
+                        help=f"accumulator width (default {d.acc_bits})")
+    parser.add_argument("--v-bits", type=int, default=d.v_bits,
+                        help=f"membrane width (default {d.v_bits})")
+    parser.add_argument("--skip-bits", type=int, default=SKIP_BITS,
+                        help=f"array only: width of the skipped-step count (default {SKIP_BITS})")
+    parser.add_argument("--glb-kb", type=float, default=d.glb_kb,
+                        help=f"accelerator: GLB KB (default {d.glb_kb:g})")
+    parser.add_argument("--lbuf-kb", type=float, default=d.lbuf_kb,
+                        help=f"accelerator: LBUF KB (default {d.lbuf_kb:g})")
     parser.add_argument("--glb-split", metavar="S,W,O",
                         help="accelerator: KB of the GLB for input spikes, weights and output "
                              "spikes (default: half, a quarter, a quarter)")
-    parser.add_argument("--max-layers", type=int, default=8,
-                        help="accelerator: layers with counters (default 8)")
-    parser.add_argument("--data-width", type=int, default=32,
-                        help="accelerator: AXI data width (default 32)")
-    parser.add_argument("--max-timesteps", type=int, default=64,
-                        help="accelerator: most time steps of a time block (default 64)")
-    parser.add_argument("--max-blocks", type=int, default=16,
-                        help="accelerator: most time blocks per sample (default 16; 1: none)")
-    parser.add_argument("--max-entries", type=int, default=4096,
-                        help="accelerator: most active NTWUs per layer and sample (default 4096)")
+    parser.add_argument("--max-layers", type=int, default=d.max_layers,
+                        help=f"accelerator: layers with counters (default {d.max_layers})")
+    parser.add_argument("--data-width", type=int, default=d.data_width,
+                        help=f"accelerator: AXI data width (default {d.data_width})")
+    parser.add_argument("--max-timesteps", type=int, default=d.max_timesteps,
+                        help=f"accelerator: most time steps of a time block "
+                             f"(default {d.max_timesteps})")
+    parser.add_argument("--max-blocks", type=int, default=d.max_blocks,
+                        help=f"accelerator: most time blocks per sample (default "
+                             f"{d.max_blocks}; 1: none)")
+    parser.add_argument("--max-entries", type=int, default=d.max_entries,
+                        help=f"accelerator: most active NTWUs per layer and sample "
+                             f"(default {d.max_entries})")
 
 
 def register(subparsers):
