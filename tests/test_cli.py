@@ -116,3 +116,10 @@ def test_time_block_option(tmp_path, capsys):
     parameters = rtl_parameters(net, {"block_steps": 20})
     assert parameters["block_steps"] == 20 and parameters["max_blocks"] == 2
     assert parameters["max_timesteps"] == 20           # a spike word holds one block
+
+
+def test_example_too_large_to_draw_is_refused(tmp_path, capsys):
+    out = tmp_path / "net.npz"
+    assert main(["example", "--batch", "4096", "--timesteps", "4096", "-o", str(out)]) == 1
+    assert "--batch 4096 x --timesteps 4096 must be at most 1048576" in capsys.readouterr().err
+    assert not out.exists()
