@@ -5,7 +5,11 @@ checks a network against and that the analytic model of the RTL (``sim/schedule.
 ``memory="rtl"``) follows; no Amaranth, so the analytic simulator does not need it.
 """
 
-__all__ = ["spike_word_bytes", "weight_word_bytes", "glb_split_bytes", "accelerator_limits"]
+__all__ = ["PAGE_BYTES", "spike_word_bytes", "weight_word_bytes", "glb_split_bytes",
+           "accelerator_limits"]
+
+#: An AXI burst may not cross a 4 KB boundary: the AXI port (hw/axi.py) cuts a request there.
+PAGE_BYTES = 4096
 
 
 def spike_word_bytes(max_timesteps):

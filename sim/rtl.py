@@ -27,7 +27,7 @@ from sim import image as dram_image
 from sim.energy import load_energy_table
 
 
-__all__ = ["SIMULATORS", "HARNESSES", "COUNTER_NAMES", "rtl_parameters", "build_top",
+__all__ = ["SIMULATORS", "HARNESSES", "COUNTER_NAMES", "MAX_THRESHOLD", "rtl_parameters", "build_top",
            "build_hosted", "dram_words", "run_rtl", "energy_from_counters", "check_fits"]
 
 
@@ -46,6 +46,9 @@ COUNTER_NAMES = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntw
                  "lbuf_reads", "lbuf_writes", "scratchpad_accesses")
 
 CLOCK_MHZ = 500.0     # the clock the latency and EDP are quoted at (sim/schedule.Hardware)
+
+#: The largest threshold the DRAM image's 32-bit descriptor word holds (docs/image.md).
+MAX_THRESHOLD = (1 << 32) - 1
 
 
 def rtl_parameters(net, options):
@@ -550,6 +553,10 @@ def run_rtl(net, options, source="<network>", simulator="icarus", harness=None):
         if layer.tws > parameters["tws_max"]:
             raise SpikexError(f"{source}: layer {k} ({layer.kind}): tws {layer.tws} exceeds "
                               f"tws_max {parameters['tws_max']}")
+        if layer.threshold > MAX_THRESHOLD:
+            raise SpikexError(f"{source}: layer {k} ({layer.kind}): threshold {layer.threshold} "
+                              f"does not fit the 32-bit threshold word of the DRAM image "
+                              f"(docs/image.md); the RTL takes thresholds up to {MAX_THRESHOLD}")
     check_block(net, options.get("block_steps"), source)
     check_fits(net, parameters, source)
     dataflow = options.get("dataflow") or "spikex"
