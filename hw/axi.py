@@ -18,6 +18,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
+from hw.limits import PAGE_BYTES
 from hw.pe import check_parameter
 
 
@@ -29,7 +30,6 @@ __all__ = ["OKAY", "SLVERR", "BURST_BEATS", "AxiReadSignature", "AxiWriteSignatu
 OKAY, SLVERR = 0, 2
 INCR = 1
 BURST_BEATS = 16          # longest burst the port issues
-PAGE_BYTES = 4096         # an AXI burst may not cross a 4 KB boundary
 
 
 def _read_members(addr_width, data_width, id_width):

@@ -8,7 +8,8 @@ No Amaranth here, so the analytic simulator does not need it.
 """
 
 __all__ = ["MAGIC", "VERSION", "HEADER_FIELDS", "HEADER_WORDS", "DESCRIPTOR_FIELDS",
-           "DESCRIPTOR_WORDS", "SPMB_FC_FEATURES", "COUNTER_NAMES", "Fields", "pack_words"]
+           "DESCRIPTOR_WORDS", "SPMB_FC_FEATURES", "MAX_THRESHOLD", "COUNTER_NAMES", "Fields",
+           "pack_words"]
 
 
 MAGIC = 0x584B5053          # the bytes b"SPKX" read as a little-endian word
@@ -58,6 +59,9 @@ DESCRIPTOR_FIELDS = (
     "out_group",            # inputs per SP-MB of the output (the next layer's grouping)
 )
 DESCRIPTOR_WORDS = 32
+
+#: The largest threshold a descriptor's 32-bit word holds.
+MAX_THRESHOLD = (1 << 32) - 1
 
 #: The per-layer counters, in register order: counter ``j`` of layer ``k`` is register-file
 #: counter ``k * len(COUNTER_NAMES) + j`` (hw/axi.py ``ControlRegisters``).

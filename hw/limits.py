@@ -5,13 +5,16 @@ checks a network against and that the analytic model of the RTL (``sim/schedule.
 ``memory="rtl"``) follows; no Amaranth, so the analytic simulator does not need it.
 """
 
-__all__ = ["GLB_SHARES", "spike_word_bytes", "weight_word_bytes", "glb_split_bytes",
-           "accelerator_limits"]
+__all__ = ["GLB_SHARES", "PAGE_BYTES", "spike_word_bytes", "weight_word_bytes",
+           "glb_split_bytes", "accelerator_limits"]
 
 
 #: The GLB's default partition, in the order of ``glb_split``; each share is double
 #: buffered where a layer fits half of it.
 GLB_SHARES = {"spikes": 0.5, "weights": 0.25, "outputs": 0.25}
+
+#: An AXI burst may not cross a 4 KB boundary: the AXI port (hw/axi.py) cuts a request there.
+PAGE_BYTES = 4096
 
 
 def spike_word_bytes(max_timesteps):

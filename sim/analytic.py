@@ -27,7 +27,7 @@ import numpy as np
 
 from spikex.netfile import SpikexError, check_fan_in
 from sim import golden
-from sim.image import output_group
+from sim.image import layout, output_group
 from sim.configure import check_block, rtl_parameters
 from sim.energy import counter_energy, load_energy_table
 from sim.schedule import Hardware, layer_schedule
@@ -88,15 +88,17 @@ def _energy(t, hw, table, layer, weight_bits, v_bits):
 
 
 def analyze_layer(layer, in_spikes, hw, *, weights=None, membrane=None, out_spikes=None,
-                  weight_bits=8, v_bits=16, energy=None, out_group=16):
+                  weight_bits=8, v_bits=16, energy=None, out_group=16, regions=None):
     """Counters of one layer over a batch of input spikes ``[B, T, *layer.in_shape]``.
 
     Pass either ``weights`` (the golden model then gives the output spikes and membrane
     trace) or both ``membrane`` and ``out_spikes`` ``[B, T, *layer.out_shape]``. ``hw`` is
     a :class:`~sim.schedule.Hardware`, ``energy`` an :class:`~sim.energy.EnergyTable`
     (default: the shipped one). ``out_group``: outputs per output SP-MB tag (the next
-    layer's SP-MB size, 16 after the last layer; used by ``hw.memory == "rtl"``). Returns
-    the per-layer counter dict of SPEC §5 and more.
+    layer's SP-MB size, 16 after the last layer; used by ``hw.memory == "rtl"``), and
+    ``regions`` (the layer's :class:`sim.image.LayerRegions` in the DRAM image, sample
+    ``b`` of ``in_spikes`` its sample ``b``; None: every DRAM request starts a 4 KB page).
+    Returns the per-layer counter dict of SPEC §5 and more.
     """
     in_spikes = np.asarray(in_spikes)
     in_spikes = in_spikes.reshape(in_spikes.shape[0], in_spikes.shape[1], *layer.in_shape)
@@ -108,7 +110,7 @@ def analyze_layer(layer, in_spikes, hw, *, weights=None, membrane=None, out_spik
     totals, modes = {}, {"spatial": 0, "temporal": 0}
     for b in range(in_spikes.shape[0]):
         schedule = layer_schedule(layer, in_spikes[b], membrane[b], out_spikes[b], hw, weight_bits, v_bits,
-                                  out_group=out_group)
+                                  out_group=out_group, regions=regions, sample=b)
         _add(totals, schedule.totals)
         modes[schedule.mode] += 1
     # memory="rtl": the RTL's counter (psum scratchpad only); else every PE register.
@@ -160,6 +162,7 @@ def run_analytic(net, options, source="<network>"):
     and the shipped energy table).
     """
     hw = hardware_from_options(options)
+    regions = [None] * len(net.layers)
     if hw.memory == "rtl":
         # The accelerator as sim/rtl.py elaborates it for this network: spike words as wide,
         # the GLB split as it is (options["glb_split"], or as the network needs).
@@ -170,6 +173,10 @@ def run_analytic(net, options, source="<network>"):
                      glb_split=None if split is None else tuple(split),
                      block_steps=parameters["block_steps"],
                      max_timesteps=parameters["max_timesteps"])
+        # Where each DRAM request starts: the image as sim/rtl.py places it (at address 0,
+        # every sample of the file: a run shared out between simulations places them
+        # otherwise, so its requests cut at a 4 KB page may differ).
+        regions = layout(net, hw.block_steps)
     table = load_energy_table(options.get("energy_table"))
     check_fan_in(net, hw.acc_bits, source)
     for k, layer in enumerate(net.layers):
@@ -188,7 +195,7 @@ def run_analytic(net, options, source="<network>"):
     for k, layer in enumerate(net.layers):
         layers.append(analyze_layer(layer, inputs[k], hw, membrane=traces[k], out_spikes=outputs[k],
                                     weight_bits=net.weight_bits, v_bits=net.v_bits, energy=table,
-                                    out_group=output_group(net, k)))
+                                    out_group=output_group(net, k), regions=regions[k]))
     cycles = sum(layer["cycles"] for layer in layers)
     energy_pj = sum(layer["energy_pj"] for layer in layers)
     counters = {"cycles": cycles, "energy_pj": energy_pj,

@@ -16,10 +16,15 @@ the backends named and reports each disagreement:
 - any other name through :func:`spikex.backends.run_backend` (the RTL backends), with the
   same checks of spikes and, where it returns them, of counters.
 
+The RTL backends build an accelerator for each hardware configuration (40 s or more under
+Verilator), so an RTL campaign draws its networks for the few accelerators of
+:data:`RTL_CONFIGS` (:class:`RtlConfig`), each built once, and runs each network's samples
+in one simulation, where the analytic model of the RTL predicts every counter exactly.
+
 A backend that refuses a network with a :class:`~spikex.netfile.SpikexError` (a network
 that does not fit its buffers, say) is counted as *refused*, not as a disagreement.
 ``bench/bench_differential.py`` is the command line; ``tests/test_differential.py`` runs a
-few hundred small networks in CI.
+few hundred small networks in CI, and a few on Verilator and Icarus.
 
 ``tb/networks.py`` has a random-network generator for the RTL tests; it does not fit here:
 it always builds a conv chain then one fc layer, with stride at most 2, padding at most 1,
@@ -36,8 +41,8 @@ import numpy as np
 from spikex.netfile import ConvLayer, FcLayer, Network, SpikexError, check_fan_in, save
 
 
-__all__ = ["BUILTIN_BACKENDS", "random_network", "run_options", "backend_run", "compare",
-           "Finding", "Campaign", "campaign"]
+__all__ = ["BUILTIN_BACKENDS", "random_network", "block_choices", "run_options", "backend_run",
+           "compare", "Finding", "RtlConfig", "RTL_CONFIGS", "Campaign", "campaign"]
 
 BUILTIN_BACKENDS = ("golden", "torch-int", "analytic")
 
@@ -73,29 +78,41 @@ def _threshold(rng, weights, v_bits):
 
 
 def random_network(rng, *, max_timesteps=300, timesteps=_TIMESTEPS, max_layers=4, max_size=12,
-                   max_channels=4, max_features=48, max_batch=3):
+                   max_channels=4, max_features=48, max_batch=3, weight_bits=None, v_bits=None,
+                   time_blocks=None):
     """A random valid network of conv and fc layers and its input; every choice from ``rng``.
 
     T is one of ``timesteps`` up to ``max_timesteps``: one network in eight draws from all
     of them, the others from those of at most 16 steps (if any). Weights of 2 to 16 bits,
-    membranes of 4 to 48 (narrow ones saturate); the input rate is log-uniform from 0.01 %
-    to 30 %. Each layer draws its own ``tws`` among the divisors of T, its leak in
-    0..v_bits-1, its threshold among the corners of :func:`_threshold`, and weights from
-    one of four styles (uniform, biased positive, sparse, only the extremes).
+    membranes of 4 to 48 (narrow ones saturate), unless ``weight_bits`` and ``v_bits`` fix
+    them; the input rate is log-uniform from 0.01 % to 30 %. Each layer draws its own
+    ``tws`` among the divisors of T, its leak in 0..v_bits-1, its threshold among the
+    corners of :func:`_threshold`, and weights from one of four styles (uniform, biased
+    positive, sparse, only the extremes).
+
+    ``time_blocks``: ``(tws_max, longest, most)`` of an accelerator (:class:`RtlConfig`):
+    T and every ``tws`` such that the sample runs in at most ``most`` time blocks of at
+    most ``longest`` steps (:func:`block_choices`), no ``tws`` above ``tws_max``.
     """
     choices = [t for t in timesteps if t <= max_timesteps]
+    if time_blocks is not None:
+        choices = [t for t in choices if t <= time_blocks[1] * time_blocks[2]]
     short = [t for t in choices if t <= _SHORT]
     steps = int(rng.choice(short if short and rng.integers(_LONG_EVERY) else choices))
-    weight_bits = int(rng.choice([2, 3, 4, 8, 8, 8, 8, 12, 16]))
-    v_bits = int(rng.choice([4, 6, 8, 12, 16, 16, 16, 24, 32, 48]))
+    if weight_bits is None:
+        weight_bits = int(rng.choice([2, 3, 4, 8, 8, 8, 8, 12, 16]))
+    if v_bits is None:
+        v_bits = int(rng.choice([4, 6, 8, 12, 16, 16, 16, 24, 32, 48]))
     if rng.integers(3):
         shape = (int(rng.integers(1, max_channels + 1)), int(rng.integers(1, max_size + 1)),
                  int(rng.integers(1, max_size + 1)))
     else:
         shape = (int(rng.integers(1, max_features + 1)),)
-    layers, weights = [], []
+    layers, weights, unit = [], [], 1
     for _ in range(int(rng.integers(1, max_layers + 1))):
-        common = dict(leak_shift=int(rng.integers(0, v_bits)), tws=int(rng.choice(_divisors(steps))))
+        common = dict(leak_shift=int(rng.integers(0, v_bits)),
+                      tws=int(rng.choice(_tws_choices(steps, unit, time_blocks))))
+        unit = math.lcm(unit, common["tws"])
         if len(shape) == 3 and rng.integers(3):
             layer = ConvLayer(**_conv(rng, shape, max_channels), threshold=1, **common)
         else:
@@ -111,6 +128,24 @@ def random_network(rng, *, max_timesteps=300, timesteps=_TIMESTEPS, max_layers=4
     batch = int(rng.integers(1, max_batch + 1))
     spikes = (rng.random((batch, steps, *layers[0].in_shape)) < rate).astype(np.uint8)
     return Network(layers, weights, spikes, weight_bits=weight_bits, v_bits=v_bits)
+
+
+def _tws_choices(steps, unit, time_blocks):
+    """The ``tws`` a layer may draw after layers whose ``tws`` have least common multiple ``unit``."""
+    if time_blocks is None:
+        return _divisors(steps)
+    tws_max, longest, most = time_blocks
+    return [d for d in _divisors(steps)
+            if d <= tws_max and block_choices(steps, math.lcm(unit, d), longest, most)]
+
+
+def block_choices(steps, unit, longest, most):
+    """The time blocks a sample of ``steps`` steps may run in: multiples of ``unit`` (the
+    least common multiple of the layers' ``tws``) of at most ``longest`` steps that cut it
+    into at most ``most`` blocks, and ``steps`` itself (one block) when it is at most
+    ``longest``."""
+    blocks = [b for b in range(unit, min(steps - 1, longest) + 1, unit) if -(-steps // b) <= most]
+    return blocks + ([steps] if steps <= longest else [])
 
 
 def _conv(rng, shape, max_channels):
@@ -193,11 +228,13 @@ def _counter_difference(net, reference, counters):
 
 
 def _prediction_difference(counters, predicted):
-    """The RTL's counters against the analytic model of the RTL (``memory="rtl"``)."""
+    """The RTL's counters against the analytic model of the RTL (``memory="rtl"``): every
+    counter the accelerator keeps."""
+    from sim.rtl import COUNTER_NAMES
     for k, (counted, model) in enumerate(zip(counters["layers"], predicted["layers"])):
-        for key in sorted(set(counted) & set(model)):
-            if isinstance(counted[key], int) and counted[key] != model[key]:
-                return f"layer {k}: {key} {counted[key]}, the analytic model predicts {model[key]}"
+        for key in COUNTER_NAMES:
+            if counted.get(key) != model[key]:
+                return f"layer {k}: {key} {counted.get(key)}, the analytic model predicts {model[key]}"
     return None
 
 
@@ -206,7 +243,9 @@ def compare(net, backends, options, source="<network>"):
 
     Counters are checked against SPEC §3; those of a backend other than the built-in ones
     (the RTL) also against the analytic model's prediction for the same options with
-    ``memory="rtl"`` (exact but for DRAM requests split at a 4 KB page, README).
+    ``memory="rtl"``: exact for a run of all the samples in one simulation (the RTL
+    campaigns run so, ``jobs=1``; where the image puts a sample decides which DRAM requests
+    are cut at a 4 KB page).
     """
     reference, _ = backend_run("golden", net, options, source)
     findings = []
@@ -240,6 +279,86 @@ def _random_options(rng, net):
                 acc_bits=max(24, bound.bit_length() + 1))
 
 
+@dataclass(frozen=True)
+class RtlConfig:
+    """One accelerator of an RTL campaign, and the random networks drawn to run on it.
+
+    ``options`` are the hardware options of ``spikex run`` (rows, cols, tws_max, acc_bits,
+    glb_kb, glb_split, lbuf_kb) with ``max_timesteps`` and ``max_blocks``; ``weight_bits``
+    and ``v_bits`` those of every network; ``limits`` go to :func:`random_network`. Every
+    network :meth:`draw` gives elaborates the same accelerator (:meth:`parameters`), so
+    one build runs them all.
+    """
+    name: str
+    weight_bits: int
+    v_bits: int
+    options: dict
+    limits: dict = field(default_factory=dict)
+
+    def draw(self, rng, **limits):
+        """A random network that fits this accelerator and its options: dataflow, memory
+        model and time block (one block or several, :func:`block_choices`) drawn too.
+        Thresholds above what the DRAM image holds (``v_bits`` above 33) are cut to
+        :data:`hw.layout.MAX_THRESHOLD` (``run_rtl`` refuses them)."""
+        from hw.layout import MAX_THRESHOLD
+        longest, most = self.options["max_timesteps"], self.options["max_blocks"]
+        net = random_network(rng, weight_bits=self.weight_bits, v_bits=self.v_bits,
+                             time_blocks=(self.options["tws_max"], longest, most),
+                             **{**self.limits, **limits})
+        net = Network([replace(layer, threshold=min(layer.threshold, MAX_THRESHOLD))
+                       for layer in net.layers], net.weights, net.input,
+                      weight_bits=net.weight_bits, v_bits=net.v_bits)
+        unit = int(np.lcm.reduce([layer.tws for layer in net.layers]))
+        blocks = block_choices(net.timesteps, unit, longest, most)
+        drawn = run_options(dataflow=str(rng.choice(["spikex", "ptb"])),
+                            memory=str(rng.choice(["rtl", "blocks"])))
+        # A sample that one block holds runs so half the time; the block is always given,
+        # else rtl_parameters would choose one (and with it another accelerator).
+        one = rng.integers(2) and net.timesteps in blocks
+        return net, {**drawn, **self.options, "jobs": 1,
+                     "block_steps": net.timesteps if one else int(rng.choice(blocks))}
+
+    def parameters(self, net, options):
+        """The accelerator ``net`` elaborates with ``options`` (:func:`sim.rtl.rtl_parameters`),
+        but for the run's time block: :attr:`accelerator` for every network :meth:`draw` gives."""
+        from sim.rtl import rtl_parameters
+        parameters = rtl_parameters(net, options)
+        parameters.pop("block_steps")
+        return parameters
+
+    @property
+    def accelerator(self):
+        """The accelerator's elaboration parameters: those of a one-neuron network."""
+        probe = Network([FcLayer(in_features=1, out_features=1, threshold=1, leak_shift=0, tws=1)],
+                        [np.ones((1, 1), np.int64)], np.zeros((1, 1, 1), np.uint8),
+                        weight_bits=self.weight_bits, v_bits=self.v_bits)
+        return self.parameters(probe, {**self.options, "block_steps": 1})
+
+
+#: The accelerators of an RTL campaign: each a build (40 s or more under Verilator). The
+#: first is the one tests/test_top_rtl.py builds (a 3-beat LBUF bank: passes stream
+#: through both banks); the others reach the widths' corners (16-bit weights on a 48-bit
+#: membrane, 2-bit weights on a saturating 4-bit one), tws up to 8 on 64-step words, and
+#: a GLB small enough that weights and outputs of the larger layers do not ping-pong.
+RTL_CONFIGS = (
+    RtlConfig("4x4", weight_bits=8, v_bits=16, options=dict(
+        rows=4, cols=4, tws_max=4, acc_bits=24, glb_kb=54.0, glb_split=[27648, 13824, 13824],
+        lbuf_kb=36 / 1024, max_timesteps=32, max_blocks=10)),
+    RtlConfig("1x1-w16-v48", weight_bits=16, v_bits=48, options=dict(
+        rows=1, cols=1, tws_max=3, acc_bits=32, glb_kb=54.0, glb_split=[27648, 13824, 13824],
+        lbuf_kb=2.0, max_timesteps=32, max_blocks=16), limits=dict(max_size=8)),
+    RtlConfig("8x8-w4-v8", weight_bits=4, v_bits=8, options=dict(
+        rows=8, cols=8, tws_max=8, acc_bits=16, glb_kb=4.0, glb_split=[1536, 1024, 1536],
+        lbuf_kb=2.0, max_timesteps=64, max_blocks=8), limits=dict(max_size=6)),
+    RtlConfig("2x3-w2-v4", weight_bits=2, v_bits=4, options=dict(
+        rows=2, cols=3, tws_max=5, acc_bits=16, glb_kb=8.0, glb_split=[4096, 2048, 2048],
+        lbuf_kb=6 / 1024, max_timesteps=32, max_blocks=16)),
+    RtlConfig("3x2-w12-v24", weight_bits=12, v_bits=24, options=dict(
+        rows=3, cols=2, tws_max=6, acc_bits=24, glb_kb=54.0, glb_split=[27648, 13824, 13824],
+        lbuf_kb=2.0, max_timesteps=64, max_blocks=8)),
+)
+
+
 @dataclass
 class Campaign:
     """Counts per backend and status, and the reproducers written."""
@@ -261,33 +380,47 @@ class Campaign:
         return "\n".join(lines)
 
 
-def campaign(n, backends=BUILTIN_BACKENDS, seed=0, out=None, progress=None, **limits):
+def campaign(n, backends=BUILTIN_BACKENDS, seed=0, out=None, progress=None, configs=RTL_CONFIGS,
+             every=None, **limits):
     """Run ``n`` random networks (network ``i`` from ``default_rng([seed, i])``) on ``backends``.
 
+    With the built-in backends only, each network's hardware options are drawn beside it
+    (:func:`_random_options`). With another (an RTL backend), network ``i`` is drawn by
+    ``configs[i % len(configs)]`` (:meth:`RtlConfig.draw`) to fit that accelerator, and
+    the networks run configuration by configuration, so that each is built once.
+    ``every``: ``{backend: k}``, that backend runs one round of ``configs`` in ``k``
+    (networks ``i`` with ``i // len(configs) % k == 0``: every configuration), for a
+    simulator too slow to run them all (Icarus).
+
     Each disagreement or crash is saved to ``out`` as ``diff-<seed>-<i>-<backend>.npz``
-    (spikex-net-v1) with a ``.json`` beside it holding the hardware options and the finding.
-    ``limits`` go to :func:`random_network`. Returns a :class:`Campaign`.
+    (spikex-net-v1) with a ``.json`` beside it holding the backends' options and the
+    finding. ``limits`` go to :func:`random_network`. Returns a :class:`Campaign`.
     """
-    result = Campaign()
-    indices = range(n) if progress is None else progress(range(n))
-    for i in indices:
+    result, every = Campaign(), every or {}
+    rtl = any(name not in BUILTIN_BACKENDS for name in backends)
+    order = sorted(range(n), key=lambda i: i % len(configs)) if rtl else range(n)
+    for i in (order if progress is None else progress(order)):
         rng = np.random.default_rng([seed, i])
-        net = random_network(rng, **limits)
-        hardware = _random_options(rng, net)
+        if rtl:
+            net, options = configs[i % len(configs)].draw(rng, **limits)
+        else:
+            net = random_network(rng, **limits)
+            options = run_options(**_random_options(rng, net))
+        chosen = [name for name in backends if i // len(configs) % every.get(name, 1) == 0]
         result.networks += 1
-        for finding in compare(net, backends, run_options(**hardware), f"network {seed}/{i}"):
+        for finding in compare(net, chosen, options, f"network {seed}/{i}"):
             result.add(finding)
             if finding.status in ("differ", "crashed") and out is not None:
-                result.reproducers.append(_save_reproducer(out, seed, i, net, hardware, finding))
+                result.reproducers.append(_save_reproducer(out, seed, i, net, options, finding))
     return result
 
 
-def _save_reproducer(out, seed, index, net, hardware, finding):
+def _save_reproducer(out, seed, index, net, options, finding):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"diff-{seed}-{index}-{finding.backend}.npz"
     save(net, path)
     path.with_suffix(".json").write_text(json.dumps(
-        {"seed": seed, "index": index, "hardware": hardware, "backend": finding.backend,
+        {"seed": seed, "index": index, "options": options, "backend": finding.backend,
          "status": finding.status, "detail": finding.detail}, indent=1) + "\n")
     return path

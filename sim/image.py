@@ -22,7 +22,8 @@ from spikex.netfile import SpikexError
 
 
 __all__ = ["MAGIC", "VERSION", "HEADER_WORDS", "DESCRIPTOR_WORDS", "LayerRegions", "Image",
-           "pack", "spmb_inputs", "output_group", "read_layer_spikes", "read_layer_tags", "pack_spikes",
+           "layout", "pack", "spmb_inputs", "output_group", "read_layer_spikes",
+           "read_layer_tags", "pack_spikes",
            "unpack_spikes", "spmb_tags", "time_blocks", "write_memh", "read_memh"]
 
 
@@ -164,12 +165,15 @@ def _tag_words(tags):
     return np.concatenate([overall, blocks], axis=1)
 
 
-def pack(net, base=0, block_steps=None):
-    """Pack ``net`` (weights, layer-0 input spikes and tags, descriptors) into an :class:`Image`,
-    in time blocks of ``block_steps`` steps when that is less than T.
+def layout(net, block_steps=None):
+    """Where :func:`pack` puts each layer's data: its :class:`LayerRegions` (byte offsets
+    from the image's base), without packing the image."""
+    return _layout(net, block_steps)[0]
 
-    Output regions are allocated and zeroed; the accelerator fills them.
-    """
+
+def _layout(net, block_steps):
+    """``(regions, descriptors, size)``: each layer's :class:`LayerRegions`, the offset of
+    the descriptor table and the image's bytes."""
     wbytes = _weight_bytes(net.weight_bits)
     steps, batch = net.timesteps, net.batch
     size, blocks = time_blocks(steps, block_steps)
@@ -208,7 +212,19 @@ def pack(net, base=0, block_steps=None):
             input_sample_bytes=previous[2], output_sample_bytes=out[2],
             input_tag_sample_bytes=previous[3], output_tag_sample_bytes=out[3]))
         previous = out
+    return regions, descriptors, cursor
 
+
+def pack(net, base=0, block_steps=None):
+    """Pack ``net`` (weights, layer-0 input spikes and tags, descriptors) into an :class:`Image`,
+    in time blocks of ``block_steps`` steps when that is less than T.
+
+    Output regions are allocated and zeroed; the accelerator fills them.
+    """
+    regions, descriptors, cursor = _layout(net, block_steps)
+    wbytes = _weight_bytes(net.weight_bits)
+    steps, batch = net.timesteps, net.batch
+    size, blocks = time_blocks(steps, block_steps)
     data = bytearray(cursor)
 
     def put(address, words, dtype="<u4"):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.config import CLOCK_MHZ
-from hw.layout import COUNTER_NAMES
+from hw.layout import COUNTER_NAMES, MAX_THRESHOLD
 from spikex.netfile import SpikexError, check_fan_in
 from sim import image as dram_image
 from sim.analytic import run_analytic
@@ -41,6 +41,7 @@ TOPLEVEL = "spikex_tb"
 def build_root():
     """Where builds are cached: ``$SPIKEX_BUILD``, or ``build/`` in the checkout."""
     return Path(os.environ.get("SPIKEX_BUILD") or REPO / "build")
+
 
 def _build_dir(simulator, parameters, extra):
     key = json.dumps(parameters, sort_keys=True) + extra
@@ -381,6 +382,10 @@ def run_rtl(net, options, source="<network>", simulator="icarus", harness=None):
         if layer.tws > parameters["tws_max"]:
             raise SpikexError(f"{source}: layer {k} ({layer.kind}): tws {layer.tws} exceeds "
                               f"tws_max {parameters['tws_max']}")
+        if layer.threshold > MAX_THRESHOLD:
+            raise SpikexError(f"{source}: layer {k} ({layer.kind}): threshold {layer.threshold} "
+                              f"does not fit the 32-bit threshold word of the DRAM image "
+                              f"(docs/image.md); the RTL takes thresholds up to {MAX_THRESHOLD}")
     check_block(net, options.get("block_steps"), source)
     check_fits(net, parameters, source)
     dataflow = options.get("dataflow") or "spikex"

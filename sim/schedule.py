@@ -42,7 +42,7 @@ import numpy as np
 
 from hw.config import CLOCK_MHZ, DEFAULTS
 from hw.layout import DESCRIPTOR_WORDS, SPMB_FC_FEATURES
-from hw.limits import GLB_SHARES, accelerator_limits
+from hw.limits import GLB_SHARES, PAGE_BYTES, accelerator_limits
 from spikex.netfile import SpikexError
 from sim.ntwu import ntwu_tags
 
@@ -74,8 +74,9 @@ class Hardware:
     last W beat to its B response (1 for the amaranth.sim model of
     tests/test_top_amaranth.py and for tb/axi_ram.v). ``dram_one_burst`` (rtl only): the DRAM
     takes one read and one write burst at a time, as tb/axi_ram.v (``arready = !rvalid``, AW
-    only after the previous B): each 16-beat burst after a request's first costs 1 more
-    cycle on reads and 2 on writes (a burst split at a 4 KB page is not counted). False:
+    only after the previous B): each burst after a request's first (16 beats, or up to a
+    4 KB page: the address from the image, :func:`layer_schedule`) costs 1 more cycle on
+    reads and 2 on writes. False:
     bursts are pipelined (the amaranth.sim model). ``glb_split`` (rtl only): the RTL's GLB
     bytes for input spikes, weights and output spikes (None: half, a quarter, a quarter);
     the weight share decides whether a layer's weights ping-pong. ``block_steps`` (rtl only):
@@ -267,15 +268,19 @@ def _segment_starts(new):
 
 
 def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_bits=16,
-                   out_group=SPMB_FC_FEATURES):
+                   out_group=SPMB_FC_FEATURES, regions=None, sample=0):
     """Schedule one layer for one sample.
 
     ``in_spikes`` ``[T, *layer.in_shape]``; ``membrane`` and ``out_spikes`` ``[T, *layer.out_shape]``
     are the golden membrane after each step and the golden output spikes of the same sample
     (``sim.golden.lif``). ``hw`` is a :class:`Hardware`. ``out_group`` is the number of
     outputs per output SP-MB tag (the next layer's SP-MB size: conv ``H*W``, fc 16; 16 after
-    the last layer); only ``hw.memory == "rtl"`` uses it. The idle rows of a last, partial
-    row group cost nothing (hw/top.py gives them zero weights).
+    the last layer); only ``hw.memory == "rtl"`` uses it, and ``regions`` (the layer's
+    :class:`sim.image.LayerRegions` in the DRAM image at address 0) and ``sample`` (this
+    sample's index in the image): where each DRAM request starts, so that a request the
+    AXI port cuts at a 4 KB page costs its extra burst (None: every request starts a page).
+    The idle rows of a last, partial row group cost nothing (hw/top.py gives them zero
+    weights).
     Returns a :class:`LayerSchedule`.
     """
     tws = layer.tws
@@ -403,7 +408,8 @@ def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_
     s.compute = fill_cycles(hw) + s.beats[None, :] * tws + s.fire + drain_cycles(hw)   # [G, K]
     _memory(s, layer, in_spikes, out_spikes, hw, weight_bits, v_bits, tb_len, chunk_id)
     if hw.memory == "rtl":
-        _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group)
+        _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group,
+                    _Addresses(layer, regions, sample, in_spikes.shape[0], hw.block_steps, weight_bits))
     return s
 
 
@@ -557,7 +563,51 @@ def _memory(s, layer, in_spikes, out_spikes, hw, weight_bits, v_bits, tb_len, ch
     s.totals = t
 
 
-def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
+class _Addresses:
+    """Byte addresses of one layer's DRAM requests for one sample (docs/image.md, hw/top.py):
+    the image's ``regions`` of the layer, or all at 0 without them."""
+
+    def __init__(self, layer, regions, sample, steps, block_steps, weight_bits):
+        def at(name, per_sample):
+            return 0 if regions is None else getattr(regions, name) + sample * getattr(regions, per_sample)
+        size = steps if block_steps is None or block_steps >= steps else block_steps
+        self.input_bytes = 4 * -(-size // 32)
+        self.n_in = int(np.prod(layer.in_shape))
+        self.descriptor = 0 if regions is None else regions.descriptor
+        self.row_bytes = 0 if regions is None else regions.weight_row_bytes
+        self.weights = 0 if regions is None else regions.weights
+        self.input_tags, self.output_tags = at("input_tags", "input_tag_sample_bytes"), \
+            at("output_tags", "output_tag_sample_bytes")
+        self.input_spikes, self.output_spikes = at("input_spikes", "input_sample_bytes"), \
+            at("output_spikes", "output_sample_bytes")
+        spmb_of_input = _spmb_groups(layer.in_shape, layer.kind)
+        self.spmb_first = np.searchsorted(spmb_of_input, np.arange(spmb_of_input.max() + 1))
+        self.wbytes = 1 if weight_bits <= 8 else 2
+        self.positions = int(np.prod(layer.out_shape[1:]))
+        self.n_out = int(np.prod(layer.out_shape))
+
+    def spikes(self, block=0):
+        """Each input SP-MB's spike load in time block ``block``."""
+        return self.input_spikes + block * self.n_in * self.input_bytes + self.spmb_first * self.input_bytes
+
+    def block_tags(self, block, tag_words):
+        """Input SP-MB tags of time block ``block`` (after the sample's)."""
+        return self.input_tags + (1 + block) * 4 * tag_words
+
+    def weight_runs(self, rows, first):
+        """The weight runs of output channels ``rows`` ``[R]`` starting at fan-in ``first``
+        ``[S]``: ``[R, S]``."""
+        return self.weights + np.asarray(rows)[:, None] * self.row_bytes \
+            + ((np.asarray(first) * self.wbytes) & ~3)[None, :]
+
+    def write_out(self, first_rows, block=0):
+        """The output writer's write-outs of the row groups starting at ``first_rows``."""
+        return self.output_spikes + block * self.n_out * self.input_bytes \
+            + np.asarray(first_rows) * self.positions * self.input_bytes
+
+
+def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group, at):
+
     """Counters of the memory system and timing of hw/top.py (docs/accelerator.md), one sample.
 
     Replaces the DRAM, GLB, LBUF and cycle totals of :func:`_memory` (``s.totals``) by the
@@ -565,7 +615,7 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     controller state (docs/accelerator.md, "Cycle costs"), with ``L = hw.dram_latency``.
     """
     if s.n_tb > 1:
-        return _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group)
+        return _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group, at)
     t = s.totals
     lat, rows, cols, ptb, tws = hw.dram_latency, hw.rows, hw.cols, hw.dataflow == "ptb", layer.tws
     steps = in_spikes.shape[0]
@@ -578,7 +628,7 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
 
     # Input SP-MBs (conv: a channel; fc: 16 features): active over the whole sample, which
     # are the tags the RTL reads (the image's for layer 0, the previous layer's write-out else).
-    spmb_of_input, spmb_size, run_fan, run_words = _rtl_runs(layer, fan_in, weight_bits)
+    spmb_of_input, spmb_size, run_fan, run_words, run_first = _rtl_runs(layer, fan_in, weight_bits)
     n_spmb = len(spmb_size)
     active = np.zeros(n_spmb, bool)
     np.logical_or.at(active, spmb_of_input, in_spikes.reshape(steps, -1).any(axis=0))
@@ -617,14 +667,14 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
 
     # Cycles, state by state (hw/top.py's controller; docs/accelerator.md, "Cycle costs").
     gaps, read = _rtl_dram(hw)
-    head = read(DESCRIPTOR_WORDS) + 4 + (0 if ptb else read(tag_words_in))
+    head = read(DESCRIPTOR_WORDS, at.descriptor) + 4 + (0 if ptb else read(tag_words_in, at.input_tags))
     in_locations = int(np.prod(layer.in_size)) if conv else 1
-    load = in_locations + n_spmb + 1 + int((loaded * read(spmb_size * wpi)).sum())
+    load = in_locations + n_spmb + 1 + int((loaded * read(spmb_size * wpi, at.spikes())).sum())
     kernel_taps = layer.kernel * layer.kernel if conv else 1
     windows_at = np.bincount(s.pos, minlength=positions)
     dispatch = int((kernel_taps + 1 + np.maximum(1, windows_at)).sum()) + 1
-    row_weights = n_spmb + 1 + int((loaded * (lat + 1 + run_words * (4 // wbytes) + gaps(run_words))).sum())
-    weights = group_rows * row_weights                                                # [G]
+    weights = _rtl_weight_loads(at, loaded, lat, run_words, run_first, wbytes, gaps, rows,
+                                group_rows)                                           # [G]
     limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
                                 weight_bits=weight_bits, glb_kb=hw.glb_kb, lbuf_kb=hw.lbuf_kb,
                                 max_timesteps=hw.max_timesteps or 32 * -(-steps // 32),
@@ -641,8 +691,9 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     # starts as group g's passes do, else when they end. After its passes a group's output
     # spikes go to DRAM (the output writer; :func:`_rtl_write_out`); the last group's
     # write-out is followed by the output tags' and the layer's end.
-    write_group = _rtl_write_group(hw, group_rows * positions * wpi)                 # [G]
-    write = (lat + tag_words_out + 1 + 2 * gaps(tag_words_out)) + (lat + 1) + 1
+    write_group = _rtl_write_group(hw, group_rows * positions * wpi,
+                                   at.write_out(np.arange(groups) * rows))            # [G]
+    write = (lat + tag_words_out + 1 + 2 * gaps(tag_words_out, at.output_tags)) + (lat + 1) + 1
     pingpong = fan_in <= limits["max_fan_in"] // 2
     out_pingpong = min(rows, out_channels) * positions <= limits["max_outputs"] // 2
     proceed = int(weights[0]) + 2                 # from GROUP 0's entry: its weights are in
@@ -661,11 +712,20 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):
     t["dram_cycles"] = t["cycles"] - int(passes.sum())
 
 
-def _rtl_write_group(hw, group_words):
-    """Cycles of the output writer's write-out of ``group_words`` words: from its first
-    cycle until its B response is in (the request issued the cycle before)."""
+def _rtl_weight_loads(at, loaded, lat, run_words, run_first, wbytes, gaps, rows, group_rows):
+    """Cycles of each row group's weight load ``[G]``: per row, a cycle per SP-MB run and
+    one more, and a read of each ``loaded`` run (one weight a cycle)."""
+    row_cycles = len(run_words) + 1 + (loaded * (
+        lat + 1 + run_words * (4 // wbytes)
+        + gaps(run_words, at.weight_runs(np.arange(int(group_rows.sum())), run_first)))).sum(axis=1)
+    return np.add.reduceat(row_cycles, np.arange(len(group_rows)) * rows)
+
+
+def _rtl_write_group(hw, group_words, address):
+    """Cycles of the output writer's write-out of ``group_words`` words at ``address``: from
+    its first cycle until its B response is in (the request issued the cycle before)."""
     gaps, _ = _rtl_dram(hw)
-    return group_words + 2 * gaps(group_words) + 2 * hw.dram_latency + 2
+    return group_words + 2 * gaps(group_words, address) + 2 * hw.dram_latency + 2
 
 
 def _rtl_write_out(passes_end, free, write_group, out_pingpong):
@@ -682,7 +742,8 @@ def _rtl_write_out(passes_end, free, write_group, out_pingpong):
 
 def _rtl_runs(layer, fan_in, weight_bits):
     """The input SP-MBs as the RTL walks them: the SP-MB of each input, the inputs of each
-    SP-MB, and of each SP-MB's run of a weight row its fan-in and its 32-bit DRAM words."""
+    SP-MB, and of each SP-MB's run of a weight row its fan-in, its 32-bit DRAM words and
+    its first fan-in index."""
     spmb_of_input = _spmb_groups(layer.in_shape, layer.kind)
     spmb_size = np.bincount(spmb_of_input)
     wbytes = 1 if weight_bits <= 8 else 2
@@ -690,7 +751,7 @@ def _rtl_runs(layer, fan_in, weight_bits):
     first = np.arange(len(spmb_size)) * run_len
     last = np.minimum(first + run_len, fan_in)
     run_words = (((last * wbytes + 3) & ~3) - ((first * wbytes) & ~3)) // 4
-    return spmb_of_input, spmb_size, last - first, run_words
+    return spmb_of_input, spmb_size, last - first, run_words, first
 
 
 def _inside_taps(layer):
@@ -710,13 +771,22 @@ def _rtl_tag_words(n_spmb, out_channels, positions, out_group):
     return -(-n_spmb // 32), n_out, -(-n_out_spmb // 32)
 
 
+def _bursts(words, address):
+    """Bursts of requests of ``words`` 32-bit words at byte ``address``, as the AXI port
+    cuts them (hw/axi.py): at most 16 beats, none across a 4 KB page."""
+    words = np.asarray(words)
+    first = np.minimum(words, (PAGE_BYTES - np.asarray(address) % PAGE_BYTES) // 4)
+    return -(-first // 16) - (-(words - first) // 16)      # the rest starts a page
+
+
 def _rtl_dram(hw):
-    """``gaps(words)``, ``read(words)``: a DRAM that serves one burst at a time adds a bubble
-    (reads) or two (writes) per burst after a request's first; a state that takes a read
-    issued in the cycle before it lasts ``read(words)`` cycles."""
-    gaps = (lambda words: -(-np.asarray(words) // 16) - 1) if hw.dram_one_burst else \
-        (lambda words: 0 * np.asarray(words))
-    return gaps, (lambda words: hw.dram_latency + 1 + words + gaps(words))
+    """``gaps(words, address)``, ``read(words, address)``: a DRAM that serves one burst at a
+    time adds a bubble (reads) or two (writes) per burst after a request's first
+    (:func:`_bursts`); a state that takes a read issued in the cycle before it lasts
+    ``read(words, address)`` cycles."""
+    gaps = (lambda words, address: _bursts(words, address) - 1) if hw.dram_one_burst else \
+        (lambda words, address: 0 * (np.asarray(words) + np.asarray(address)))
+    return gaps, (lambda words, address: hw.dram_latency + 1 + words + gaps(words, address))
 
 
 def _rtl_passes(s, hw, tws, chunks, chunk_cycles, prep_fixed, segments, group_rows):
@@ -740,7 +810,7 @@ def _rtl_passes(s, hw, tws, chunks, chunk_cycles, prep_fixed, segments, group_ro
     return passes + group_rows + 2, busy
 
 
-def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group):
+def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group, at):
     """:func:`_memory_rtl` for a sample run in time blocks of ``hw.block_steps`` steps.
 
     hw/top.py, state by state: per row group, B_GROUP (SpikeX: the SP-MB tags of the whole
@@ -763,7 +833,7 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group):
 
     # Input SP-MBs: active in each block (the block's tags: its spike loads, the gather's
     # candidates) and over the sample (the weights' tailoring).
-    spmb_of_input, spmb_size, run_fan, run_words = _rtl_runs(layer, fan_in, weight_bits)
+    spmb_of_input, spmb_size, run_fan, run_words, run_first = _rtl_runs(layer, fan_in, weight_bits)
     n_spmb = len(spmb_size)
     in_block = np.zeros((nb, spmb_of_input.size), bool)
     np.logical_or.at(in_block, np.arange(steps) // size, in_spikes.reshape(steps, -1) != 0)
@@ -808,14 +878,13 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group):
 
     # Cycles, state by state.
     gaps, read = _rtl_dram(hw)
-    tags = 0 if ptb else int(read(tag_words_in))                 # a TAGS state
-    head = read(DESCRIPTOR_WORDS) + 4                            # DESCRIPTOR .. CHECK
+    tags = 0 if ptb else int(read(tag_words_in, at.input_tags))  # a TAGS state: the sample's
+    head = read(DESCRIPTOR_WORDS, at.descriptor) + 4             # DESCRIPTOR .. CHECK
     # Per row group: B_GROUP, TAGS (SpikeX), B_LOAD until both the positions' last steps are
     # cleared (one a cycle) and the weights are in (a load started as B_LOAD starts is in
     # ``weights + 2`` cycles later, as in GROUP).
-    row_weights = n_spmb + 1 + int((weight_runs * (lat + 1 + run_words * (4 // wbytes)
-                                                   + gaps(run_words))).sum())
-    weights = group_rows * row_weights                                                # [G]
+    weights = _rtl_weight_loads(at, weight_runs, lat, run_words, run_first, wbytes, gaps, rows,
+                                group_rows)                                           # [G]
     group_head = 1 + tags + np.maximum(positions, weights + 2) + 1                    # [G]
     # Per block: B_BLOCK, TAGS (SpikeX), LOC_CLEAR, SPMB / SPIKES, DISPATCH, GROUP (1: the
     # weights are in), then PASSES and the write-out.
@@ -825,7 +894,10 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group):
     np.add.at(windows_at, (s.tb, s.pos), 1)
     # The input loader's cycles (TAGS .. SPMB), from the cycle it is started to its last,
     # and DISPATCH's.
-    load = tags + in_locations + n_spmb + 1 + (loaded * read(spmb_size * wpi)).sum(axis=1)  # [NB]
+    block_tags = np.zeros(nb, np.int64) if ptb else \
+        read(tag_words_in, at.block_tags(np.arange(nb), tag_words_in))               # [NB]
+    spike_loads = np.array([read(spmb_size * wpi, at.spikes(b)) for b in range(nb)])  # [NB, S]
+    load = block_tags + in_locations + n_spmb + 1 + (loaded * spike_loads).sum(axis=1)  # [NB]
     dispatch = (kernel_taps + 1 + np.maximum(1, windows_at)).sum(axis=1) + 1         # [NB]
     limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
                                 weight_bits=weight_bits, glb_kb=hw.glb_kb, lbuf_kb=hw.lbuf_kb,
@@ -848,10 +920,12 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group):
     # The output writer per (group, block), overlapped with the next block or group when
     # the row group's outputs fit half the output GLB (:func:`_rtl_write_out`); after the
     # last, WRITE_TAGS (the sample's tags and each block's), WRITE_WAIT, LAYER_END.
-    write_group = _rtl_write_group(hw, group_rows * positions * wpi)                 # [G]
+    write_group = np.stack([_rtl_write_group(hw, group_rows * positions * wpi,
+                                             at.write_out(np.arange(groups) * rows, b))
+                            for b in range(nb)], axis=1)                               # [G, NB]
     out_pingpong = min(rows, out_channels) * positions <= limits["max_outputs"] // 2
     tag_words = (1 + nb) * tag_words_out
-    write_tags = (lat + 1 + tag_words + 2 * gaps(tag_words)) + (lat + 1) + 1
+    write_tags = (lat + 1 + tag_words + 2 * gaps(tag_words, at.output_tags)) + (lat + 1) + 1
     # Input ping-pong (the layer's input fits half the GLB spike share): block b + 1's input
     # loads from the last cycle of block b's DISPATCH, while its passes run; B_BLOCK then
     # waits in INPUT for the load to end.
@@ -868,7 +942,7 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group):
             built = dispatch_start + int(dispatch[b]) - 1
             loaded_at = built + int(load[b + 1]) if in_pingpong and b + 1 < nb else None
             passes_end = built + 2 + int(passes[g, b])           # GROUP, then PASSES
-            cycle, free = _rtl_write_out(passes_end, free, int(write_group[g]), out_pingpong)
+            cycle, free = _rtl_write_out(passes_end, free, int(write_group[g, b]), out_pingpong)
     t["cycles"] = int(free + 1 + write_tags)
     t["compute_cycles"] = busy
     t["stall_cycles"] = int(passes.sum()) - busy

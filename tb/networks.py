@@ -1,12 +1,13 @@
-"""Random networks for the differential tests: conv and fc chains with random strides,
-padding, leaks, thresholds, widths and input firing rates (SPEC §2), always valid."""
+"""Networks for the RTL tests: random conv and fc chains with random strides, padding,
+leaks, thresholds, widths and input firing rates (SPEC §2), always valid; and the fixed
+tiny network the amaranth.sim tests run."""
 
 import numpy as np
 
 from spikex.netfile import ConvLayer, FcLayer, Network
 
 
-__all__ = ["random_network"]
+__all__ = ["random_network", "small_network", "tiny_network"]
 
 
 def random_network(rng, *, max_size=8, max_layers=2, timesteps=(4, 6, 12), tws=(1, 2, 3),
@@ -35,3 +36,24 @@ def random_network(rng, *, max_size=8, max_layers=2, timesteps=(4, 6, 12), tws=(
     rate = float(rng.choice(rates))
     x = (rng.random((int(rng.integers(1, max_batch + 1)), steps, *layers[0].in_shape)) < rate)
     return Network(layers, weights, x.astype(np.uint8), weight_bits=8, v_bits=v)
+
+
+def small_network(seed):
+    """A :func:`random_network` of inputs up to 7 x 7, T of 4, 6 or 12 steps and 16-bit
+    membranes: one the accelerator of ``sim.differential.RTL_CONFIGS[0]`` runs in one
+    time block."""
+    return random_network(np.random.default_rng(seed), max_size=7, timesteps=(4, 6, 12),
+                          tws=(1, 2, 3), v_bits=(16,), max_batch=2)
+
+
+def tiny_network(seed=0, batch=1, timesteps=8, rate=0.3):
+    """A 2 x 5 x 5 input, a stride-2 conv layer of 3 channels (tws 2) and an fc layer of 4
+    neurons (tws 4), random weights and input from ``seed``."""
+    rng = np.random.default_rng(seed)
+    conv = ConvLayer(in_channels=2, in_size=(5, 5), out_channels=3, kernel=3, stride=2,
+                     padding=1, threshold=40, leak_shift=2, tws=2)
+    fc = FcLayer(in_features=27, out_features=4, threshold=30, leak_shift=1, tws=4)
+    weights = [rng.integers(-60, 100, size=conv.weight_shape),
+               rng.integers(-60, 100, size=fc.weight_shape)]
+    x = (rng.random((batch, timesteps, 2, 5, 5)) < rate).astype(np.uint8)
+    return Network([conv, fc], weights, x, weight_bits=8, v_bits=16)

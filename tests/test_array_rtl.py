@@ -2,8 +2,8 @@
 
 Each hardware configuration is built once into its own directory under ``build/`` and runs
 ``tb/test_array.py``: a stall-free timing check of every pass against the dataflow formula,
-then several random conv and fc layers with random stalls on all four streams. The 2x3
-configuration has v_bits = 8, so saturating weights clamp the membrane.
+then random conv and fc layers with random stalls on all four streams (:data:`LAYERS`).
+The 2x3 configuration has v_bits = 8, so saturating weights clamp the membrane.
 """
 
 import shutil
@@ -25,20 +25,15 @@ def _available(simulator):
         pytest.skip("iverilog is not installed")
 
 
+#: Random layers a simulation: Verilator runs one in a fraction of a second, Icarus takes
+#: seconds at 8x8 (the same Verilog; it checks that another simulator agrees).
+LAYERS = {"icarus": 4, "verilator": 20}
+
+
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_array_matches_golden(simulator, config):
     _available(simulator)
     built = build(simulator, **CONFIGS[config])
-    tests, failed = run(built, layers=6, seed=sum(map(ord, config)))
+    tests, failed = run(built, layers=LAYERS[simulator], seed=sum(map(ord, config)))
     assert tests >= 2 and failed == 0, f"{failed} of {tests} cocotb tests failed ({simulator}, {config})"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_array_matches_golden_many_layers(simulator, seed):
-    _available(simulator)
-    for config in CONFIGS.values():
-        tests, failed = run(build(simulator, **config), layers=30, seed=seed)
-        assert failed == 0, f"{failed} of {tests} cocotb tests failed ({simulator}, {config})"

@@ -9,7 +9,7 @@ import pytest
 from hw.buffers import (GLB_BYTES, LBUF_BYTES, LBUF_SHARES, BufferPartition, PingPongBuffer,
                         WeightTailoring, buffer_partition)
 from spikex.netfile import SpikexError
-from test_tags import pause, simulate, stream_get, stream_put
+from tb.amaranth_streams import pause, simulate, stream_get, stream_put
 
 
 async def pulse(ctx, signal):

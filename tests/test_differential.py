@@ -1,16 +1,18 @@
-"""Random networks on golden, torch-int and analytic (sim/differential.py, issue 16 item 3).
+"""Random networks on golden, torch-int and analytic, and a few on Verilator and Icarus
+(sim/differential.py, issue 16 item 3).
 
 The campaign's checks are themselves checked: a backend that flips one spike, or one
 counter, is reported and its network saved as a reproducer that loads again.
 """
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from sim.differential import BUILTIN_BACKENDS, campaign, compare, random_network, run_options
+from sim.differential import BUILTIN_BACKENDS, RTL_CONFIGS, campaign, compare, random_network
 from sim.golden import lif, run_network, synaptic_current
 from spikex import backends, netfile
 
@@ -111,7 +113,7 @@ def test_a_wrong_backend_is_reported_and_saved(tmp_path, monkeypatch, backend, d
         net = netfile.load(path)
         report = json.loads(path.with_suffix(".json").read_text())
         assert report["backend"] == "wrong" and detail in report["detail"]
-        again = compare(net, ["wrong"], run_options(**report["hardware"]))
+        again = compare(net, ["wrong"], report["options"])
         assert [f.status for f in again] == ["differ"]
 
 
@@ -126,3 +128,32 @@ def test_a_backend_outside_the_builtins_runs_through_run_backend(monkeypatch):
     monkeypatch.setitem(backends.BACKENDS, "rtl-model", rtl_model)
     result = campaign(40, ["golden", "rtl-model"], seed=5, max_timesteps=32)
     _no_disagreement(result)
+
+
+@pytest.mark.parametrize("config", RTL_CONFIGS, ids=lambda config: config.name)
+def test_every_network_drawn_for_an_accelerator_runs_on_its_one_build(config):
+    # An RTL campaign builds each accelerator once: every network drawn for it must
+    # elaborate the same parameters, in one time block or several.
+    blocked, longest = 0, 0
+    for i in range(100):
+        net, options = config.draw(np.random.default_rng([6, i]))
+        netfile.validate(net)
+        assert config.parameters(net, options) == config.accelerator, f"network {i}"
+        blocked += options["block_steps"] < net.timesteps
+        longest = max(longest, net.timesteps)
+    assert blocked >= 10 and longest >= 100, (blocked, longest)
+
+
+def test_random_networks_agree_on_verilator():
+    """A few networks on the accelerator tests/test_top_rtl.py builds: spikes against
+    golden, every counter against SPEC §3 and the analytic model of the RTL."""
+    result = campaign(10, [*BUILTIN_BACKENDS, "verilator"], seed=7, configs=RTL_CONFIGS[:1])
+    _no_disagreement(result)
+    assert result.counts["verilator"]["agree"] == 10, result.summary()
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")
+def test_random_networks_agree_on_icarus():
+    result = campaign(3, ["golden", "icarus"], seed=8, configs=RTL_CONFIGS[:1])
+    _no_disagreement(result)
+    assert result.counts["icarus"]["agree"] == 3, result.summary()

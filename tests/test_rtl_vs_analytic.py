@@ -5,7 +5,7 @@ random networks, both dataflows.
 Every counter the RTL keeps is compared exactly: ``cycles``, ``busy_cycles``,
 ``stall_cycles``, ``acc_ops``, ``active_ntwus``, ``dram_read_bytes``, ``dram_write_bytes``,
 ``glb_reads``, ``glb_writes``, ``lbuf_reads``, ``lbuf_writes``, ``scratchpad_accesses``. The
-DRAM model of ``run_top`` (tests/test_top_amaranth.py) answers one cycle after AR (and after
+DRAM model of ``run_top`` (tb/amaranth_host.py) answers one cycle after AR (and after
 AW, and after the last W beat) and pipelines bursts, so the model runs with
 ``dram_latency=1, dram_one_burst=False``. The slow tests run the Verilog under Icarus with
 tb/axi_ram.v (same latency, one burst at a time: ``dram_one_burst=True``).
@@ -22,10 +22,11 @@ import pytest
 from hw.limits import glb_split_bytes
 from sim.analytic import layer_membrane, run_analytic
 from sim.configure import rtl_parameters
+from sim.differential import RTL_CONFIGS
 from sim.schedule import Hardware, layer_schedule
 from spikex.netfile import ConvLayer, FcLayer, Network, SpikexError
-from test_top_amaranth import check_outputs, run_top, tiny_network
-from tb.networks import random_network
+from tb.amaranth_host import check_outputs, run_top
+from tb.networks import random_network, small_network, tiny_network
 
 
 COUNTERS = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntwus",
@@ -295,18 +296,19 @@ def assert_icarus_counters_equal(net, options, source):
         assert not differ, f"{options['dataflow']} layer {k}: (rtl, analytic) {differ}"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
 def test_counters_match_on_a_single_row(dataflow):
-    assert_counters_equal(_wide(4, 12), dataflow, rows=1, cols=4)
+    # One row: every output channel is a row group of its own. Two samples of a
+    # conv -> conv -> fc network at 11% input, T = 4, 12-bit weights.
+    assert_counters_equal(_wide(11, 12), dataflow, rows=1, cols=4)
 
 
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")
 def test_verilog_counters_match_with_the_verilog_dram_model():
-    from test_top_rtl import OPTIONS, small_network
     net = small_network(15)
     for dataflow in ("spikex", "ptb"):
-        assert_icarus_counters_equal(net, {**OPTIONS, "dataflow": dataflow}, "random.npz")
+        assert_icarus_counters_equal(net, {**RTL_CONFIGS[0].options, "dataflow": dataflow},
+                                     "random.npz")
 
 
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")

@@ -6,48 +6,9 @@ import random
 import numpy as np
 import pytest
 
-from amaranth.sim import Simulator
-
 from hw.tags import ActivityTagUnit, pack_spike_words
 from sim.ntwu import window_tags
-
-
-async def stream_put(ctx, port, payload):
-    """Offer one payload on ``port`` and hold it until it is taken."""
-    ctx.set(port.valid, 1)
-    ctx.set(port.payload, payload)
-    await ctx.tick().until(port.ready)
-    ctx.set(port.valid, 0)
-
-
-async def stream_get(ctx, port):
-    """Take one payload from ``port``."""
-    ctx.set(port.ready, 1)
-    payload, = await ctx.tick().sample(port.payload).until(port.valid)
-    ctx.set(port.ready, 0)
-    return payload
-
-
-async def pause(ctx, rng, probability):
-    """Idle a random number of cycles with ``probability``, to exercise the handshakes."""
-    if rng.random() < probability:
-        await ctx.tick().repeat(rng.randint(1, 3))
-
-
-def simulate(dut, *testbenches, processes=(), cycles=20_000):
-    """Run ``testbenches`` on ``dut`` with a 1 MHz clock; fail if they have not ended by ``cycles``."""
-    async def watchdog(ctx):
-        for _ in range(cycles):
-            await ctx.tick()
-        raise AssertionError(f"the testbenches hung: not done after {cycles} cycles")
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    for testbench in testbenches:
-        sim.add_testbench(testbench)
-    for process in (watchdog, *processes):
-        sim.add_process(process)
-    sim.run()
+from tb.amaranth_streams import pause, simulate, stream_get, stream_put
 
 
 def golden_tags(spikes, tws, tb_windows, spmb_inputs):

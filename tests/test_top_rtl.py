@@ -12,6 +12,7 @@
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,34 +22,20 @@ from cocotb_tools.check_results import get_results
 from sim.analytic import run_analytic
 from sim.golden import run_network
 from hw.layout import COUNTER_NAMES
-from sim.configure import fits, rtl_parameters
+from sim.configure import check_fits, rtl_parameters
+from sim.differential import RTL_CONFIGS
 from sim.rtl import REPO, build_top, run_rtl
-from spikex.netfile import SpikexError
-from tb.networks import random_network
+from spikex.netfile import Network, SpikexError
+from tb.networks import random_network, small_network
 
-#: spikex run options of the tests; CONFIGS holds the accelerator they elaborate, so the
-#: bus-level testbench and the runner share one generated Verilog.
-#: 36 bytes of LBUF hold 3 beats per bank (48-bit entries): layers of fan-in 3 or less run
-#: as one segment, larger ones stream through the two banks (hw/gather.py).
-#: The GLB split is fixed (the default half, quarter, quarter of 54 KB) so that one build
-#: serves every network here; ``spikex run`` otherwise splits the GLB as a network needs.
-#: Up to 10 time blocks of at most 32 steps (membrane memories built): the same build runs
-#: the networks of one block and those cut into time blocks (T up to 320).
-OPTIONS = {"rows": 4, "cols": 4, "tws_max": 4, "lbuf_kb": 36 / 1024,
-           "glb_split": [27648, 13824, 13824], "max_blocks": 10, "max_timesteps": 32}
-
-
-def small_network(seed):
-    return random_network(np.random.default_rng(seed), max_size=7, timesteps=(4, 6, 12),
-                          tws=(1, 2, 3), v_bits=(16,), max_batch=2)
-
-
-def hardware(parameters):
-    """The accelerator's parameters of ``rtl_parameters``, without the run's time block."""
-    return {key: value for key, value in parameters.items() if key != "block_steps"}
-
-
-CONFIGS = {"4x4": hardware(rtl_parameters(small_network(0), OPTIONS))}
+#: The accelerator of the tests: the first of the differential campaign
+#: (sim.differential.RTL_CONFIGS: 4x4, tws_max 4, a 3-beat LBUF bank, a fixed GLB split, up
+#: to 10 time blocks of at most 32 steps), so that one build per simulator serves this file,
+#: tests/test_table2_rtl.py and the campaign's CI test. CONFIGS holds the parameters it
+#: elaborates, so the bus-level testbench and the runner share one generated Verilog.
+ACCELERATOR = RTL_CONFIGS[0]
+OPTIONS = ACCELERATOR.options
+CONFIGS = {"4x4": ACCELERATOR.accelerator}
 
 
 def run_testbench(simulator, config, seed, networks, testcase=None):
@@ -94,7 +81,8 @@ def assert_rtl_matches(net, options, simulator):
 def test_spikex_run_on_rtl_is_bit_exact_and_counts_like_the_analytic_model(simulator):
     net = small_network(15)          # conv -> conv -> fc, leaks, two samples, 9% input rate
     parameters = rtl_parameters(net, OPTIONS)
-    assert parameters["block_steps"] is None and hardware(parameters) == CONFIGS["4x4"]
+    assert parameters["block_steps"] is None
+    assert ACCELERATOR.parameters(net, OPTIONS) == ACCELERATOR.accelerator
     from hw.limits import accelerator_limits
     limits = accelerator_limits(**{key: parameters[key] for key in (
         "rows", "cols", "tws_max", "weight_bits", "glb_kb", "lbuf_kb", "max_timesteps")})
@@ -110,7 +98,7 @@ def test_thirty_time_steps_from_sparse_to_dense_input(simulator, seed, rate):
     # samples) and 30%: bit-exact with golden and counted as the analytic model predicts.
     net = random_network(np.random.default_rng(seed), max_size=7, timesteps=(30,),
                          tws=(1, 2, 3), rates=(rate,), v_bits=(16,), max_batch=2)
-    assert net.timesteps == 30 and hardware(rtl_parameters(net, OPTIONS)) == CONFIGS["4x4"]
+    assert net.timesteps == 30 and ACCELERATOR.parameters(net, OPTIONS) == ACCELERATOR.accelerator
     assert 0 < net.input.mean() <= 2 * rate
     assert_rtl_matches(net, OPTIONS, simulator)
 
@@ -125,8 +113,8 @@ def test_time_blocks_on_rtl(simulator, seed, block):
     net = random_network(np.random.default_rng(seed), max_size=7, timesteps=(steps,),
                          tws=(1, 2, 3), rates=(0.05,), v_bits=(16,), max_batch=2)
     options = {**OPTIONS, "block_steps": block}
-    parameters = rtl_parameters(net, options)
-    assert parameters["block_steps"] == block and hardware(parameters) == CONFIGS["4x4"]
+    assert rtl_parameters(net, options)["block_steps"] == block
+    assert ACCELERATOR.parameters(net, options) == ACCELERATOR.accelerator
     assert_rtl_matches(net, options, simulator)
 
 
@@ -145,7 +133,10 @@ def test_a_long_sample_is_cut_into_the_time_blocks_of_fewest_words_that_fit():
     assert cut["max_timesteps"] == 32
     longest = rtl_parameters(net, {"glb_kb": 6, "block_steps": 72})
     longer = rtl_parameters(net, {"glb_kb": 6, "block_steps": 72 + unit})
-    assert fits(net, cut) and fits(net, longest) and not fits(net, longer)
+    check_fits(net, cut, "long.npz")
+    check_fits(net, longest, "long.npz")
+    with pytest.raises(SpikexError, match=r"^long.npz: .*more than"):
+        check_fits(net, longer, "long.npz")
     with pytest.raises(SpikexError, match=r"^long.npz: layer \d \((conv|fc)\): tws \d does not "
                                           r"divide the time block 7 \(--time-block\)$"):
         run_rtl(net, {"block_steps": 7}, "long.npz", "verilator")
@@ -165,6 +156,19 @@ def test_a_network_too_large_for_the_glb_is_refused_by_name(split, message):
         run_rtl(net, {**OPTIONS, "glb_kb": 0.2, "glb_split": split}, "big.npz", "icarus")
 
 
+def test_a_threshold_wider_than_the_image_word_is_refused_by_name():
+    # A 48-bit membrane allows thresholds up to 2**47 - 1; the image's descriptor word
+    # holds 32 bits (found by the differential campaign: a traceback before).
+    net = small_network(15)
+    wide = Network([replace(net.layers[0], threshold=1 << 40), *net.layers[1:]], net.weights,
+                   net.input, weight_bits=net.weight_bits, v_bits=48)
+    with pytest.raises(SpikexError, match=r"^wide.npz: layer 0 \(conv\): threshold 1099511627776 "
+                                          r"does not fit the 32-bit threshold word of the DRAM "
+                                          r"image \(docs/image.md\); the RTL takes thresholds up "
+                                          r"to 4294967295$"):
+        run_rtl(wide, OPTIONS, "wide.npz", "verilator")
+
+
 def test_the_verilog_host_gives_what_the_cocotb_host_gives():
     # The same accelerator build's two hosts (tb/spikex_host.v, tb/run_top.py) on a
     # two-sample network: the same spikes and the same twelve counters of every layer.
@@ -182,7 +186,7 @@ def test_samples_shared_between_simulations_give_what_one_simulation_gives():
                          rates=(0.1,), v_bits=(16,), max_batch=1)
     net = net.with_input(np.concatenate([net.input] + [
         np.random.default_rng(s).random(net.input.shape) < 0.1 for s in range(4)]))
-    assert net.batch == 5 and hardware(rtl_parameters(net, OPTIONS)) == CONFIGS["4x4"]
+    assert net.batch == 5 and ACCELERATOR.parameters(net, OPTIONS) == ACCELERATOR.accelerator
     one = run_rtl(net, {**OPTIONS, "jobs": 1}, "random.npz", "verilator")
     three = run_rtl(net, {**OPTIONS, "jobs": 3}, "random.npz", "verilator")   # 2, 2 and 1
     for k, (a, b, want) in enumerate(zip(one[0], three[0], run_network(net))):
