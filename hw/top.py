@@ -63,7 +63,8 @@ ERROR_CODES = {
     6: "weight_bits, bytes per weight or v_bits do not match the hardware",
     7: "layer kind is not 0 (conv) or 1 (fc)",
     8: "tws is 0, more than tws_max, or does not divide T or the time block",
-    9: "a layer does not fit the buffers (inputs, fan-in, outputs, positions, sizes)",
+    9: "a layer does not fit the buffers (inputs, fan-in, outputs, positions, sizes; C, M, "
+       "H*W or R*R' wider than the count width)",
     10: "inconsistent layer descriptor (fan-in, SP-MB grouping, threshold, leak)",
     11: "the active NTWU list does not fit max_entries",
     12: "AXI error response",
@@ -75,6 +76,12 @@ ERROR_CODES = {
 def state_layout(rows, v_bits):
     """One word of the time-block state memory: a position's membranes and last step."""
     return data.StructLayout({"membranes": data.ArrayLayout(signed(v_bits), rows), "last": 16})
+
+
+def _times(x, y, y_bits):
+    """``x * y[:y_bits]`` as shifts and additions: a product by a small factor (``tws``, the
+    words per input, the rows of a group, the bytes per weight) that needs no DSP block."""
+    return sum(Mux(y[i], x << i, 0) for i in range(y_bits))
 
 
 def _window_tags(m, bits, tws, tws_max, width):
@@ -367,7 +374,11 @@ class SpikeXAccelerator(wiring.Component):
         run_len = Signal(32)
         in_addr, tag_addr, out_addr, otag_addr = (Signal(32, name=n) for n in
                                                   ("in_addr", "tag_addr", "out_addr", "otag_addr"))
-        input_bytes = Signal(32)
+        per_sample = Signal(32)         # DERIVE to CHECK: a region's bytes per sample
+        sample_offset = Signal(32)      # ``sample * per_sample``
+        rows_bits = ceil_log2(rows + 1)
+        group_outputs = Signal(32)      # outputs of a row group: min(M, rows) * R * R'
+        m.d.comb += sample_offset.eq(sample * per_sample)
         # Time blocks: the run's block size (T when the sample is one block), the block in
         # progress, its first step and its steps, and where its data lives.
         blocked = Signal()
@@ -506,8 +517,11 @@ class SpikeXAccelerator(wiring.Component):
                                      info.chain.eq(disp.chunk.chain)]
                         for c in range(cols):
                             e = disp.chunk.entries[c]
-                            m.d.sync += [info.skip[c].eq(disp.chunk.skip_windows[c] * tws),
-                                         info.pos[c].eq(e.pos), info.shift[c].eq(e.w * tws)]
+                            m.d.sync += [info.skip[c].eq(_times(disp.chunk.skip_windows[c],
+                                                                tws_narrow, len(tws_narrow))),
+                                         info.pos[c].eq(e.pos),
+                                         info.shift[c].eq(_times(e.w, tws_narrow,
+                                                                 len(tws_narrow)))]
                         if self.time_blocks:
                             m.d.sync += [info.use_init.eq(0), mrow.eq(0)]
                             with m.If(blocked & (block != 0)):
@@ -627,16 +641,18 @@ class SpikeXAccelerator(wiring.Component):
         w_shift = Signal(data.ArrayLayout(range(T_max + 1), cols))
         m.d.comb += array.results.ready.eq(~writer_busy & ~state_busy)
         take_result = array.results.valid & array.results.ready
+        ops = _times(info.set_bits, rows_used, len(rows_used))      # a pass's additions
         result = array.results.payload
         with m.If(take_result):
             m.d.sync += [running.eq(0), writer_busy.eq(1), w_row.eq(0), w_addr.eq(0),
                          result_spikes.eq(result.spikes), w_len.eq(info.len),
                          w_pos.eq(info.pos), w_shift.eq(info.shift),
                          info.full.eq(0), run_bank.eq(~run_bank),
-                         acc["acc_ops"].eq(acc["acc_ops"] + info.set_bits * rows_used),
+                         acc["acc_ops"].eq(acc["acc_ops"] + ops),
                          acc["scratchpad_accesses"].eq(
-                             acc["scratchpad_accesses"] + 2 * info.set_bits * rows_used
-                             + 2 * tws * rows_used * info.len)]
+                             acc["scratchpad_accesses"] + 2 * ops
+                             + 2 * _times(_times(info.len, tws_narrow, len(tws_narrow)),
+                                          rows_used, len(rows_used)))]
             with m.Switch(info.len):
                 for n in range(1, cols + 1):
                     with m.Case(n):
@@ -794,7 +810,7 @@ class SpikeXAccelerator(wiring.Component):
             with m.State("IDLE"):
                 with m.If(load_start):
                     m.d.sync += [lrows.eq(Mux(M - load_base < rows, M - load_base, rows)),
-                                 lrow.eq(0), lrow_addr.eq(w_base + load_base * row_bytes),
+                                 lrow.eq(0), lrow_addr.eq(w_base + load_base[:cnt] * row_bytes),
                                  lspmb.eq(0)]
                     m.next = "RUN"
             with m.State("RUN"):
@@ -808,8 +824,8 @@ class SpikeXAccelerator(wiring.Component):
                     m.d.sync += [lrow.eq(lrow + 1), lspmb.eq(0),
                                  lrow_addr.eq(lrow_addr + row_bytes)]
                 with m.Elif(lspmb_active):
-                    byte0 = first * wbytes
-                    byte1 = last * wbytes
+                    byte0 = _times(first, wbytes, 2)
+                    byte1 = _times(last, wbytes, 2)
                     dram_read(lrow_addr + (byte0 & ~3), ((byte1 + 3) & ~3) - (byte0 & ~3))
                     m.d.sync += [fan_first.eq(first), fan_end.eq(last),
                                  byte_first.eq(byte0 & ~3), slot.eq(0),
@@ -819,7 +835,7 @@ class SpikeXAccelerator(wiring.Component):
                     m.d.sync += lspmb.eq(lspmb + 1)
             with m.State("WORDS"):
                 # One weight slot of the current bus word per cycle.
-                byte = byte_first + slot * wbytes
+                byte = byte_first + _times(slot, wbytes, 2)
                 f = Mux(wbytes == 1, byte, byte >> 1)
                 raw = Mux(wbytes == 1,
                           rdata.payload.word_select(slot, 8).as_signed(),
@@ -922,7 +938,8 @@ class SpikeXAccelerator(wiring.Component):
                     m.next = "IDLE"
                 with m.Elif(spmb_active):
                     end = Mux(item + g_in < n_in, item + g_in, n_in)
-                    dram_read(ld_addr + item * input_bytes, (end - item) * input_bytes)
+                    dram_read(ld_addr + (_times(item, wpi, len(wpi)) << 2),
+                              _times(end - item, wpi, len(wpi)) << 2)
                     m.d.sync += [item_end.eq(end), word_in.eq(0), loc_index.eq(0),
                                  assembly.eq(0)]
                     m.next = "SPIKES"
@@ -1034,46 +1051,59 @@ class SpikeXAccelerator(wiring.Component):
                     m.d.sync += [words[got].eq(rdata.payload), got.eq(got + 1)]
                     with m.If(got == DESCRIPTOR_WORDS - 1):
                         m.next = "DERIVE"
+            # The products of DERIVE to CHECK on narrow operands: sizes of at most ``dim``
+            # bits, counts (C, M, H*W, R*R', n_in, n_out) of at most ``cnt`` bits, a wider
+            # value refused with E_SIZE (a layer that fits has none: each is at most its
+            # n_in or n_out, at most max_inputs) before any product of it is used; and one
+            # multiplier for the four ``sample * bytes per sample`` offsets, one a cycle.
             with m.State("DERIVE"):
                 ok_tws_now = (tws != 0) & (tws <= self.tws_max)
+                m.d.comb += per_sample.eq(in_sample)
                 m.d.sync += [
-                    hw_in.eq(H * W), positions.eq(R * Rp), ee.eq(E * E),
+                    hw_in.eq(H[:dim] * W[:dim]), positions.eq(R[:dim] * Rp[:dim]),
+                    ee.eq(E[:dim] * E[:dim]),
                     ok_tws.eq(ok_tws_now & (steps[:16] % Mux(ok_tws_now, tws_narrow, 1) == 0) &
                               (bsize[:16] % Mux(ok_tws_now, tws_narrow, 1) == 0)),
-                    in_addr.eq(in_base + sample * in_sample),
-                    tag_addr.eq(tag_base + sample * tag_sample),
-                    out_addr.eq(out_base + sample * out_sample),
-                    otag_addr.eq(otag_base + sample * otag_sample),
-                    input_bytes.eq(wpi << 2),
+                    in_addr.eq(in_base + sample_offset),
                 ]
                 m.next = "DERIVE2"
             with m.State("DERIVE2"):
                 limit = (1 << dim) - 1
+                m.d.comb += per_sample.eq(tag_sample)
                 m.d.sync += [
-                    in_block_bytes.eq(C * hw_in * input_bytes),
-                    n_in.eq(C * hw_in), n_out.eq(M * positions),
+                    tag_addr.eq(tag_base + sample_offset),
+                    n_in.eq(C[:cnt] * hw_in[:cnt]), n_out.eq(M[:cnt] * positions[:cnt]),
                     run_len.eq(Mux(kind[0], 16, ee)),
                     ok_sizes.eq((H <= limit) & (W <= limit) & (R <= limit) & (Rp <= limit) &
                                 (E <= limit) & (stride <= limit) & (padding <= limit) &
-                                (E != 0) & (stride != 0) & (M != 0) & (C != 0)),
+                                (E != 0) & (stride != 0) & (M != 0) & (C != 0) &
+                                (C >> cnt == 0) & (M >> cnt == 0) & (hw_in >> cnt == 0) &
+                                (positions >> cnt == 0)),
                 ]
                 m.next = "DERIVE3"
             with m.State("DERIVE3"):
                 fc_ok = (H == 1) & (W == 1) & (R == 1) & (Rp == 1) & (E == 1) & (stride == 1) & \
                     (padding == 0) & (g_in == 16)
                 conv_ok = g_in == hw_in
+                m.d.comb += per_sample.eq(out_sample)
                 m.d.sync += [
-                    out_block_bytes.eq(n_out * input_bytes),
+                    out_addr.eq(out_base + sample_offset),
+                    in_block_bytes.eq(_times(n_in[:cnt], wpi, len(wpi)) << 2),
+                    out_block_bytes.eq(_times(n_out[:cnt], wpi, len(wpi)) << 2),
+                    group_outputs.eq(_times(positions[:cnt], Mux(M < rows, M, rows), rows_bits)),
                     n_spmb.eq(Mux(kind[0], (n_in + 15) >> 4, C)),
                     n_out_spmb.eq(Mux(g_out == 16, (n_out + 15) >> 4, M)),
                     ok_descriptor.eq(
-                        (F == C * ee) & Mux(kind[0], fc_ok, conv_ok) &
+                        (ee >> cnt == 0) & (F == C[:cnt] * ee[:cnt]) &
+                        Mux(kind[0], fc_ok, conv_ok) &
                         ((g_out == 16) | (g_out == positions)) &
                         (threshold != 0) & (threshold < (1 << (self.v_bits - 1))) &
                         (leak_shift < self.v_bits)),
                 ]
                 m.next = "CHECK"
             with m.State("CHECK"):
+                m.d.comb += per_sample.eq(otag_sample)
+                m.d.sync += otag_addr.eq(otag_base + sample_offset)
                 with m.If(axi_error):
                     fail(E_AXI)
                 with m.Elif(kind > 1):
@@ -1081,15 +1111,14 @@ class SpikeXAccelerator(wiring.Component):
                 with m.Elif(~ok_tws):
                     fail(E_TWS)
                 with m.Elif(~ok_sizes | (n_in > self.max_inputs) | (F > self.max_fan_in) |
-                            (Mux(M < rows, M, rows) * positions > self.max_outputs) |
-                            (n_out > self.max_inputs)):
+                            (group_outputs > self.max_outputs) | (n_out > self.max_inputs)):
                     fail(E_SIZE)
                 with m.Elif(~ok_descriptor):
                     fail(E_DESCRIPTOR)
                 with m.Else():
                     m.d.sync += [out_index.eq(0), m_base.eq(0),
                                  pingpong.eq((F <= half) & ~blocked),
-                                 out_pingpong.eq(Mux(M < rows, M, rows) * positions <= ohalf),
+                                 out_pingpong.eq(group_outputs <= ohalf),
                                  result_bank.eq(0), in_bank.eq(0),
                                  tag_words_in.eq((n_spmb + 31) >> 5),
                                  tag_words_out.eq((n_out_spmb + 31) >> 5),
@@ -1146,7 +1175,8 @@ class SpikeXAccelerator(wiring.Component):
                         # block's NTWUs are counted for its rows.
                         m.d.sync += [acc["active_ntwus"].eq(acc["active_ntwus"] + disp.entries
                                                             * Mux(blocked, Mux(M - m_base < rows,
-                                                                               M - m_base, rows), M)),
+                                                                               M - m_base, rows),
+                                                                  M)[:cnt]),
                                      compute_bank.eq(0)]
                         with m.If(~blocked):
                             load(0, 0)
@@ -1168,17 +1198,22 @@ class SpikeXAccelerator(wiring.Component):
                     with m.If(pingpong & (m_base + rows < M)):
                         load(m_base + rows, ~compute_bank)
                     m.next = "PASSES"
+            # A row group's outputs and its first output of the layer (m_base < M and
+            # R * R' are at most ``cnt`` bits once CHECK passed).
+            group_size = _times(positions[:cnt], rows_used, len(rows_used))
+            group_first = m_base[:cnt] * positions[:cnt]
+
             def start_write():
                 # The group's output spikes go to DRAM from their bank (the output writer);
                 # the next group's passes use the other bank (output ping-pong).
                 m.d.comb += wr_start.eq(1)
                 m.d.sync += [wr_on.eq(1), wr_bank.eq(result_bank),
-                             wr_index.eq(0), wr_word.eq(0), wr_end.eq(rows_used * positions),
-                             wr_global.eq(m_base * positions), wr_channel.eq(m_base),
+                             wr_index.eq(0), wr_word.eq(0), wr_end.eq(group_size),
+                             wr_global.eq(group_first), wr_channel.eq(m_base),
                              wr_position.eq(0), wr_btag.eq(btag_base),
                              result_bank.eq(out_pingpong & ~result_bank)]
-                dram_write(out_block_addr + m_base * positions * input_bytes,
-                           rows_used * positions * input_bytes)
+                dram_write(out_block_addr + (_times(group_first, wpi, len(wpi)) << 2),
+                           _times(group_size, wpi, len(wpi)) << 2)
                 m.next = "WRITE_GROUP"
 
             with m.State("PASSES"):
