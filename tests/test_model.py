@@ -11,7 +11,7 @@ from sim import golden
 from sim.ntwu import active_window_density
 from spikex.netfile import ConvLayer, FcLayer, Network, SpikexError
 from model.lif import (SURROGATES, LIF, LIFParameters, LIFState, IntegerLIFParameters, heaviside,
-                       integer_lif_step, leak_from_shift, lif_step)
+                       integer_lif_step, leak_from_shift, lif_sequence, lif_step)
 from model.networks import IntegerNet, SpikingNet, layer_geometry, net_config
 from model.hwloss import (EdpModel, HardwareLoss, active_window_densities, analytic_edp_model,
                           divisor_tws)
@@ -63,6 +63,35 @@ def test_float_lif_step_resets_to_zero():
     assert s.tolist() == [1.0, 1.0] and state.u.tolist() == [0.0, 0.0]
     s, state = lif_step(torch.tensor([0.2]), LIFState(torch.tensor([0.8])), params)
     assert s.tolist() == [0.0] and state.u.tolist() == pytest.approx([0.6])
+
+
+def _looped_lif(currents, params):
+    state, spikes = LIFState(torch.zeros_like(currents[0])), []
+    for current in currents:
+        s, state = lif_step(current, state, params)
+        spikes.append(s)
+    return torch.stack(spikes)
+
+
+@pytest.mark.parametrize("name", list(SURROGATES))
+def test_lif_sequence_is_lif_step_looped_with_its_gradients(name):
+    """The fused LIF of training: the loop's spikes bit for bit, autograd's BPTT gradients."""
+    generator = torch.Generator().manual_seed(len(name))
+    currents = torch.randn(20, 3, 40, generator=generator) * 0.7
+    currents[4, 0, :5] = 1.0 - 0.875 * currents[3, 0, :5]   # some land exactly on threshold
+    upstream = torch.randn(20, 3, 40, generator=generator)
+    grads = []
+    for run in (_looped_lif, lif_sequence):
+        c = currents.clone().requires_grad_()
+        shift = torch.tensor(3.2, requires_grad=True)
+        spikes = run(c, LIFParameters(leak_from_shift(shift), 1.0, name, 4.0))
+        (spikes * upstream).sum().backward()
+        grads.append((spikes.detach(), c.grad, shift.grad))
+    (want, want_c, want_shift), (got, got_c, got_shift) = grads
+    assert 0 < float(want.mean()) < 0.5
+    assert torch.equal(got, want)
+    assert torch.allclose(got_c, want_c, rtol=1e-5, atol=1e-6)
+    assert float(got_shift) == pytest.approx(float(want_shift), rel=1e-4)
 
 
 # ----------------------------------------------------- LIF, integer mode vs golden
