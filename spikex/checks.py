@@ -49,6 +49,9 @@ LIMITS = {
     "warmup_epochs": (0, 100000, "epochs"),
     "batch_size": (1, 65536, "samples per batch"),
     "steps": (1, 1 << 30, "optimiser steps"),
+    "knots": (2, 64, "breakpoints of a curve"),
+    "augment_shift": (0, 16, "pixels"),
+    "augment_drop": (0, 1, "a probability"),
     "seed": (0, 2 ** 63 - 1, "a seed"),
 }
 
@@ -67,6 +70,7 @@ PATHS = {
     "train": (("export",), ("out",), ("data", "resume", "edp_model")),
     "sweep-beta": ((), ("out",), ("data", "edp_model")),
     "figures": ((), ("output",), ()),
+    "fit-edp": (("output",), (), ("net", "energy_table")),
 }
 
 

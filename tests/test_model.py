@@ -1,5 +1,6 @@
 """The PyTorch side: LIF modes, integer mode against the golden model, hardware loss, HAS, training."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from model.hwloss import (EdpModel, HardwareLoss, active_window_densities, analy
                           divisor_tws)
 from model.has import TwsSearch, fixed_tws_weights
 from model.compile import compile_checkpoint, run_integer
-from model.train import TrainConfig, load_nmnist, train
+from model.train import TrainConfig, augment, load_nmnist, train
 
 
 NMNIST_SMALL = Path(__file__).resolve().parents[2] / "shared/data/nmnist-small"
@@ -337,17 +338,45 @@ def test_trained_tiny_network_compiles_and_matches_golden_bit_for_bit(tmp_path, 
 
 @needs_nmnist
 def test_resume_continues_exactly(tmp_path, few_samples):
-    cfg = _tiny_config(epochs=2)
+    """Stopped in the warm-up and again inside the HT+HAS epoch, with augmentation and a
+    cosine schedule, then resumed: the model, HAS logits and optimiser are bit for bit
+    those of the uninterrupted run."""
+    cfg = _tiny_config(epochs=3, augment_shift=2, augment_drop=0.3, lr_schedule="cosine")
     straight = train(cfg, tmp_path / "straight", progress=False, verbose=False, data=few_samples)
-    half = _tiny_config(epochs=2, max_steps=3)  # stops inside the second (HT+HAS) epoch
-    stopped = train(half, tmp_path / "resumed", progress=False, verbose=False, data=few_samples)
-    assert (stopped["epoch"], stopped["batch"], stopped["step"]) == (1, 1, 3)
-    resumed = train(cfg, tmp_path / "resumed", resume=tmp_path / "resumed" / "last.ckpt",
-                    progress=False, verbose=False, data=few_samples)
-    for key, value in straight["state_dict"].items():
-        assert torch.equal(value, resumed["state_dict"][key]), key
-    for a, b in zip(straight["search"].values(), resumed["search"].values()):
-        assert torch.equal(a, b)
+    ckpt = tmp_path / "resumed" / "last.ckpt"
+    stops = []
+    for steps in (1, 3, None):      # batch 1 of the warm-up, batch 1 of the second epoch, the end
+        stopped = replace(cfg, max_steps=steps)
+        state = train(stopped, tmp_path / "resumed", resume=ckpt if stops else None,
+                      progress=False, verbose=False, data=few_samples)
+        stops.append((state["epoch"], state["batch"], state["step"]))
+    assert stops == [(0, 1, 1), (1, 1, 3), (3, 0, 6)]
+    resumed = torch.load(ckpt, weights_only=False)
+    for part in ("state_dict", "search"):
+        assert straight[part].keys() == resumed[part].keys()
+        for key, value in straight[part].items():
+            assert torch.equal(value, resumed[part][key]), (part, key)
+    for a, b in zip(straight["optimizer"]["state"].values(), resumed["optimizer"]["state"].values()):
+        assert all(torch.equal(a[key], b[key]) for key in a)
+    assert straight["tws"] == resumed["tws"]
+
+
+def test_augment_moves_and_drops_spikes_within_its_bounds():
+    spikes = torch.zeros(64, 3, 2, 34, 34, dtype=torch.uint8)
+    spikes[:, :, :, 10, 20] = 1
+    moved = augment(spikes, 2, 0.0, torch.Generator().manual_seed(0))
+    assert moved.shape == spikes.shape and moved.dtype == torch.uint8
+    where = [tuple(torch.nonzero(sample[0, 0]).tolist()[0]) for sample in moved]
+    assert moved.sum(dim=(1, 2, 3, 4)).tolist() == [6] * 64     # moved, none lost or added
+    assert all((moved[:, t, c] == moved[:, 0, 0]).all() for t in range(3) for c in range(2))
+    shifts = {(y - 10, x - 20) for y, x in where}
+    assert len(shifts) > 15 and shifts <= {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}
+    dense = torch.ones(64, 10, 2, 34, 34, dtype=torch.uint8)
+    kept = augment(dense, 0, 0.5, torch.Generator().manual_seed(0)).float().mean(dim=(1, 2, 3, 4))
+    assert float(kept.min()) > 0.48 and float(kept.max()) <= 1.0 and float(kept.std()) > 0.05
+    edge = torch.zeros(256, 1, 1, 34, 34, dtype=torch.uint8)
+    edge[:, :, :, 0, 0] = 1
+    assert augment(edge, 2, 0.0, torch.Generator().manual_seed(1)).sum() < 256   # some fall off
 
 
 @needs_nmnist
