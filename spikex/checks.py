@@ -159,10 +159,15 @@ def check_arguments(command, args):
             check_input(getattr(args, dest), _POSITIONAL.get(dest, _option(dest)))
     inputs = {Path(getattr(args, dest)).resolve() for dest in reads
               if getattr(args, dest, None) is not None}
+    created = {Path(getattr(args, dest)).resolve() for dest in folders
+               if getattr(args, dest, None) is not None}
     for dest in writes:
         if getattr(args, dest, None) is not None:
             option = "-o" if dest == "output" else _option(dest)
-            check_output_file(getattr(args, dest), option)
+            # a file in a folder the command makes (train --export into its --out) is
+            # checked with that folder, below
+            if Path(getattr(args, dest)).resolve().parent not in created:
+                check_output_file(getattr(args, dest), option)
             if Path(getattr(args, dest)).resolve() in inputs:
                 raise SpikexError(f"{getattr(args, dest)}: {option} would overwrite the file "
                                   f"this command reads")

@@ -70,8 +70,9 @@ def test_train_uses_the_fitted_edp_model(tmp_path, capsys):
     assert main(["fit-edp", str(net), "--tws", "2,5", "--batch", "1", "-o", str(edp)]) == 0
     status = main(["train", "--net", "nmnist-tiny", "--data", str(NMNIST_SMALL), "--samples", "20",
                    "--epochs", "2", "--warmup-epochs", "1", "--batch-size", "8", "--edp-model",
-                   str(edp), "--out", str(tmp_path / "run"), "--quiet"])
-    assert status == 0
+                   str(edp), "--out", str(tmp_path / "run"), "--quiet",
+                   "--export", str(tmp_path / "run" / "tiny.pt")])   # into the folder train makes
+    assert status == 0 and (tmp_path / "run" / "tiny.pt").is_file()
     ckpt = torch.load(tmp_path / "run" / "last.ckpt", weights_only=False)
     assert ckpt["tws_choices"] == [[2, 5]] * 3 and all(t in (2, 5) for t in ckpt["tws"])
     assert "train_hw" in ckpt["history"][-1]

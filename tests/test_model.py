@@ -341,7 +341,7 @@ def test_resume_continues_exactly(tmp_path, few_samples):
     """Stopped in the warm-up and again inside the HT+HAS epoch, with augmentation and a
     cosine schedule, then resumed: the model, HAS logits and optimiser are bit for bit
     those of the uninterrupted run."""
-    cfg = _tiny_config(epochs=3, augment_shift=2, augment_drop=0.3, lr_schedule="cosine")
+    cfg = _tiny_config(epochs=2, augment_shift=2, augment_drop=0.3, lr_schedule="cosine")
     straight = train(cfg, tmp_path / "straight", progress=False, verbose=False, data=few_samples)
     ckpt = tmp_path / "resumed" / "last.ckpt"
     stops = []
@@ -350,7 +350,7 @@ def test_resume_continues_exactly(tmp_path, few_samples):
         state = train(stopped, tmp_path / "resumed", resume=ckpt if stops else None,
                       progress=False, verbose=False, data=few_samples)
         stops.append((state["epoch"], state["batch"], state["step"]))
-    assert stops == [(0, 1, 1), (1, 1, 3), (3, 0, 6)]
+    assert stops == [(0, 1, 1), (1, 1, 3), (2, 0, 4)]
     resumed = torch.load(ckpt, weights_only=False)
     for part in ("state_dict", "search"):
         assert straight[part].keys() == resumed[part].keys()
