@@ -20,7 +20,8 @@ import numpy as np
 from sim.analytic import run_analytic
 from sim.figures import synthetic_network
 from sim.golden import run_network
-from sim.rtl import rtl_parameters, run_rtl
+from sim.configure import rtl_parameters
+from sim.rtl import run_rtl
 
 
 def main():

@@ -25,7 +25,8 @@ import numpy as np
 
 from sim.golden import run_network
 from sim.image import pack
-from sim.rtl import build_hosted, dram_words, rtl_parameters, run_rtl
+from sim.configure import rtl_parameters
+from sim.rtl import build_hosted, dram_words, run_rtl
 from spikex.example import example_network
 from spikex.netfile import load
 

@@ -24,7 +24,8 @@ import time
 from sim.analytic import run_analytic
 from sim.figures import paper_layers, synthetic_layer_input
 from sim import image as dram_image
-from sim.rtl import build_hosted, dram_words, rtl_parameters, run_rtl
+from sim.configure import rtl_parameters
+from sim.rtl import build_hosted, dram_words, run_rtl
 from spikex.netfile import Network
 
 

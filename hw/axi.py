@@ -400,6 +400,10 @@ class ControlRegisters(wiring.Component):
         AXI4-Lite address width; the map must fit.
     run_registers : bool
         Add DATAFLOW and LAYER (otherwise their addresses are unmapped).
+    counter_memory : bool
+        The counters live in a memory outside (block RAM) rather than arrive as one vector:
+        a counter read asks for its word on the ``counter_*`` port, waits for
+        ``counter_ready``, and answers R one cycle after it was granted.
 
     Ports
     -----
@@ -411,17 +415,25 @@ class ControlRegisters(wiring.Component):
     error_code : In(32)
     descriptor : Out(32)
     counters : In(data.ArrayLayout(counter_width, counters))
+        Without ``counter_memory``.
+    counter_addr : Out(range(counters)), counter_en : Out(1), counter_ready : In(1),
+    counter_data : In(counter_width)
+        With ``counter_memory``: the memory read port. The memory reads ``counter_addr``
+        in a cycle where ``counter_en`` and ``counter_ready`` are both high, and gives it on
+        ``counter_data`` in the next.
     dataflow : Out(1), layer : In(32)
         Only with ``run_registers``.
 
     Latency: a write is acknowledged (B) and takes effect one cycle after both AW and W are
-    valid; a read returns (R) one cycle after AR is valid.
+    valid; a read returns (R) one cycle after AR is valid (a ``counter_memory`` counter:
+    two cycles after, or later while ``counter_ready`` is low).
     """
 
     CONTROL, STATUS, ERROR_CODE, DESCRIPTOR, INFO, COUNTER = 0x00, 0x04, 0x08, 0x0C, 0x10, 0x100
     DATAFLOW, LAYER = 0x14, 0x18
 
-    def __init__(self, *, counters=8, counter_width=32, addr_width=12, run_registers=False):
+    def __init__(self, *, counters=8, counter_width=32, addr_width=12, run_registers=False,
+                 counter_memory=False):
         check_parameter("counters", counters, maximum=0xFFFF)
         if counter_width not in (32, 64):
             raise ValueError(f"counter_width must be 32 or 64, not {counter_width!r}")
@@ -433,7 +445,13 @@ class ControlRegisters(wiring.Component):
                              f"{counter_width}-bit counters (the map ends at {end:#x})")
         self._counters = counters
         self._run_registers = run_registers
+        self._counter_memory = counter_memory
         extra = {"dataflow": Out(1), "layer": In(32)} if run_registers else {}
+        if counter_memory:
+            extra |= {"counter_addr": Out(range(counters)), "counter_en": Out(1),
+                      "counter_ready": In(1), "counter_data": In(counter_width)}
+        else:
+            extra |= {"counters": In(data.ArrayLayout(counter_width, counters))}
         super().__init__({
             **extra,
             "s_axil": In(AxiLiteSignature(addr_width=addr_width)),
@@ -443,7 +461,6 @@ class ControlRegisters(wiring.Component):
             "error": In(1),
             "error_code": In(32),
             "descriptor": Out(32),
-            "counters": In(data.ArrayLayout(counter_width, counters)),
         })
 
     def elaborate(self, platform):
@@ -477,12 +494,24 @@ class ControlRegisters(wiring.Component):
                 with m.Default():
                     m.d.sync += bus.bresp.eq(SLVERR)
 
-        # Read: take AR, answer on R one cycle later.
+        # Read: take AR, answer on R one cycle later (a counter in memory: once read).
         reading = Signal()
         high_word = Signal(32)       # latched when a 64-bit counter's low word is read
-        m.d.comb += [reading.eq(bus.arvalid & ~bus.rvalid), bus.arready.eq(reading)]
+        asking = Signal()            # counter_memory: a counter's low word is asked for
+        fetched = Signal()           # counter_memory: its value is on counter_data
+        m.d.comb += [reading.eq(bus.arvalid & ~bus.rvalid & ~asking & ~fetched),
+                     bus.arready.eq(reading)]
         with m.If(bus.rvalid & bus.rready):
             m.d.sync += bus.rvalid.eq(0)
+        if self._counter_memory:
+            m.d.comb += self.counter_en.eq(asking)
+            m.d.sync += fetched.eq(asking & self.counter_ready)
+            with m.If(asking & self.counter_ready):
+                m.d.sync += asking.eq(0)
+            with m.If(fetched):
+                m.d.sync += [bus.rvalid.eq(1), bus.rdata.eq(self.counter_data[:32])]
+                if self._words == 2:
+                    m.d.sync += high_word.eq(self.counter_data[32:])
         with m.If(reading):
             m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(OKAY), bus.rdata.eq(0)]
             with m.Switch(bus.araddr[2:]):
@@ -501,17 +530,33 @@ class ControlRegisters(wiring.Component):
                         m.d.sync += bus.rdata.eq(self.dataflow)
                     with m.Case(self.LAYER >> 2):
                         m.d.sync += bus.rdata.eq(self.layer)
-                for k in range(self._counters):
-                    word = (self.COUNTER >> 2) + self._words * k
-                    with m.Case(word):
-                        m.d.sync += bus.rdata.eq(self.counters[k][:32])
+                if not self._counter_memory:
+                    for k in range(self._counters):
+                        word = (self.COUNTER >> 2) + self._words * k
+                        with m.Case(word):
+                            m.d.sync += bus.rdata.eq(self.counters[k][:32])
+                            if self._words == 2:
+                                m.d.sync += high_word.eq(self.counters[k][32:])
                         if self._words == 2:
-                            m.d.sync += high_word.eq(self.counters[k][32:])
-                    if self._words == 2:
-                        with m.Case(word + 1):
-                            m.d.sync += bus.rdata.eq(high_word)
+                            with m.Case(word + 1):
+                                m.d.sync += bus.rdata.eq(high_word)
                 with m.Default():
-                    m.d.sync += bus.rresp.eq(SLVERR)
+                    if self._counter_memory:
+                        # The counters: the word's index decoded, not one case per counter.
+                        offset = bus.araddr - self.COUNTER
+                        index = offset >> (2 + self._words - 1)
+                        high = offset[2] if self._words == 2 else 0
+                        with m.If((bus.araddr >= self.COUNTER) &
+                                  (offset < 4 * self._words * self._counters)):
+                            with m.If(high):
+                                m.d.sync += bus.rdata.eq(high_word)
+                            with m.Else():
+                                m.d.sync += [bus.rvalid.eq(0), asking.eq(1),
+                                             self.counter_addr.eq(index)]
+                        with m.Else():
+                            m.d.sync += bus.rresp.eq(SLVERR)
+                    else:
+                        m.d.sync += bus.rresp.eq(SLVERR)
         return m
 
 

@@ -5,7 +5,13 @@ checks a network against and that the analytic model of the RTL (``sim/schedule.
 ``memory="rtl"``) follows; no Amaranth, so the analytic simulator does not need it.
 """
 
-__all__ = ["spike_word_bytes", "weight_word_bytes", "glb_split_bytes", "accelerator_limits"]
+__all__ = ["GLB_SHARES", "spike_word_bytes", "weight_word_bytes", "glb_split_bytes",
+           "accelerator_limits"]
+
+
+#: The GLB's default partition, in the order of ``glb_split``; each share is double
+#: buffered where a layer fits half of it.
+GLB_SHARES = {"spikes": 0.5, "weights": 0.25, "outputs": 0.25}
 
 
 def spike_word_bytes(max_timesteps):
@@ -20,10 +26,10 @@ def weight_word_bytes(rows, weight_bits):
 
 def glb_split_bytes(glb_kb, glb_split=None):
     """The GLB's bytes for (input spikes, weights, output spikes): ``glb_split``, or by default
-    half, a quarter and a quarter of ``glb_kb``. Raises :exc:`ValueError` naming a bad split."""
+    :data:`GLB_SHARES` of ``glb_kb``. Raises :exc:`ValueError` naming a bad split."""
     glb_bytes = int(glb_kb * 1024)
     if glb_split is None:
-        return glb_bytes // 2, glb_bytes // 4, glb_bytes // 4
+        return tuple(int(glb_bytes * share) for share in GLB_SHARES.values())
     split = tuple(glb_split)
     if (len(split) != 3 or any(not isinstance(b, int) or isinstance(b, bool) or b < 1
                                for b in split) or sum(split) > glb_bytes):

@@ -26,6 +26,8 @@ input bank with the next block while a block computes (when the input fits half 
 memory). Cycle costs and error codes: docs/accelerator.md.
 """
 
+import functools
+import operator
 from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
@@ -37,23 +39,18 @@ from amaranth.utils import ceil_log2
 from hw.array import PEArray, check_array_parameters
 from hw.axi import OKAY, AxiDramPort, AxiLiteSignature, AxiSignature, ControlRegisters
 from hw.dispatch import NtwuDispatcher
+from hw.config import DEFAULTS, SKIP_BITS
 from hw.gather import BeatGather, lbuf_entry_layout
-from hw.limits import accelerator_limits, glb_split_bytes
+from hw.layout import (COUNTER_NAMES, DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS, HEADER_FIELDS,
+                       HEADER_WORDS, MAGIC, VERSION, Fields)
+from hw.limits import accelerator_limits
 from hw.pe import check_parameter
 
 
-__all__ = ["COUNTER_NAMES", "ERROR_CODES", "accelerator_limits", "SpikeXAccelerator",
-           "TOPLEVEL", "glb_split_bytes", "state_layout"]
+__all__ = ["ERROR_CODES", "SpikeXAccelerator", "TOPLEVEL", "state_layout"]
 
 
 TOPLEVEL = "spikex_top"
-MAGIC, VERSION = 0x584B5053, 1
-HEADER_WORDS, DESCRIPTOR_WORDS = 16, 32
-
-#: Counter ``j`` of layer ``k`` is register-file counter ``k * 12 + j``.
-COUNTER_NAMES = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntwus",
-                 "dram_read_bytes", "dram_write_bytes", "glb_reads", "glb_writes",
-                 "lbuf_reads", "lbuf_writes", "scratchpad_accesses")
 
 #: ERROR_CODE values (docs/accelerator.md).
 ERROR_CODES = {
@@ -126,11 +123,14 @@ class SpikeXAccelerator(wiring.Component):
         High with STATUS.done (the run ended, with or without error).
     """
 
-    def __init__(self, *, rows=8, cols=8, tws_max=8, weight_bits=8, acc_bits=24, v_bits=16,
-                 glb_kb=54, lbuf_kb=2, max_layers=8, data_width=32, max_timesteps=64,
-                 max_entries=4096, dim_bits=12, glb_split=None, max_blocks=16):
+    def __init__(self, *, rows=DEFAULTS.rows, cols=DEFAULTS.cols, tws_max=DEFAULTS.tws_max,
+                 weight_bits=DEFAULTS.weight_bits, acc_bits=DEFAULTS.acc_bits,
+                 v_bits=DEFAULTS.v_bits, glb_kb=DEFAULTS.glb_kb, lbuf_kb=DEFAULTS.lbuf_kb,
+                 max_layers=DEFAULTS.max_layers, data_width=DEFAULTS.data_width,
+                 max_timesteps=DEFAULTS.max_timesteps, max_entries=DEFAULTS.max_entries,
+                 dim_bits=12, glb_split=DEFAULTS.glb_split, max_blocks=DEFAULTS.max_blocks):
         check_array_parameters(rows=rows, cols=cols, tws_max=tws_max, weight_bits=weight_bits,
-                               acc_bits=acc_bits, v_bits=v_bits, skip_bits=16)
+                               acc_bits=acc_bits, v_bits=v_bits, skip_bits=SKIP_BITS)
         check_parameter("weight_bits", weight_bits, minimum=2, maximum=16)
         check_parameter("max_layers", max_layers, maximum=1024)
         check_parameter("max_timesteps", max_timesteps, minimum=tws_max, maximum=1024)
@@ -169,14 +169,15 @@ class SpikeXAccelerator(wiring.Component):
         # Memories, kept on the component so a testbench can inspect them.
         self.glb_spikes = MemoryData(shape=max_timesteps, depth=self.max_inputs, init=[])
         self.glb_weights = MemoryData(shape=rows * weight_bits, depth=self.max_fan_in, init=[])
-        # Output spikes: two memories, the ping-pong banks [0, max_outputs // 2) and the rest
+        # Output spikes: two banks, the ping-pong banks [0, max_outputs // 2) and the rest
         # (a row group's outputs that need more than half span both), so that the output
-        # writer clears words of one bank while the passes write the other, each memory
-        # with one write port per column.
+        # writer clears words of one bank while the passes write the other; each bank one
+        # memory per column, holding the bits that column wrote (a word's spikes are the OR
+        # of its columns' words), each with one write and one read port: block RAM.
         half_outputs = self.max_outputs // 2
-        self.glb_outputs = tuple(MemoryData(shape=max_timesteps, depth=depth, init=[])
-                                 for depth in (max(half_outputs, 1),
-                                               self.max_outputs - half_outputs))
+        self.glb_outputs = tuple(
+            tuple(MemoryData(shape=max_timesteps, depth=depth, init=[]) for _ in range(cols))
+            for depth in (max(half_outputs, 1), self.max_outputs - half_outputs))
         self.location_tags = MemoryData(shape=max_timesteps, depth=self.max_inputs, init=[])
         # With time blocks, two banks of input SP-MB tags (the next block's are prefetched).
         self.input_tags = MemoryData(shape=32, depth=self.tag_words * (2 if self.time_blocks else 1),
@@ -192,6 +193,8 @@ class SpikeXAccelerator(wiring.Component):
                                                 init=[])
         self.lbuf = MemoryData(shape=lbuf_entry_layout(rows, cols, tws_max, weight_bits),
                                depth=2 * self.lbuf_depth, init=[])
+        # The per-layer counters the registers read (``COUNTER_NAMES`` per layer).
+        self.counters = MemoryData(shape=64, depth=len(COUNTER_NAMES) * max_layers, init=[])
         super().__init__({
             "m_axi": Out(AxiSignature(addr_width=32, data_width=data_width)),
             "s_axil": In(AxiLiteSignature(addr_width=16)),
@@ -202,17 +205,18 @@ class SpikeXAccelerator(wiring.Component):
         m = Module()
         rows, cols, T_max = self.rows, self.cols, self.max_timesteps
         dim, cnt = self.dim_bits, self.count_bits
-        n_counters = 12 * self.max_layers
+        n_counters = len(COUNTER_NAMES) * self.max_layers
 
         m.submodules.port = port = AxiDramPort(data_width=self.data_width, addr_width=32,
                                                length_width=24, counter_width=32)
         wiring.connect(m, port.m_axi, wiring.flipped(self.m_axi))
         m.submodules.regs = regs = ControlRegisters(counters=n_counters, counter_width=64,
-                                                    addr_width=16, run_registers=True)
+                                                    addr_width=16, run_registers=True,
+                                                    counter_memory=True)
         wiring.connect(m, wiring.flipped(self.s_axil), regs.s_axil)
         m.submodules.array = array = PEArray(rows=rows, cols=cols, tws_max=self.tws_max,
                                              weight_bits=self.weight_bits, acc_bits=self.acc_bits,
-                                             v_bits=self.v_bits, skip_bits=16)
+                                             v_bits=self.v_bits, skip_bits=SKIP_BITS)
         max_windows = T_max
         m.submodules.dispatcher = disp = NtwuDispatcher(
             cols=cols, max_positions=self.max_outputs, max_locations=self.max_inputs,
@@ -227,8 +231,6 @@ class SpikeXAccelerator(wiring.Component):
         # Memories.
         m.submodules.glb_spikes = spikes_mem = Memory(data=self.glb_spikes)
         m.submodules.glb_weights = weights_mem = Memory(data=self.glb_weights)
-        out_mems = [Memory(data=bank) for bank in self.glb_outputs]
-        m.submodules.glb_outputs_0, m.submodules.glb_outputs_1 = out_mems
         m.submodules.location_tags = loc_mem = Memory(data=self.location_tags)
         m.submodules.input_tags = tags_mem = Memory(data=self.input_tags)
         m.submodules.output_tags = otags_mem = Memory(data=self.output_tags)
@@ -264,9 +266,15 @@ class SpikeXAccelerator(wiring.Component):
         m.d.comb += [tags_gather.addr.eq(gather.tags.addr + Mux(in_bank, self.tag_words, 0)),
                      gather.tags.data.eq(tags_gather.data)]
         ohalf = self.max_outputs // 2    # an output bank, when a row group's outputs fit it
-        # The output GLB as one memory of ``max_outputs`` words: ``cols`` bit-enable write
-        # ports (results), a clear port (CLEAR, write-out) and a read port, routed to the two
-        # memories by address; a clear takes column 0's port of its memory.
+        # The output GLB as one memory of ``max_outputs`` words, to its users: per column a
+        # write of result bits under a bit mask (``out_w``), a clear (CLEAR, write-out) and a
+        # read (write-out), routed to the two banks by address. In a bank, column ``c``'s
+        # memory takes its result bits as a read-modify-write (read in the cycle ``out_w``
+        # gives them, written the next with the other bits as read), or else a clear; its
+        # read port serves that read or else the write-out's. The passes and the write-out
+        # never use one bank at once (the write-out drains the other bank, or runs before
+        # the next group's passes), nor one column the same word two cycles running (rows
+        # differ), so neither waits.
         out_bits = ceil_log2(self.max_outputs + 1) + 1
 
         def out_port(name, en_bits=T_max):
@@ -276,22 +284,32 @@ class SpikeXAccelerator(wiring.Component):
         out_w = [out_port(f"out_w{c}") for c in range(cols)]
         out_clear = out_port("out_clear", 1)
         out_r = out_port("out_r", 1)
+        rmw = [out_port(f"out_rmw{c}") for c in range(cols)]     # out_w, a cycle later
+        for c in range(cols):
+            m.d.sync += [rmw[c].addr.eq(out_w[c].addr), rmw[c].data.eq(out_w[c].data & out_w[c].en),
+                         rmw[c].en.eq(out_w[c].en)]
         out_reads = []
-        for i, mem in enumerate(out_mems):
+        for i, bank in enumerate(self.glb_outputs):
             base = ohalf if i else 0
 
             def here(addr, i=i):
                 return (addr >= ohalf) if i else (addr < ohalf)
-            ports = [mem.write_port(granularity=1) for _ in range(cols)]
-            for c, write in enumerate(ports):
-                m.d.comb += [write.addr.eq(out_w[c].addr - base), write.data.eq(out_w[c].data),
-                             write.en.eq(Mux(here(out_w[c].addr), out_w[c].en, 0))]
-            with m.If(out_clear.en & here(out_clear.addr)):
-                m.d.comb += [ports[0].addr.eq(out_clear.addr - base), ports[0].data.eq(0),
-                             ports[0].en.eq(-1)]
-            read = mem.read_port()
-            m.d.comb += [read.addr.eq(out_r.addr - base), read.en.eq(out_r.en)]
-            out_reads.append(read.data)
+            words = []
+            for c, column in enumerate(bank):
+                mem = m.submodules[f"glb_outputs_{i}_{c}"] = Memory(data=column)
+                write, read = mem.write_port(), mem.read_port()
+                with m.If((rmw[c].en != 0) & here(rmw[c].addr)):
+                    m.d.comb += [write.addr.eq(rmw[c].addr - base), write.en.eq(1),
+                                 write.data.eq(read.data & ~rmw[c].en | rmw[c].data)]
+                with m.Elif(out_clear.en & here(out_clear.addr)):
+                    m.d.comb += [write.addr.eq(out_clear.addr - base), write.data.eq(0),
+                                 write.en.eq(1)]
+                with m.If((out_w[c].en != 0) & here(out_w[c].addr)):
+                    m.d.comb += [read.addr.eq(out_w[c].addr - base), read.en.eq(1)]
+                with m.Else():
+                    m.d.comb += [read.addr.eq(out_r.addr - base), read.en.eq(out_r.en)]
+                words.append(read.data)
+            out_reads.append(functools.reduce(operator.or_, words))
         out_high = Signal()             # the registered read came from the second memory
         with m.If(out_r.en):
             m.d.sync += out_high.eq(out_r.addr >= ohalf)
@@ -326,17 +344,20 @@ class SpikeXAccelerator(wiring.Component):
                      regs.error_code.eq(error_code), regs.layer.eq(completed),
                      self.irq_done.eq(done)]
 
-        # Layer fields (descriptor words, docs/image.md).
-        kind, C, H, W = words[0], words[1], words[2], words[3]
-        M, R, Rp, E = words[4], words[5], words[6], words[7]
-        stride, padding, threshold, leak_shift = words[8], words[9], words[10], words[11]
-        tws, F, g_in = words[12], words[13], words[14]
-        w_base, row_bytes = words[15], words[16]
-        in_base, in_sample = words[17], words[18]
-        tag_base, tag_sample = words[19], words[20]
-        out_base, out_sample = words[21], words[22]
-        otag_base, otag_sample = words[23], words[24]
-        g_out = words[25]
+        # The run header's and a layer descriptor's fields (hw/layout.py), as ``words``
+        # holds one or the other.
+        header = Fields(words, HEADER_FIELDS)
+        d = Fields(words, DESCRIPTOR_FIELDS)
+        kind, C, H, W = d.kind, d.in_channels, d.in_h, d.in_w
+        M, R, Rp, E = d.out_channels, d.out_h, d.out_w, d.kernel
+        stride, padding, threshold, leak_shift = d.stride, d.padding, d.threshold, d.leak_shift
+        tws, F, g_in = d.tws, d.fan_in, d.in_group
+        w_base, row_bytes = d.weights, d.weight_row_bytes
+        in_base, in_sample = d.in_spikes, d.in_sample_bytes
+        tag_base, tag_sample = d.in_tags, d.in_tag_sample_bytes
+        out_base, out_sample = d.out_spikes, d.out_sample_bytes
+        otag_base, otag_sample = d.out_tags, d.out_tag_sample_bytes
+        g_out = d.out_group
 
         # Derived per layer (registered in DERIVE).
         wpi = Signal(range(T_max // 32 + 2))          # 32-bit words per input
@@ -364,12 +385,24 @@ class SpikeXAccelerator(wiring.Component):
         ok_descriptor = Signal()
         ok_tws = Signal()
 
-        # Per-layer counters of this sample, added into the register file at the layer's end.
+        # Per-layer counters of this sample, added into the counter memory after the layer
+        # (COUNT), which the registers read the counters from.
         acc = {name: Signal(48, name=f"count_{name}") for name in COUNTER_NAMES}
-        counters = Signal(data.ArrayLayout(64, n_counters))
-        m.d.comb += regs.counters.eq(counters)
+        m.submodules.counters = counters_mem = Memory(data=self.counters)
+        counters_w = counters_mem.write_port()
+        counters_r = counters_mem.read_port()
+        counting = Signal()             # COUNT has the counter memory's read port
+        m.d.comb += [counters_r.addr.eq(regs.counter_addr), counters_r.en.eq(regs.counter_en),
+                     regs.counter_ready.eq(~counting), regs.counter_data.eq(counters_r.data)]
         read_start, write_start = Signal(32), Signal(32)
         in_layer = Signal()
+        # The layer's totals once it ended (COUNT): its cycles include LAYER_END's.
+        totals = {**acc,
+                  "dram_read_bytes": port.bytes_read - read_start,
+                  "dram_write_bytes": port.bytes_written - write_start,
+                  "glb_reads": acc["glb_reads"] + gather.spike_reads + gather.weight_reads}
+        totals = Array(totals[name] for name in COUNTER_NAMES)
+        count_j = Signal(range(len(COUNTER_NAMES) + 1))
 
         # AXI error monitor: any non-OKAY response during the run.
         axi_error = Signal()
@@ -929,7 +962,7 @@ class SpikeXAccelerator(wiring.Component):
                 m.d.comb += rdata.ready.eq(1)
                 with m.If(regs.start):
                     m.d.sync += [busy.eq(1), done.eq(0), error.eq(0), error_code.eq(0),
-                                 completed.eq(0), axi_error.eq(0), counters.eq(0),
+                                 completed.eq(0), axi_error.eq(0),
                                  tailor.eq(~regs.dataflow), out_index.eq(0)]
                     m.next = "CLEAR"
             with m.State("CLEAR"):
@@ -939,7 +972,9 @@ class SpikeXAccelerator(wiring.Component):
                              out_clear.en.eq(out_index < self.max_outputs),
                              otags_w.addr.eq(out_index), otags_w.data.eq(0),
                              otags_w.en.eq(Mux(out_index < self.out_tag_words, -1, 0))]
-                clear_words = max(self.max_outputs, self.out_tag_words)
+                m.d.comb += [counters_w.addr.eq(out_index), counters_w.data.eq(0),
+                             counters_w.en.eq(out_index < n_counters)]
+                clear_words = max(self.max_outputs, self.out_tag_words, n_counters)
                 if self.time_blocks:
                     m.d.comb += [btags_w.addr.eq(out_index), btags_w.data.eq(0),
                                  btags_w.en.eq(Mux(out_index < self.out_tag_words * self.max_blocks,
@@ -957,28 +992,31 @@ class SpikeXAccelerator(wiring.Component):
                     with m.If(got == HEADER_WORDS - 1):
                         m.next = "HEADER_CHECK"
             with m.State("HEADER_CHECK"):
-                # Word 10: the time block (0, or not less than T: one block of T steps).
-                blocked_now = (words[10] != 0) & (words[10] < words[4])
-                m.d.sync += [n_layers.eq(words[2]), batch.eq(words[3]), steps.eq(words[4]),
-                             table.eq(words[8]), wbytes.eq(words[7]), sample.eq(0), layer.eq(0),
-                             blocked.eq(blocked_now),
-                             bsize.eq(Mux(blocked_now, words[10], words[4]))]
+                # The time block: 0, or not less than T, is one block of T steps.
+                h = header
+                blocked_now = (h.time_block != 0) & (h.time_block < h.timesteps)
+                m.d.sync += [n_layers.eq(h.layers), batch.eq(h.batch), steps.eq(h.timesteps),
+                             table.eq(h.descriptors), wbytes.eq(h.weight_bytes), sample.eq(0),
+                             layer.eq(0), blocked.eq(blocked_now),
+                             bsize.eq(Mux(blocked_now, h.time_block, h.timesteps))]
                 with m.If(axi_error):
                     fail(E_AXI)
-                with m.Elif(words[0] != MAGIC):
+                with m.Elif(h.magic != MAGIC):
                     fail(E_MAGIC)
-                with m.Elif(words[1] != VERSION):
+                with m.Elif(h.version != VERSION):
                     fail(E_VERSION)
-                with m.Elif((words[2] == 0) | (words[2] > self.max_layers)):
+                with m.Elif((h.layers == 0) | (h.layers > self.max_layers)):
                     fail(E_LAYERS)
-                with m.Elif(words[3] == 0):
+                with m.Elif(h.batch == 0):
                     fail(E_BATCH)
-                with m.Elif((words[4] == 0) | (words[4] >= 1 << 16) |
-                            Mux(blocked_now, (words[10] > T_max) |
-                                (words[4] > words[10] * self.max_blocks), words[4] > T_max)):
+                with m.Elif((h.timesteps == 0) | (h.timesteps >= 1 << 16) |
+                            Mux(blocked_now, (h.time_block > T_max) |
+                                (h.timesteps > h.time_block * self.max_blocks),
+                                h.timesteps > T_max)):
                     fail(E_TIMESTEPS)
-                with m.Elif((words[5] < 2) | (words[5] > self.weight_bits) |
-                            (words[7] != Mux(words[5] <= 8, 1, 2)) | (words[6] != self.v_bits)):
+                with m.Elif((h.weight_bits < 2) | (h.weight_bits > self.weight_bits) |
+                            (h.weight_bytes != Mux(h.weight_bits <= 8, 1, 2)) |
+                            (h.v_bits != self.v_bits)):
                     fail(E_WIDTHS)
                 with m.Else():
                     m.next = "LAYER"
@@ -1210,17 +1248,21 @@ class SpikeXAccelerator(wiring.Component):
                 with m.If(axi_error):
                     fail(E_AXI)
                 with m.Else():
-                    totals = {**acc,
-                              "cycles": acc["cycles"] + 1,
-                              "dram_read_bytes": port.bytes_read - read_start,
-                              "dram_write_bytes": port.bytes_written - write_start,
-                              "glb_reads": acc["glb_reads"] + gather.spike_reads
-                              + gather.weight_reads,
-                              "lbuf_writes": acc["lbuf_writes"]}
-                    for j, name in enumerate(COUNTER_NAMES):
-                        index = layer * 12 + j
-                        m.d.sync += counters[index].eq(counters[index] + totals[name])
-                    m.d.sync += [in_layer.eq(0), completed.eq(completed + 1)]
+                    m.d.sync += [in_layer.eq(0), completed.eq(completed + 1), count_j.eq(0)]
+                    m.next = "COUNT"
+            with m.State("COUNT"):
+                # The layer's counters added into the counter memory, one a cycle: read
+                # counter j while counter j - 1 is written (its read value plus the total).
+                # No layer counts these cycles (``in_layer`` is low), so nothing stands
+                # still but the next layer's start.
+                base = layer * len(COUNTER_NAMES)
+                m.d.comb += [counting.eq(1), counters_r.addr.eq(base + count_j),
+                             counters_r.en.eq(1),
+                             counters_w.addr.eq(base + count_j - 1),
+                             counters_w.data.eq(counters_r.data + totals[count_j - 1]),
+                             counters_w.en.eq(count_j != 0)]
+                m.d.sync += count_j.eq(count_j + 1)
+                with m.If(count_j == len(COUNTER_NAMES)):
                     with m.If(layer + 1 == n_layers):
                         m.d.sync += [layer.eq(0), sample.eq(sample + 1)]
                         with m.If(sample + 1 == batch):

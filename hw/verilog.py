@@ -6,6 +6,7 @@ from amaranth.back import verilog
 from spikex.netfile import SpikexError
 
 from .array import PEArray, check_array_parameters
+from .config import ARRAY_FIELDS, SKIP_BITS, accelerator_config, as_dict
 
 
 __all__ = ["TOPLEVEL", "ACCELERATOR_TOPLEVEL", "array_parameters", "make_array", "generate",
@@ -16,11 +17,14 @@ TOPLEVEL = "spikex_array"
 ACCELERATOR_TOPLEVEL = "spikex_top"
 
 
-def array_parameters(rows=8, cols=8, tws_max=10, weight_bits=8, acc_bits=24, v_bits=16,
-                     skip_bits=16):
-    """The hardware parameters of the array as a dict, with the defaults filled in."""
-    return dict(rows=rows, cols=cols, tws_max=tws_max, weight_bits=weight_bits,
-                acc_bits=acc_bits, v_bits=v_bits, skip_bits=skip_bits)
+def array_parameters(skip_bits=SKIP_BITS, **given):
+    """The hardware parameters of the array as a dict, with the defaults (hw/config.py)
+    filled in."""
+    unknown = set(given) - set(ARRAY_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown array parameters {sorted(unknown)}")
+    config = accelerator_config(**given)
+    return {name: getattr(config, name) for name in ARRAY_FIELDS} | {"skip_bits": skip_bits}
 
 
 def make_array(**parameters):
@@ -40,15 +44,10 @@ def generate(**parameters):
     return verilog.convert(array, name=TOPLEVEL, emit_src=False)
 
 
-def accelerator_parameters(rows=8, cols=8, tws_max=8, weight_bits=8, acc_bits=24, v_bits=16,
-                           glb_kb=54, lbuf_kb=2, max_layers=8, data_width=32, max_timesteps=64,
-                           max_entries=4096, glb_split=None, max_blocks=16):
-    """The hardware parameters of the accelerator as a dict, with the defaults filled in."""
-    return dict(rows=rows, cols=cols, tws_max=tws_max, weight_bits=weight_bits,
-                acc_bits=acc_bits, v_bits=v_bits, glb_kb=glb_kb, lbuf_kb=lbuf_kb,
-                max_layers=max_layers, data_width=data_width, max_timesteps=max_timesteps,
-                max_entries=max_entries, max_blocks=max_blocks,
-                glb_split=None if glb_split is None else tuple(glb_split))
+def accelerator_parameters(**given):
+    """The hardware parameters of the accelerator as a dict, with the defaults (hw/config.py)
+    filled in."""
+    return as_dict(accelerator_config(**given))
 
 
 def parse_glb_split(text, option="--glb-split"):

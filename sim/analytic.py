@@ -27,12 +27,14 @@ import numpy as np
 
 from spikex.netfile import SpikexError, check_fan_in
 from sim import golden
-from sim.energy import load_energy_table
-from sim.schedule import SPMB_FC_FEATURES, Hardware, layer_schedule
+from sim.image import output_group
+from sim.configure import check_block, rtl_parameters
+from sim.energy import counter_energy, load_energy_table
+from sim.schedule import Hardware, layer_schedule
 
 
 __all__ = ["hardware_from_options", "analytic_hardware", "analyze_layer", "run_analytic",
-           "layer_membrane", "spmb_size"]
+           "layer_membrane"]
 
 
 def hardware_from_options(options):
@@ -43,11 +45,6 @@ def hardware_from_options(options):
                                                "dram_one_burst")}
     return Hardware(**{key: (getattr(defaults, key) if value is None else value)
                        for key, value in given.items()} | {"tws_max": options.get("tws_max")})
-
-
-def spmb_size(layer):
-    """Inputs per SP-MB of ``layer``: an input channel (conv, ``H*W``) or 16 features (fc)."""
-    return layer.in_size[0] * layer.in_size[1] if layer.kind == "conv" else SPMB_FC_FEATURES
 
 
 def layer_membrane(layer, weights, in_spikes, v_bits):
@@ -115,22 +112,10 @@ def analyze_layer(layer, in_spikes, hw, *, weights=None, membrane=None, out_spik
                                   out_group=out_group)
         _add(totals, schedule.totals)
         modes[schedule.mode] += 1
-    by_component, by_use = _energy(totals, hw, table, layer, weight_bits, v_bits)
-    energy_pj = float(sum(by_component.values()))
-    latency_s = totals["cycles"] / (hw.clock_mhz * 1e6)
     # memory="rtl": the RTL's counter (psum scratchpad only); else every PE register.
     scratchpad = totals.get("scratchpad_accesses", sum(totals["rf"].values()))
-    return {
-        "kind": layer.kind, "tws": layer.tws,
-        "cycles": int(totals["cycles"]),
-        "compute_cycles": int(totals["compute_cycles"]),
-        "busy_cycles": int(totals["compute_cycles"]),     # the RTL counter's name for it
-        "dram_cycles": int(totals["dram_cycles"]),
-        "stall_cycles": int(totals.get("stall_cycles", 0)),
+    counters = {
         "acc_ops": int(totals["alu"]["acc"]),
-        "active_ntwus": int(totals["active_ntwus"]),
-        "passes": int(totals["passes"]),
-        "beats": int(totals["beats"]),
         "dram_read_bytes": int(totals["dram_read_bytes"]),
         "dram_write_bytes": int(totals["dram_write_bytes"]),
         "glb_reads": int(sum(totals["glb_reads"].values())),
@@ -138,6 +123,26 @@ def analyze_layer(layer, in_spikes, hw, *, weights=None, membrane=None, out_spik
         "lbuf_reads": int(sum(totals["lbuf_reads"].values())),
         "lbuf_writes": int(sum(totals["lbuf_writes"].values())),
         "scratchpad_accesses": int(scratchpad),
+    }
+    if hw.memory == "rtl":
+        # The RTL's counters, costed as the RTL backend costs them; they do not say which
+        # data an access moved, so there is no split by use.
+        by_component, by_use = counter_energy(counters, table, hw.acc_bits), None
+    else:
+        by_component, by_use = _energy(totals, hw, table, layer, weight_bits, v_bits)
+    energy_pj = float(sum(by_component.values()))
+    latency_s = totals["cycles"] / (hw.clock_mhz * 1e6)
+    return {
+        "kind": layer.kind, "tws": layer.tws,
+        "cycles": int(totals["cycles"]),
+        "compute_cycles": int(totals["compute_cycles"]),
+        "busy_cycles": int(totals["compute_cycles"]),     # the RTL counter's name for it
+        "dram_cycles": int(totals["dram_cycles"]),
+        "stall_cycles": int(totals.get("stall_cycles", 0)),
+        "active_ntwus": int(totals["active_ntwus"]),
+        "passes": int(totals["passes"]),
+        "beats": int(totals["beats"]),
+        **counters,
         "decay_cycles": int(totals["alu"]["decay"]),
         "modes": modes,
         "energy_pj": energy_pj,
@@ -157,7 +162,6 @@ def analytic_hardware(net, options, source="<network>"):
     """
     hw = hardware_from_options(options)
     if hw.memory == "rtl":
-        from sim.rtl import check_block, rtl_parameters
         check_block(net, options.get("block_steps"), source)
         parameters = rtl_parameters(net, options)
         split = parameters["glb_split"]
@@ -194,8 +198,7 @@ def run_analytic(net, options, source="<network>"):
     for k, layer in enumerate(net.layers):
         layers.append(analyze_layer(layer, inputs[k], hw, membrane=traces[k], out_spikes=outputs[k],
                                     weight_bits=net.weight_bits, v_bits=net.v_bits, energy=table,
-                                    out_group=spmb_size(net.layers[k + 1]) if k + 1 < len(net.layers)
-                                    else SPMB_FC_FEATURES))
+                                    out_group=output_group(net, k)))
     cycles = sum(layer["cycles"] for layer in layers)
     energy_pj = sum(layer["energy_pj"] for layer in layers)
     counters = {"cycles": cycles, "energy_pj": energy_pj,

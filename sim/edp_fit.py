@@ -27,7 +27,7 @@ from dataclasses import replace
 import numpy as np
 
 from sim.ntwu import active_window_density
-from sim.schedule import SPMB_FC_FEATURES, Hardware
+from sim.schedule import Hardware
 
 
 __all__ = ["FORMAT", "fit_edp_model", "fit_network_edp", "edp_piecewise", "rates_for_densities",
@@ -124,7 +124,8 @@ def fit_network_edp(net, tws_choices, options=None, timesteps=60, progress=None,
     (at least 10, as the RTL elaborates), so that every choice is fitted on one design.
     ``progress(iterable, desc)`` wraps the loop over (TWS, layer).
     """
-    from sim.analytic import analytic_hardware, spmb_size
+    from sim.analytic import analytic_hardware
+    from sim.image import output_group
     from spikex.netfile import Network
     options = dict(options or {})
     options["memory"] = options.get("memory") or "rtl"
@@ -133,7 +134,6 @@ def fit_network_edp(net, tws_choices, options=None, timesteps=60, progress=None,
         if timesteps % tws:
             raise ValueError(f"tws {tws} does not divide timesteps {timesteps}")
     silence = np.zeros((1, timesteps, *net.layers[0].in_shape), np.uint8)
-    groups = [spmb_size(layer) for layer in net.layers[1:]] + [SPMB_FC_FEATURES]
     models = [{} for _ in net.layers]
     work = [(tws, k) for tws in tws_choices for k in range(len(net.layers))]
     hardware = {}
@@ -144,7 +144,7 @@ def fit_network_edp(net, tws_choices, options=None, timesteps=60, progress=None,
             hardware[tws] = analytic_hardware(at_tws, options, f"tws {tws}")
         fitted = fit_edp_model(net.layers[k], [tws], timesteps=timesteps, hw=hardware[tws],
                                weights=net.weights[k], weight_bits=net.weight_bits,
-                               v_bits=net.v_bits, out_group=groups[k], **kwargs)
+                               v_bits=net.v_bits, out_group=output_group(net, k), **kwargs)
         models[k].update(fitted["models"])
     layers = [{"layer": k, "kind": layer.kind, "models": models[k]}
               for k, layer in enumerate(net.layers)]

@@ -14,10 +14,14 @@ from pathlib import Path
 from spikex.netfile import SpikexError
 
 
-__all__ = ["EnergyTable", "load_energy_table", "SHIPPED_TABLE"]
+__all__ = ["EnergyTable", "load_energy_table", "counter_energy", "SHIPPED_TABLE", "GLB_WIDTH_BITS",
+           "LBUF_WIDTH_BITS"]
 
 
 SHIPPED_TABLE = Path(__file__).with_name("energy_32nm.toml")
+
+#: The word widths in which GLB and LBUF accesses are counted and costed.
+GLB_WIDTH_BITS = LBUF_WIDTH_BITS = 64
 
 _SECTIONS = {
     "dram": ("pj_per_bit",),
@@ -103,3 +107,23 @@ def load_energy_table(path=None):
         rf_pj=float(values["rf.pj_per_access"]), rf_width=values["rf.width_bits"],
         add_pj=float(values["add.pj"]), add_bits=values["add.bits"],
         compare_pj=float(values["compare.pj"]), compare_bits=values["compare.bits"])
+
+
+def counter_energy(counters, table, acc_bits):
+    """Energy (pJ) of one layer from the accelerator's counters, by component.
+
+    The one energy function of the RTL and of its analytic model (``memory="rtl"``, whose
+    counters equal the RTL's): each counted access costs its table entry: DRAM bytes at
+    pJ/bit, GLB and LBUF accesses at their word width (:data:`GLB_WIDTH_BITS`,
+    :data:`LBUF_WIDTH_BITS`), psum scratchpad accesses at ``acc_bits``, and one
+    ``acc_bits`` addition per accumulation (``acc_ops``). Returns ``{"dram", "glb",
+    "lbuf", "rf", "alu"}``.
+    """
+    c = counters
+    return {
+        "dram": float((c["dram_read_bytes"] + c["dram_write_bytes"]) * 8 * table.dram_pj_per_bit),
+        "glb": float((c["glb_reads"] + c["glb_writes"]) * table.glb(GLB_WIDTH_BITS)),
+        "lbuf": float((c["lbuf_reads"] + c["lbuf_writes"]) * table.lbuf(LBUF_WIDTH_BITS)),
+        "rf": float(c["scratchpad_accesses"] * table.rf(acc_bits)),
+        "alu": float(c["acc_ops"] * table.add(acc_bits)),
+    }

@@ -16,20 +16,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hw.layout import (DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS, HEADER_FIELDS, HEADER_WORDS, MAGIC,
+                       SPMB_FC_FEATURES, VERSION, pack_words)
 from spikex.netfile import SpikexError
 
 
 __all__ = ["MAGIC", "VERSION", "HEADER_WORDS", "DESCRIPTOR_WORDS", "LayerRegions", "Image",
-           "pack", "spmb_inputs", "read_layer_spikes", "read_layer_tags", "pack_spikes",
+           "pack", "spmb_inputs", "output_group", "read_layer_spikes", "read_layer_tags", "pack_spikes",
            "unpack_spikes", "spmb_tags", "time_blocks", "write_memh", "read_memh"]
 
 
-MAGIC = 0x584B5053          # the bytes b"SPKX" read as a little-endian word
-VERSION = 1
-HEADER_WORDS = 16
-DESCRIPTOR_WORDS = 32
 ALIGN = 64
-FC_SPMB_FEATURES = 16       # fc inputs per SP-MB (docs/dataflow.md)
 
 
 def _align(n):
@@ -40,7 +37,13 @@ def spmb_inputs(layer):
     """Inputs (flattened C, H, W) per SP-MB: one input channel for conv, 16 features for fc."""
     if layer.kind == "conv":
         return layer.in_size[0] * layer.in_size[1]
-    return FC_SPMB_FEATURES
+    return SPMB_FC_FEATURES
+
+
+def output_group(net, k):
+    """Outputs per SP-MB tag of layer ``k``'s output: the next layer's grouping (16 features
+    after the last layer)."""
+    return spmb_inputs(net.layers[k + 1]) if k + 1 < len(net.layers) else SPMB_FC_FEATURES
 
 
 def words_per_input(timesteps):
@@ -196,8 +199,7 @@ def pack(net, base=0, block_steps=None):
     for k, layer in enumerate(net.layers):
         if previous is None:
             previous = spike_region(layer.in_shape, spmb_inputs(layer))
-        nxt = net.layers[k + 1] if k + 1 < len(net.layers) else None
-        out = spike_region(layer.out_shape, spmb_inputs(nxt) if nxt else FC_SPMB_FEATURES)
+        out = spike_region(layer.out_shape, output_group(net, k))
         regions.append(LayerRegions(
             descriptor=descriptors + k * DESCRIPTOR_WORDS * 4,
             weights=weight_at[k][0], weight_row_bytes=weight_at[k][1],
@@ -213,21 +215,24 @@ def pack(net, base=0, block_steps=None):
         raw = np.ascontiguousarray(words, dtype=dtype).tobytes()
         data[address:address + len(raw)] = raw
 
-    put(0, [MAGIC, VERSION, len(net.layers), batch, steps, net.weight_bits, net.v_bits,
-            wbytes, descriptors + base, DESCRIPTOR_WORDS, size if blocks > 1 else 0,
-            0, 0, 0, 0, 0])
+    put(0, pack_words(HEADER_FIELDS, HEADER_WORDS, magic=MAGIC, version=VERSION,
+                      layers=len(net.layers), batch=batch, timesteps=steps,
+                      weight_bits=net.weight_bits, v_bits=net.v_bits, weight_bytes=wbytes,
+                      descriptors=descriptors + base, descriptor_words=DESCRIPTOR_WORDS,
+                      time_block=size if blocks > 1 else 0))
     for k, (layer, w, reg) in enumerate(zip(net.layers, net.weights, regions)):
         c, h, wd, m, r, rp, e, s, p = _layer_geometry(layer)
-        put(reg.descriptor, [
-            0 if layer.kind == "conv" else 1, c, h, wd, m, r, rp, e, s, p,
-            layer.threshold, layer.leak_shift, layer.tws, layer.fan_in, spmb_inputs(layer),
-            reg.weights + base, reg.weight_row_bytes,
-            reg.input_spikes + base, reg.input_sample_bytes,
-            reg.input_tags + base, reg.input_tag_sample_bytes,
-            reg.output_spikes + base, reg.output_sample_bytes,
-            reg.output_tags + base, reg.output_tag_sample_bytes,
-            spmb_inputs(net.layers[k + 1]) if k + 1 < len(net.layers) else FC_SPMB_FEATURES,
-            0, 0, 0, 0, 0, 0])
+        put(reg.descriptor, pack_words(
+            DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS, kind=0 if layer.kind == "conv" else 1,
+            in_channels=c, in_h=h, in_w=wd, out_channels=m, out_h=r, out_w=rp, kernel=e,
+            stride=s, padding=p, threshold=layer.threshold, leak_shift=layer.leak_shift,
+            tws=layer.tws, fan_in=layer.fan_in, in_group=spmb_inputs(layer),
+            weights=reg.weights + base, weight_row_bytes=reg.weight_row_bytes,
+            in_spikes=reg.input_spikes + base, in_sample_bytes=reg.input_sample_bytes,
+            in_tags=reg.input_tags + base, in_tag_sample_bytes=reg.input_tag_sample_bytes,
+            out_spikes=reg.output_spikes + base, out_sample_bytes=reg.output_sample_bytes,
+            out_tags=reg.output_tags + base, out_tag_sample_bytes=reg.output_tag_sample_bytes,
+            out_group=output_group(net, k)))
         rows = np.zeros((layer.weight_shape[0], reg.weight_row_bytes // wbytes), f"<i{wbytes}")
         rows[:, :layer.fan_in] = w.reshape(len(w), -1)      # f = c*E*E + ky*E + kx
         put(reg.weights, rows, f"<i{wbytes}")
@@ -259,8 +264,7 @@ def read_layer_tags(image, k, data=None, blocks=False):
     ``blocks`` (time blocks), each block's: bool ``[B, blocks, n]``."""
     data = image.data if data is None else data
     reg, net = image.layers[k], image.net
-    nxt = net.layers[k + 1] if k + 1 < len(net.layers) else None
-    group = spmb_inputs(nxt) if nxt else FC_SPMB_FEATURES
+    group = output_group(net, k)
     n = -(-int(np.prod(net.layers[k].out_shape)) // group)
     count = time_blocks(net.timesteps, image.block_steps)[1] if blocks else 0
     offset = words_per_input(n) if count > 1 else 0

@@ -40,20 +40,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.limits import accelerator_limits
+from hw.config import CLOCK_MHZ, DEFAULTS
+from hw.layout import DESCRIPTOR_WORDS, SPMB_FC_FEATURES
+from hw.limits import GLB_SHARES, accelerator_limits
 from spikex.netfile import SpikexError
 from sim.ntwu import ntwu_tags
 
 
 __all__ = ["Hardware", "LayerSchedule", "Pass", "Block", "layer_schedule", "fill_cycles",
-           "drain_cycles", "SPMB_FC_FEATURES", "GLB_SHARES", "LBUF_WEIGHT_SHARE"]
+           "drain_cycles", "LBUF_WEIGHT_SHARE"]
 
-
-#: fc layers group their input features 16 to a spatio-temporal memory block (SP-MB).
-SPMB_FC_FEATURES = 16
-
-#: How the GLB is partitioned; each share is double buffered, so a block may use half of it.
-GLB_SHARES = {"spikes": 0.5, "weights": 0.25, "outputs": 0.25}
 
 #: Share of the (double-buffered) LBUF that holds weights; the rest holds spike words.
 LBUF_WEIGHT_SHARE = 0.5
@@ -89,16 +85,16 @@ class Hardware:
     ``max_timesteps`` (rtl only): the RTL's GLB spike word in steps, which sizes its output
     banks (None: T rounded up to 32, or the time block, as sim/rtl.py elaborates it).
     """
-    rows: int = 8
-    cols: int = 8
+    rows: int = DEFAULTS.rows
+    cols: int = DEFAULTS.cols
     dataflow: str = "spikex"
-    glb_kb: float = 54.0
-    lbuf_kb: float = 2.0
+    glb_kb: float = DEFAULTS.glb_kb
+    lbuf_kb: float = DEFAULTS.lbuf_kb
     glb_width_bits: int = 64
     lbuf_width_bits: int = 64
     dram_gbps: float = 30.0
-    clock_mhz: float = 500.0
-    acc_bits: int = 24
+    clock_mhz: float = CLOCK_MHZ
+    acc_bits: int = DEFAULTS.acc_bits
     tws_max: int = None
     memory: str = "blocks"
     dram_latency: int = 1
@@ -559,10 +555,6 @@ def _memory(s, layer, in_spikes, out_spikes, hw, weight_bits, v_bits, tb_len, ch
                               "membranes": int(s.block_dram_read["membranes"].sum()
                                                + s.block_dram_write["membranes"].sum())}
     s.totals = t
-
-
-#: Words of a layer descriptor in the DRAM image (sim/image.py), read once per layer and sample.
-DESCRIPTOR_WORDS = 32
 
 
 def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group):

@@ -53,6 +53,7 @@ LIMITS = {
     "augment_shift": (0, 16, "pixels"),
     "augment_drop": (0, 1, "a probability"),
     "seed": (0, 2 ** 63 - 1, "a seed"),
+    "freq": (1, 1000, "MHz of the clock"),
 }
 
 # command -> (the argparse dests of files it writes, of folders it writes into, of files
@@ -63,6 +64,7 @@ PATHS = {
     "info": ((), (), ("net",)),
     "example": (("output",), (), ()),
     "verilog": (("output",), (), ()),
+    "synth": ((), ("output",), ()),
     "compile": (("output",), (), ("checkpoint", "data")),
     "eval": ((), (), ("model",)),
     "import": (("output",), (), ("model", "data", "input")),

@@ -125,8 +125,16 @@ def _info(args):
     print(f"output firing rate of the last layer: {input_firing_rate(outputs[-1]):.4%}")
 
 
+#: Most samples x time steps of ``spikex example`` (its input is 200 spikes a step, drawn
+#: as 8-byte floats: 1.6 GB at the limit).
+EXAMPLE_STEPS = 1 << 20
+
+
 def _example(args):
     from .example import example_network
+    if args.batch * args.timesteps > EXAMPLE_STEPS:
+        raise SpikexError(f"--batch {args.batch} x --timesteps {args.timesteps} must be at most "
+                          f"{EXAMPLE_STEPS} sample steps (the example's input is drawn in memory)")
     net = example_network(batch=args.batch, timesteps=args.timesteps,
                           firing_rate=args.firing_rate, seed=args.seed)
     save(net, args.output)

@@ -12,6 +12,7 @@ import math
 import os
 import struct
 import tempfile
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass, field, asdict
@@ -274,8 +275,10 @@ def check_fan_in(net, acc_bits, source="<network>"):
 
 # What zipfile, zlib and numpy raise for a damaged archive or member (a header that claims
 # an unsupported version or encryption, a bad CRC, a short stream, an absurd array size).
+# numpy parses a member's header with ast.literal_eval: a damaged one raises SyntaxError or,
+# for an unclosed bracket, tokenize.TokenError.
 _CORRUPT = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
-            struct.error, MemoryError, OverflowError)
+            struct.error, MemoryError, OverflowError, SyntaxError, tokenize.TokenError)
 
 
 def _entry(source, archive, key):

@@ -93,8 +93,7 @@ async def run_and_check(tb, net, packed, label):
             where = f"{label}, dataflow {dataflow}, layer {k}"
             got = dram_image.read_layer_spikes(packed, k, dram)
             assert np.array_equal(got, spikes), f"{where}: {int((got != spikes).sum())} spikes differ"
-            group = dram_image.spmb_inputs(net.layers[k + 1]) if k + 1 < len(net.layers) \
-                else dram_image.FC_SPMB_FEATURES
+            group = dram_image.output_group(net, k)
             tags = dram_image.read_layer_tags(packed, k, dram)
             assert np.array_equal(tags, dram_image.spmb_tags(spikes, group)), \
                 f"{where}: output SP-MB tags differ"

@@ -83,7 +83,7 @@ def test_glb_split_option(tmp_path, capsys):
 
 
 def test_glb_split_follows_the_network():
-    from sim.rtl import glb_needs, rtl_parameters
+    from sim.configure import glb_needs, rtl_parameters
     net = example_network()
     for glb_kb in (54, 5, 4.3):          # needs: 1600 + 1024 + 1600 bytes
         parameters = rtl_parameters(net, {"glb_kb": glb_kb})
@@ -112,7 +112,14 @@ def test_time_block_option(tmp_path, capsys):
         assert err == [f"spikex: error: {tmp_path / 'n.npz'}: layer 2 (fc): tws 5 does not "
                        f"divide the time block 8 (--time-block)"], err
         assert not (tmp_path / "bad.npz").exists()
-    from sim.rtl import rtl_parameters
+    from sim.configure import rtl_parameters
     parameters = rtl_parameters(net, {"block_steps": 20})
     assert parameters["block_steps"] == 20 and parameters["max_blocks"] == 2
     assert parameters["max_timesteps"] == 20           # a spike word holds one block
+
+
+def test_example_too_large_to_draw_is_refused(tmp_path, capsys):
+    out = tmp_path / "net.npz"
+    assert main(["example", "--batch", "4096", "--timesteps", "4096", "-o", str(out)]) == 1
+    assert "--batch 4096 x --timesteps 4096 must be at most 1048576" in capsys.readouterr().err
+    assert not out.exists()

@@ -19,9 +19,9 @@ import shutil
 import numpy as np
 import pytest
 
-from hw.top import glb_split_bytes
+from hw.limits import glb_split_bytes
 from sim.analytic import layer_membrane, run_analytic
-from sim.rtl import rtl_parameters
+from sim.configure import rtl_parameters
 from sim.schedule import Hardware, layer_schedule
 from spikex.netfile import ConvLayer, FcLayer, Network, SpikexError
 from test_top_amaranth import check_outputs, run_top, tiny_network

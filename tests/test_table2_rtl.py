@@ -18,7 +18,9 @@ from sim.analytic import run_analytic
 from sim.figures import LEAK_SHIFT, WEIGHT_RANGE, paper_layers
 from sim.golden import run_layer, run_network
 from sim import image as dram_image
-from sim.rtl import COUNTER_NAMES, rtl_parameters, run_rtl
+from hw.layout import COUNTER_NAMES
+from sim.configure import rtl_parameters
+from sim.rtl import run_rtl
 from spikex.netfile import Network, validate
 from test_top_rtl import CONFIGS, OPTIONS, hardware
 

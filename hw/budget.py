@@ -1,0 +1,95 @@
+"""The area budget CI holds the design to: small designs synthesised for an LFE5U-25F, their
+figures recorded in ``hw/fpga_budget.json``, and a test (``tests/test_synth.py``) that fails
+when LUT4 or block RAM grow by more than :data:`TOLERANCE` over that record.
+
+The whole accelerator takes about eight minutes in ``synth_ecp5`` on a 2-core machine, too
+long for every CI run, so the budget holds what can be synthesised in seconds and accounts
+for most of its area: the 2x2 PE array (the PEs' arithmetic and registers, about 12 s) and
+the NTWU dispatcher at the size a 2x2 accelerator with a 4 KB GLB builds it (its list
+memory is block RAM, and its arithmetic is the other large block, about 20 s).
+
+Regenerate the record after a deliberate change of area, and say why in the commit::
+
+    python -m hw.budget
+"""
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from amaranth.back import verilog
+
+
+__all__ = ["BUDGET_FILE", "TOLERANCE", "DEVICE", "DESIGNS", "design_verilog", "measure",
+           "over_budget"]
+
+
+BUDGET_FILE = Path(__file__).with_name("fpga_budget.json")
+TOLERANCE = 0.10
+DEVICE = "ecp5-25k"
+GUARDED = ("lut4", "bram")
+
+
+def _array():
+    from .verilog import TOPLEVEL, generate
+    return generate(rows=2, cols=2, tws_max=4), TOPLEVEL
+
+
+def _dispatcher():
+    from .dispatch import NtwuDispatcher
+    # As a 2x2 accelerator with a 4 KB GLB and 32-step words builds it (hw/top.py): 256
+    # output positions, 512 input locations.
+    dispatcher = NtwuDispatcher(cols=2, max_positions=256, max_locations=512, max_windows=32,
+                                max_entries=4096, dim_bits=12)
+    return verilog.convert(dispatcher, name="spikex_dispatcher", emit_src=False), \
+        "spikex_dispatcher"
+
+
+# name -> (the design in words, a function giving its Verilog and top module).
+DESIGNS = {
+    "pe-array-2x2": ("2x2 PE array (tws_max 4)", _array),
+    "dispatcher-2x2-glb4k": ("NTWU dispatcher of a 2x2, 4 KB GLB accelerator", _dispatcher),
+}
+
+
+def design_verilog(name):
+    """``(verilog text, top module)`` of a guarded design."""
+    return DESIGNS[name][1]()
+
+
+def measure(name, workdir, progress=lambda line: None):
+    """The synthesis figures ({resource: count}) of a guarded design, on :data:`DEVICE`."""
+    from .synth import synthesise
+    text, top = design_verilog(name)
+    result = synthesise(text, top, DEVICE, what=DESIGNS[name][0], workdir=workdir,
+                        place_and_route=False, progress=progress)
+    return {key: value["used"] for key, value in result["resources"].items()}
+
+
+def over_budget(figures, recorded):
+    """Sentences naming each guarded resource more than :data:`TOLERANCE` above its record."""
+    problems = []
+    for key in GUARDED:
+        limit = recorded[key] * (1 + TOLERANCE)
+        if figures[key] > limit:
+            problems.append(f"{key} {figures[key]:,} is more than {TOLERANCE:.0%} above the "
+                            f"recorded {recorded[key]:,} (at most {int(limit):,})")
+    return problems
+
+
+def main():
+    """Synthesise every guarded design and write :data:`BUDGET_FILE`."""
+    record = {"command": "python -m hw.budget", "device": DEVICE, "tolerance": TOLERANCE,
+              "designs": {}}
+    for name in DESIGNS:
+        with tempfile.TemporaryDirectory() as workdir:
+            record["designs"][name] = measure(name, workdir, progress=lambda line: print(
+                f"{name}: {line}", flush=True))
+        print(f"{name}: {record['designs'][name]}")
+    BUDGET_FILE.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {BUDGET_FILE}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

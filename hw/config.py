@@ -1,0 +1,75 @@
+"""The accelerator's hardware parameters and their defaults, in one place.
+
+``spikex verilog`` and ``spikex synth`` (hw/cli.py), the accelerator itself
+(``hw.top.SpikeXAccelerator``), the RTL runners (``sim/configure.py``, ``sim/rtl.py``) and
+the analytic model (``sim.schedule.Hardware``) all take their defaults from
+:data:`DEFAULTS`. No Amaranth here, so the analytic simulator does not need it.
+"""
+
+from dataclasses import asdict, dataclass, fields, replace
+
+__all__ = ["AcceleratorConfig", "DEFAULTS", "ARRAY_FIELDS", "SKIP_BITS", "CLOCK_MHZ",
+           "accelerator_config"]
+
+
+@dataclass(frozen=True)
+class AcceleratorConfig:
+    """The parameters the accelerator is elaborated with (paper §V-A: 8x8 PEs, 54 KB GLB,
+    2 KB LBUF).
+
+    rows, cols : PE array.
+    tws_max : largest time-window size a PE integrates.
+    weight_bits, acc_bits, v_bits : weight, partial-sum and membrane widths.
+    glb_kb, lbuf_kb : global and local buffer sizes.
+    glb_split : bytes of the GLB for input spikes, weights and output spikes (None: half, a
+        quarter and a quarter; ``hw.limits.GLB_SHARES``).
+    max_layers : layers with counter registers.
+    data_width : AXI4 data width.
+    max_timesteps : steps of one GLB spike word (a time block).
+    max_blocks : time blocks of a sample (1: no time blocks, no state memory).
+    max_entries : active NTWUs of a layer and sample (dispatcher list depth).
+    """
+    rows: int = 8
+    cols: int = 8
+    tws_max: int = 10
+    weight_bits: int = 8
+    acc_bits: int = 24
+    v_bits: int = 16
+    glb_kb: float = 54.0
+    lbuf_kb: float = 2.0
+    glb_split: tuple = None
+    max_layers: int = 8
+    data_width: int = 32
+    max_timesteps: int = 64
+    max_blocks: int = 16
+    max_entries: int = 4096
+
+
+DEFAULTS = AcceleratorConfig()
+
+#: The parameters of the PE array alone (``hw.array.PEArray``), with :data:`SKIP_BITS`.
+ARRAY_FIELDS = ("rows", "cols", "tws_max", "weight_bits", "acc_bits", "v_bits")
+
+#: Width of a PE's skipped-step count.
+SKIP_BITS = 16
+
+#: The clock latency and EDP are quoted at, in MHz (our choice; the paper gives none).
+CLOCK_MHZ = 500.0
+
+
+def accelerator_config(**given):
+    """:data:`DEFAULTS` with the ``given`` parameters (None: the default) replaced; an
+    unknown name raises :exc:`TypeError`."""
+    names = {f.name for f in fields(AcceleratorConfig)}
+    unknown = set(given) - names
+    if unknown:
+        raise TypeError(f"unknown accelerator parameters {sorted(unknown)}")
+    config = replace(DEFAULTS, **{k: v for k, v in given.items() if v is not None})
+    if config.glb_split is not None:
+        config = replace(config, glb_split=tuple(config.glb_split))
+    return config
+
+
+def as_dict(config):
+    """``config`` as a plain dict (for JSON and ``**`` calls)."""
+    return asdict(config)
