@@ -56,7 +56,9 @@ def _train_config(args, **overrides):
                       warmup_epochs=args.warmup_epochs, batch_size=args.batch_size, lr=args.lr,
                       alpha_lr=args.alpha_lr, beta=args.beta, has=not args.no_has,
                       tws=_int_list(args.tws) if args.tws else [], edp_model=args.edp_model,
-                      max_steps=args.steps, seed=args.seed, T=args.timesteps)
+                      max_steps=args.steps, seed=args.seed, T=args.timesteps,
+                      augment_shift=args.augment_shift, augment_drop=args.augment_drop,
+                      lr_schedule=args.lr_schedule)
     for key, value in overrides.items():
         setattr(cfg, key, value)
     return cfg
@@ -378,6 +380,13 @@ def _add_training_arguments(parser, epochs, warmup):
     parser.add_argument("--edp-model", default=None,
                         help="EDP model JSON from sim/edp_fit.py (default: analytic stand-in)")
     parser.add_argument("--timesteps", type=int, default=None, help="override the preset's T")
+    parser.add_argument("--augment-shift", type=int, default=0, metavar="PIXELS",
+                        help="translate each training sample by up to this many pixels (default 0)")
+    parser.add_argument("--augment-drop", type=float, default=0.0, metavar="P",
+                        help="each training sample drops its input spikes with a probability "
+                             "drawn from [0, P) (default 0)")
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                        help="after the warm-up: constant lr, or a cosine decay to 0 at --epochs")
     parser.add_argument("--seed", type=int, default=0)
     _add_threads_argument(parser)
 

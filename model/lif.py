@@ -19,6 +19,19 @@ Integer mode (SPEC §1 bit for bit; ``>>`` is the arithmetic shift, i.e. floor):
 rounds it to an integer ``k >= 1`` (straight-through), so the float leak is always exactly
 ``1 - 2**-k``, the leak the integer mode and the hardware apply.
 
+Training runs the float mode through :func:`lif_sequence`, which gives the spikes of
+:func:`lif_step` looped over time bit for bit but keeps no autograd graph per step: its
+forward stores the membrane ``v[t]`` and spikes, its backward runs back-propagation
+through time by hand (``g`` the gradients; ``g_u`` starts at 0 after the last step)::
+
+    g_v[t]     = g_s[t] * surrogate(v[t] - threshold) + g_u[t] * (1 - s[t])
+    g_C[t]     = g_v[t]
+    g_u[t - 1] = lambda * g_v[t]
+    g_lambda   = sum_t g_v[t] * u[t - 1]           u[t] = v[t] * (1 - s[t]), u[-1] = 0
+
+the gradient the per-step graph gives (the reset not differentiated through), with four
+tensor operations a step forward and none of autograd's per-step bookkeeping.
+
 Surrogate gradients (``d s / d x`` with ``x = v - threshold`` and sharpness ``a``):
 
 - ``"superspike"`` (fast sigmoid, Zenke & Ganguli 2018): ``1 / (a |x| + 1)**2``
@@ -35,7 +48,7 @@ from torch import nn
 
 
 __all__ = ["SURROGATES", "heaviside", "leak_from_shift", "LIFParameters", "LIFState", "lif_step",
-           "LIF", "IntegerLIFParameters", "integer_decay", "integer_lif_step", "IntegerLIF"]
+           "lif_sequence", "LIF", "IntegerLIFParameters", "integer_decay", "integer_lif_step", "IntegerLIF"]
 
 
 def _superspike(x, a):
@@ -112,6 +125,56 @@ def lif_step(current, state, params):
     return spikes, LIFState(v * (1.0 - spikes.detach()))
 
 
+class _LIFSequence(torch.autograd.Function):
+    """:func:`lif_step` over all steps with hand-written BPTT (module docstring)."""
+
+    # Step by step in both directions: one step's tensors stay in cache, where whole
+    # [T, B, ...] passes are bound by memory bandwidth.
+
+    @staticmethod
+    def forward(ctx, currents, leak, threshold, surrogate, alpha):
+        decay = float(leak)                     # exactly 1 - 2**-k, a float32 number
+        v = torch.empty_like(currents)
+        spikes = torch.empty_like(currents)
+        u = torch.zeros_like(currents[0])
+        for t in range(len(currents)):
+            torch.mul(u, decay, out=u)
+            torch.add(u, currents[t], out=v[t])
+            torch.ge(v[t], threshold, out=spikes[t])
+            torch.addcmul(v[t], v[t], spikes[t], value=-1.0, out=u)    # v - v = 0 where it fired
+        ctx.save_for_backward(v, spikes, leak)
+        ctx.threshold, ctx.surrogate, ctx.alpha = threshold, surrogate, alpha
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad_spikes):
+        v, spikes, leak = ctx.saved_tensors
+        decay, surrogate = float(leak), SURROGATES[ctx.surrogate]
+        grad_v = torch.empty_like(v)
+        grad_leak = torch.zeros((), dtype=torch.float64)
+        for t in range(len(v) - 1, -1, -1):
+            torch.mul(grad_spikes[t], surrogate(v[t] - ctx.threshold, ctx.alpha), out=grad_v[t])
+            if t + 1 < len(v):
+                kept = 1.0 - spikes[t]
+                grad_v[t].addcmul_(grad_v[t + 1], kept, value=decay)
+                if ctx.needs_input_grad[1]:
+                    grad_leak += torch.vdot(grad_v[t + 1].flatten(), (v[t] * kept).flatten())
+        grad_leak = grad_leak.to(leak.dtype).reshape(leak.shape) if ctx.needs_input_grad[1] else None
+        return grad_v, grad_leak, None, None, None
+
+
+def lif_sequence(currents, params):
+    """Float LIF over time: currents ``[T, B, ...]`` -> spikes, as :func:`lif_step` looped.
+
+    The forward values are those of the loop bit for bit; the backward is the module
+    docstring's BPTT (a few times faster than autograd through the loop).
+    """
+    if params.surrogate not in SURROGATES:
+        raise ValueError(f"unknown surrogate {params.surrogate!r}; choices: {', '.join(SURROGATES)}")
+    return _LIFSequence.apply(currents, params.leak, float(params.threshold), params.surrogate,
+                              params.alpha)
+
+
 class LIF(nn.Module):
     """Float LIF over time: currents ``[T, B, ...]`` -> spikes ``[T, B, ...]``.
 
@@ -139,12 +202,7 @@ class LIF(nn.Module):
     def forward(self, currents):
         params = LIFParameters(leak_from_shift(self.leak_shift), self.threshold,
                                self.surrogate, self.alpha)
-        state = LIFState(torch.zeros_like(currents[0]))
-        spikes = []
-        for current in currents:
-            s, state = lif_step(current, state, params)
-            spikes.append(s)
-        return torch.stack(spikes)
+        return lif_sequence(currents, params)
 
 
 class IntegerLIFParameters(NamedTuple):

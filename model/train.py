@@ -19,6 +19,7 @@ order of an epoch depends only on ``(seed, epoch)``. :func:`export` keeps only w
 compiling needs (a few hundred KB).
 """
 
+import math
 import random
 import time
 from dataclasses import dataclass, asdict, field
@@ -35,7 +36,8 @@ from .hwloss import EdpModel, HardwareLoss, analytic_edp_model, divisor_tws
 from .networks import SpikingNet, net_config, spike_counts
 
 
-__all__ = ["TrainConfig", "load_nmnist", "split_train_val", "train", "evaluate", "export",
+__all__ = ["TrainConfig", "load_nmnist", "split_train_val", "augment", "learning_rate", "train",
+           "evaluate", "export",
            "load_checkpoint", "model_from_checkpoint"]
 
 
@@ -64,6 +66,9 @@ class TrainConfig:
     logit_scale: float = 0.5
     warmup_rate: float = 0.02
     T: int = None                  # override the preset's T
+    augment_shift: int = 0         # random translation of a training sample, up to this many pixels
+    augment_drop: float = 0.0      # each sample drops its input spikes with a probability up to this
+    lr_schedule: str = "constant"  # or "cosine": lr decays to 0 over the epochs after the warm-up
 
 
 def load_nmnist(root, split, T, samples=None, progress=True, duration_us=300_000):
@@ -76,9 +81,11 @@ def load_nmnist(root, split, T, samples=None, progress=True, duration_us=300_000
         dataset = NMNIST(root, split, T=T, duration_us=duration_us, samples=samples)
     except (FileNotFoundError, ValueError) as error:
         raise SpikexError(str(error)) from None
-    items = [dataset[i] for i in tqdm(range(len(dataset)), desc=f"read {split}", unit="file",
-                                      disable=not progress, leave=False)]
-    return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
+    spikes = np.empty((len(dataset), T, 2, 34, 34), dtype=np.uint8)
+    for i in tqdm(range(len(dataset)), desc=f"read {split}", unit="file", disable=not progress,
+                  leave=False):
+        spikes[i] = dataset[i][0].numpy()    # into place: stacking uint8 tensors is slow
+    return torch.from_numpy(spikes), torch.tensor(dataset.labels)
 
 
 def split_train_val(n, val_fraction, seed):
@@ -86,6 +93,36 @@ def split_train_val(n, val_fraction, seed):
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_val = int(round(n * val_fraction))
     return order[n_val:].sort().values, order[:n_val].sort().values
+
+
+def augment(spikes, shift, drop, generator):
+    """Event-data augmentation of a batch ``[B, T, C, H, W]`` (uint8), drawn from ``generator``.
+
+    Each sample is translated by ``(dy, dx)`` uniform in ``-shift..shift`` pixels (what
+    leaves the sensor is lost, what comes in is silent) and drops each of its input
+    spikes with probability ``p``, ``p`` uniform in ``[0, drop)`` per sample.
+    """
+    batch, _, _, height, width = spikes.shape
+    if shift:
+        padded = F.pad(spikes, (shift, shift, shift, shift))
+        dy, dx = torch.randint(0, 2 * shift + 1, (2, batch, 1), generator=generator)
+        rows, cols = dy + torch.arange(height), dx + torch.arange(width)
+        # indexing [B, :, :, H, W] with the slices between puts the indexed dims first
+        spikes = padded[torch.arange(batch)[:, None, None], :, :, rows[:, :, None],
+                        cols[:, None, :]].permute(0, 3, 4, 1, 2)
+    if drop:
+        p = torch.rand(batch, 1, 1, 1, 1, generator=generator) * drop
+        spikes = spikes * (torch.rand(spikes.shape, generator=generator) >= p)
+    return spikes
+
+
+def learning_rate(cfg, epoch, progress):
+    """The weights' learning rate ``progress`` (0..1) into ``epoch``: ``cfg.lr`` in the warm-up;
+    after it, constant or a cosine from ``cfg.lr`` to 0 at the end of ``cfg.epochs``."""
+    if cfg.lr_schedule == "constant" or epoch < cfg.warmup_epochs:
+        return cfg.lr
+    done = (epoch - cfg.warmup_epochs + progress) / max(1, cfg.epochs - cfg.warmup_epochs)
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
 
 
 def time_first(spikes):
@@ -286,7 +323,14 @@ def train(cfg, out_dir, resume=None, progress=True, data=None, verbose=True):
                 break
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             trainer.model.train()
-            loss, terms, correct = trainer.loss(time_first(spikes[idx]), labels[idx], warmup)
+            x = spikes[idx]
+            if cfg.augment_shift or cfg.augment_drop:
+                # its own generator per (seed, epoch, batch): a resumed run draws the same
+                draws = torch.Generator().manual_seed((cfg.seed * 100003 + epoch) * 100019 + b)
+                x = augment(x, cfg.augment_shift, cfg.augment_drop, draws)
+            for group in trainer.optimizer.param_groups:
+                group["lr"] = learning_rate(cfg, epoch, b / batches)
+            loss, terms, correct = trainer.loss(time_first(x), labels[idx], warmup)
             trainer.optimizer.zero_grad()
             loss.backward()
             trainer.optimizer.step()

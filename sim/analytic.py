@@ -33,7 +33,8 @@ from sim.energy import counter_energy, load_energy_table
 from sim.schedule import Hardware, layer_schedule
 
 
-__all__ = ["hardware_from_options", "analyze_layer", "run_analytic", "layer_membrane"]
+__all__ = ["hardware_from_options", "analytic_hardware", "analyze_layer", "run_analytic",
+           "layer_membrane"]
 
 
 def hardware_from_options(options):
@@ -154,18 +155,15 @@ def analyze_layer(layer, in_spikes, hw, *, weights=None, membrane=None, out_spik
     }
 
 
-def run_analytic(net, options, source="<network>"):
-    """The ``analytic`` backend of ``spikex run``: golden spikes and SPEC §5 counters.
+def analytic_hardware(net, options, source="<network>"):
+    """The :class:`~sim.schedule.Hardware` :func:`run_analytic` counts ``net`` on.
 
-    ``options`` holds ``dataflow, rows, cols, acc_bits, tws_max, glb_kb, lbuf_kb,
-    energy_table`` (missing or None: the defaults of :class:`~sim.schedule.Hardware`,
-    and the shipped energy table).
+    With ``memory == "rtl"`` it is the accelerator as sim/rtl.py elaborates it for this
+    network: spike words as wide, the GLB split as given (``options["glb_split"]``) or as
+    the network needs, the time block the RTL would take.
     """
     hw = hardware_from_options(options)
-    regions = [None] * len(net.layers)
     if hw.memory == "rtl":
-        # The accelerator as sim/rtl.py elaborates it for this network: spike words as wide,
-        # the GLB split as it is (options["glb_split"], or as the network needs).
         check_block(net, options.get("block_steps"), source)
         parameters = rtl_parameters(net, options)
         split = parameters["glb_split"]
@@ -173,10 +171,22 @@ def run_analytic(net, options, source="<network>"):
                      glb_split=None if split is None else tuple(split),
                      block_steps=parameters["block_steps"],
                      max_timesteps=parameters["max_timesteps"])
-        # Where each DRAM request starts: the image as sim/rtl.py places it (at address 0,
-        # every sample of the file: a run shared out between simulations places them
-        # otherwise, so its requests cut at a 4 KB page may differ).
-        regions = layout(net, hw.block_steps)
+    return hw
+
+
+def run_analytic(net, options, source="<network>"):
+    """The ``analytic`` backend of ``spikex run``: golden spikes and SPEC §5 counters.
+
+    ``options`` holds ``dataflow, rows, cols, acc_bits, tws_max, glb_kb, lbuf_kb,
+    energy_table`` (missing or None: the defaults of :class:`~sim.schedule.Hardware`,
+    and the shipped energy table).
+    """
+    hw = analytic_hardware(net, options, source)
+    # Where each DRAM request starts (memory="rtl"): the image as sim/rtl.py places it (at
+    # address 0, every sample of the file: a run shared out between simulations places
+    # them otherwise, so its requests cut at a 4 KB page may differ).
+    regions = (layout(net, hw.block_steps) if hw.memory == "rtl"
+               else [None] * len(net.layers))
     table = load_energy_table(options.get("energy_table"))
     check_fan_in(net, hw.acc_bits, source)
     for k, layer in enumerate(net.layers):

@@ -30,13 +30,25 @@ from sim.ntwu import active_window_density
 from sim.schedule import Hardware
 
 
-__all__ = ["FORMAT", "fit_edp_model", "fit_network_edp", "edp_piecewise", "DEFAULT_RATES"]
+__all__ = ["FORMAT", "fit_edp_model", "fit_network_edp", "edp_piecewise", "rates_for_densities",
+           "DEFAULT_DENSITIES"]
 
 
 FORMAT = "spikex-edp-v1"
 
-#: Synthetic input firing rates swept by default: 0 and 1e-4 .. 0.2, log-spaced.
-DEFAULT_RATES = (0.0,) + tuple(np.geomspace(1e-4, 0.2, 12).round(6))
+#: Active-window densities aimed at by default: the rates are chosen per (layer, TWS) so
+#: that the points spread over the whole range (:func:`rates_for_densities`), where one
+#: sweep of rates (0 and 1e-4 .. 0.2 before) leaves the wide receptive fields of deep
+#: layers with points only near 1.
+DEFAULT_DENSITIES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.97, 0.995)
+
+
+def rates_for_densities(layer, tws, densities=DEFAULT_DENSITIES):
+    """Bernoulli input rates at which ``layer``'s active-window density is about each of
+    ``densities`` at ``tws``: an NTWU sees ``n = tws * fan_in`` input slots (receptive
+    field and window), so its density is ``1 - (1 - rate)**n`` (less at padded borders)."""
+    slots = tws * layer.fan_in
+    return tuple(float(1.0 - (1.0 - d) ** (1.0 / slots)) for d in densities)
 
 
 def edp_piecewise(density, model):
@@ -64,13 +76,16 @@ def _fit(x, y, knots):
     return np.maximum(_non_decreasing(values), 0.0)
 
 
-def fit_edp_model(layer, tws_choices, rates=DEFAULT_RATES, batch=2, timesteps=60, knots=6,
-                  hw=None, seed=0, weights=None, progress=None):
+def fit_edp_model(layer, tws_choices, rates=None, batch=2, timesteps=60, knots=6,
+                  hw=None, seed=0, weights=None, progress=None, weight_bits=8, v_bits=16,
+                  out_group=16):
     """Fit EDP against active-window density for ``layer`` at each TWS in ``tws_choices``.
 
     Every TWS must divide ``timesteps``. ``weights`` default to random int8 (see
     :mod:`sim.figures`); ``hw`` to :class:`~sim.schedule.Hardware` (SpikeX, 8x8).
-    Returns ``{"kind", "models": {str(tws): {"breakpoints", "values", "samples"}}}``;
+    ``rates`` are the input firing rates swept (default: :func:`rates_for_densities` of
+    each TWS). ``weight_bits``, ``v_bits`` and ``out_group`` are passed to
+    :func:`sim.analytic.analyze_layer`. Returns ``{"kind", "models": {str(tws): {"breakpoints", "values", "samples"}}}``;
     ``samples`` holds the (density, EDP) points the fit used.
     """
     from sim.analytic import analyze_layer
@@ -83,9 +98,10 @@ def fit_edp_model(layer, tws_choices, rates=DEFAULT_RATES, batch=2, timesteps=60
             raise ValueError(f"tws {tws} does not divide timesteps {timesteps}")
         this = replace(layer, tws=tws)
         points = []
-        for i, rate in enumerate(progress(rates)):
+        for i, rate in enumerate(progress(rates_for_densities(this, tws) if rates is None else rates)):
             spikes, random_weights = synthetic_layer_input(this, rate, batch, timesteps, seed + i)
-            run = analyze_layer(this, spikes, hw, weights=random_weights if weights is None else weights)
+            run = analyze_layer(this, spikes, hw, weights=random_weights if weights is None else weights,
+                                weight_bits=weight_bits, v_bits=v_bits, out_group=out_group)
             points.append((active_window_density(this, spikes), run["edp"] / batch))
         x, y = np.array(points).T
         order = np.argsort(x)
@@ -98,10 +114,40 @@ def fit_edp_model(layer, tws_choices, rates=DEFAULT_RATES, batch=2, timesteps=60
     return {"kind": layer.kind, "models": models}
 
 
-def fit_network_edp(net, tws_choices, **kwargs):
-    """:func:`fit_edp_model` for every layer of ``net``; the ``spikex-edp-v1`` dict (JSON-ready)."""
-    layers = []
-    for k, (layer, weights) in enumerate(zip(net.layers, net.weights)):
-        fitted = fit_edp_model(layer, tws_choices, weights=weights, **kwargs)
-        layers.append({"layer": k, **fitted})
-    return {"format": FORMAT, "units": "pJ*s per sample", "layers": layers}
+def fit_network_edp(net, tws_choices, options=None, timesteps=60, progress=None, **kwargs):
+    """:func:`fit_edp_model` for every layer of ``net``; the ``spikex-edp-v1`` dict (JSON-ready).
+
+    Each layer runs with its weights, threshold and leak, on the hardware
+    :func:`sim.analytic.run_analytic` counts with ``options`` (those of ``spikex run``;
+    ``memory`` defaults to ``"rtl"``, the counters the RTL gives) for ``net`` with every
+    layer at that TWS and ``timesteps`` steps; ``tws_max`` defaults to the largest choice
+    (at least 10, as the RTL elaborates), so that every choice is fitted on one design.
+    ``progress(iterable, desc)`` wraps the loop over (TWS, layer).
+    """
+    from sim.analytic import analytic_hardware
+    from sim.image import output_group
+    from spikex.netfile import Network
+    options = dict(options or {})
+    options["memory"] = options.get("memory") or "rtl"
+    options["tws_max"] = options.get("tws_max") or max(10, *tws_choices)
+    for tws in tws_choices:
+        if timesteps % tws:
+            raise ValueError(f"tws {tws} does not divide timesteps {timesteps}")
+    silence = np.zeros((1, timesteps, *net.layers[0].in_shape), np.uint8)
+    models = [{} for _ in net.layers]
+    work = [(tws, k) for tws in tws_choices for k in range(len(net.layers))]
+    hardware = {}
+    for tws, k in (progress or (lambda it, desc=None: it))(work, desc="fit EDP"):
+        if tws not in hardware:
+            at_tws = Network([replace(layer, tws=tws) for layer in net.layers], net.weights, silence,
+                             net.weight_bits, net.v_bits)
+            hardware[tws] = analytic_hardware(at_tws, options, f"tws {tws}")
+        fitted = fit_edp_model(net.layers[k], [tws], timesteps=timesteps, hw=hardware[tws],
+                               weights=net.weights[k], weight_bits=net.weight_bits,
+                               v_bits=net.v_bits, out_group=output_group(net, k), **kwargs)
+        models[k].update(fitted["models"])
+    layers = [{"layer": k, "kind": layer.kind, "models": models[k]}
+              for k, layer in enumerate(net.layers)]
+    return {"format": FORMAT, "units": "pJ*s per sample", "timesteps": timesteps,
+            "hardware": {key: value for key, value in options.items() if value is not None},
+            "layers": layers}

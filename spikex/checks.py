@@ -49,6 +49,9 @@ LIMITS = {
     "warmup_epochs": (0, 100000, "epochs"),
     "batch_size": (1, 65536, "samples per batch"),
     "steps": (1, 1 << 30, "optimiser steps"),
+    "knots": (2, 64, "breakpoints of a curve"),
+    "augment_shift": (0, 16, "pixels"),
+    "augment_drop": (0, 1, "a probability"),
     "seed": (0, 2 ** 63 - 1, "a seed"),
     "freq": (1, 1000, "MHz of the clock"),
 }
@@ -69,6 +72,7 @@ PATHS = {
     "train": (("export",), ("out",), ("data", "resume", "edp_model")),
     "sweep-beta": ((), ("out",), ("data", "edp_model")),
     "figures": ((), ("output",), ()),
+    "fit-edp": (("output",), (), ("net", "energy_table")),
 }
 
 
@@ -157,10 +161,15 @@ def check_arguments(command, args):
             check_input(getattr(args, dest), _POSITIONAL.get(dest, _option(dest)))
     inputs = {Path(getattr(args, dest)).resolve() for dest in reads
               if getattr(args, dest, None) is not None}
+    created = {Path(getattr(args, dest)).resolve() for dest in folders
+               if getattr(args, dest, None) is not None}
     for dest in writes:
         if getattr(args, dest, None) is not None:
             option = "-o" if dest == "output" else _option(dest)
-            check_output_file(getattr(args, dest), option)
+            # a file in a folder the command makes (train --export into its --out) is
+            # checked with that folder, below
+            if Path(getattr(args, dest)).resolve().parent not in created:
+                check_output_file(getattr(args, dest), option)
             if Path(getattr(args, dest)).resolve() in inputs:
                 raise SpikexError(f"{getattr(args, dest)}: {option} would overwrite the file "
                                   f"this command reads")

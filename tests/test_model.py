@@ -1,5 +1,6 @@
 """The PyTorch side: LIF modes, integer mode against the golden model, hardware loss, HAS, training."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +12,13 @@ from sim import golden
 from sim.ntwu import active_window_density
 from spikex.netfile import ConvLayer, FcLayer, Network, SpikexError
 from model.lif import (SURROGATES, LIF, LIFParameters, LIFState, IntegerLIFParameters, heaviside,
-                       integer_lif_step, leak_from_shift, lif_step)
+                       integer_lif_step, leak_from_shift, lif_sequence, lif_step)
 from model.networks import IntegerNet, SpikingNet, layer_geometry, net_config
 from model.hwloss import (EdpModel, HardwareLoss, active_window_densities, analytic_edp_model,
                           divisor_tws)
 from model.has import TwsSearch, fixed_tws_weights
 from model.compile import compile_checkpoint, run_integer
-from model.train import TrainConfig, load_nmnist, train
+from model.train import TrainConfig, augment, load_nmnist, train
 
 
 NMNIST_SMALL = Path(__file__).resolve().parents[2] / "shared/data/nmnist-small"
@@ -63,6 +64,35 @@ def test_float_lif_step_resets_to_zero():
     assert s.tolist() == [1.0, 1.0] and state.u.tolist() == [0.0, 0.0]
     s, state = lif_step(torch.tensor([0.2]), LIFState(torch.tensor([0.8])), params)
     assert s.tolist() == [0.0] and state.u.tolist() == pytest.approx([0.6])
+
+
+def _looped_lif(currents, params):
+    state, spikes = LIFState(torch.zeros_like(currents[0])), []
+    for current in currents:
+        s, state = lif_step(current, state, params)
+        spikes.append(s)
+    return torch.stack(spikes)
+
+
+@pytest.mark.parametrize("name", list(SURROGATES))
+def test_lif_sequence_is_lif_step_looped_with_its_gradients(name):
+    """The fused LIF of training: the loop's spikes bit for bit, autograd's BPTT gradients."""
+    generator = torch.Generator().manual_seed(len(name))
+    currents = torch.randn(20, 3, 40, generator=generator) * 0.7
+    currents[4, 0, :5] = 1.0 - 0.875 * currents[3, 0, :5]   # some land exactly on threshold
+    upstream = torch.randn(20, 3, 40, generator=generator)
+    grads = []
+    for run in (_looped_lif, lif_sequence):
+        c = currents.clone().requires_grad_()
+        shift = torch.tensor(3.2, requires_grad=True)
+        spikes = run(c, LIFParameters(leak_from_shift(shift), 1.0, name, 4.0))
+        (spikes * upstream).sum().backward()
+        grads.append((spikes.detach(), c.grad, shift.grad))
+    (want, want_c, want_shift), (got, got_c, got_shift) = grads
+    assert 0 < float(want.mean()) < 0.5
+    assert torch.equal(got, want)
+    assert torch.allclose(got_c, want_c, rtol=1e-5, atol=1e-6)
+    assert float(got_shift) == pytest.approx(float(want_shift), rel=1e-4)
 
 
 # ----------------------------------------------------- LIF, integer mode vs golden
@@ -308,17 +338,45 @@ def test_trained_tiny_network_compiles_and_matches_golden_bit_for_bit(tmp_path, 
 
 @needs_nmnist
 def test_resume_continues_exactly(tmp_path, few_samples):
-    cfg = _tiny_config(epochs=2)
+    """Stopped in the warm-up and again inside the HT+HAS epoch, with augmentation and a
+    cosine schedule, then resumed: the model, HAS logits and optimiser are bit for bit
+    those of the uninterrupted run."""
+    cfg = _tiny_config(epochs=2, augment_shift=2, augment_drop=0.3, lr_schedule="cosine")
     straight = train(cfg, tmp_path / "straight", progress=False, verbose=False, data=few_samples)
-    half = _tiny_config(epochs=2, max_steps=3)  # stops inside the second (HT+HAS) epoch
-    stopped = train(half, tmp_path / "resumed", progress=False, verbose=False, data=few_samples)
-    assert (stopped["epoch"], stopped["batch"], stopped["step"]) == (1, 1, 3)
-    resumed = train(cfg, tmp_path / "resumed", resume=tmp_path / "resumed" / "last.ckpt",
-                    progress=False, verbose=False, data=few_samples)
-    for key, value in straight["state_dict"].items():
-        assert torch.equal(value, resumed["state_dict"][key]), key
-    for a, b in zip(straight["search"].values(), resumed["search"].values()):
-        assert torch.equal(a, b)
+    ckpt = tmp_path / "resumed" / "last.ckpt"
+    stops = []
+    for steps in (1, 3, None):      # batch 1 of the warm-up, batch 1 of the second epoch, the end
+        stopped = replace(cfg, max_steps=steps)
+        state = train(stopped, tmp_path / "resumed", resume=ckpt if stops else None,
+                      progress=False, verbose=False, data=few_samples)
+        stops.append((state["epoch"], state["batch"], state["step"]))
+    assert stops == [(0, 1, 1), (1, 1, 3), (2, 0, 4)]
+    resumed = torch.load(ckpt, weights_only=False)
+    for part in ("state_dict", "search"):
+        assert straight[part].keys() == resumed[part].keys()
+        for key, value in straight[part].items():
+            assert torch.equal(value, resumed[part][key]), (part, key)
+    for a, b in zip(straight["optimizer"]["state"].values(), resumed["optimizer"]["state"].values()):
+        assert all(torch.equal(a[key], b[key]) for key in a)
+    assert straight["tws"] == resumed["tws"]
+
+
+def test_augment_moves_and_drops_spikes_within_its_bounds():
+    spikes = torch.zeros(64, 3, 2, 34, 34, dtype=torch.uint8)
+    spikes[:, :, :, 10, 20] = 1
+    moved = augment(spikes, 2, 0.0, torch.Generator().manual_seed(0))
+    assert moved.shape == spikes.shape and moved.dtype == torch.uint8
+    where = [tuple(torch.nonzero(sample[0, 0]).tolist()[0]) for sample in moved]
+    assert moved.sum(dim=(1, 2, 3, 4)).tolist() == [6] * 64     # moved, none lost or added
+    assert all((moved[:, t, c] == moved[:, 0, 0]).all() for t in range(3) for c in range(2))
+    shifts = {(y - 10, x - 20) for y, x in where}
+    assert len(shifts) > 15 and shifts <= {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}
+    dense = torch.ones(64, 10, 2, 34, 34, dtype=torch.uint8)
+    kept = augment(dense, 0, 0.5, torch.Generator().manual_seed(0)).float().mean(dim=(1, 2, 3, 4))
+    assert float(kept.min()) > 0.48 and float(kept.max()) <= 1.0 and float(kept.std()) > 0.05
+    edge = torch.zeros(256, 1, 1, 34, 34, dtype=torch.uint8)
+    edge[:, :, :, 0, 0] = 1
+    assert augment(edge, 2, 0.0, torch.Generator().manual_seed(1)).sum() < 256   # some fall off
 
 
 @needs_nmnist
