@@ -300,7 +300,20 @@ def write_memh(path, data):
 
 
 def read_memh(path, length=None):
-    """Bytes of a ``$writememh`` file of 32-bit words (comment lines skipped), cut to ``length``."""
+    """Bytes of a ``$writememh`` file of 32-bit words (comment lines skipped), cut to ``length``.
+
+    A word with unknown bits (``x`` or ``z``: the simulator could not say what the
+    accelerator wrote) raises :class:`SpikexError` naming the file and the byte address.
+    """
     with open(path) as f:
-        words = [int(line, 16) for line in f if line.strip() and not line.lstrip().startswith("//")]
+        lines = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("//")]
+    words = []
+    for index, line in enumerate(lines):
+        try:
+            words.append(int(line, 16))
+        except ValueError:
+            if length is not None and 4 * index >= length:
+                break
+            raise SpikexError(f"{path}: the simulated DRAM holds unknown bits ({line!r}) at byte "
+                              f"{4 * index:#x}: the simulation wrote X or Z there") from None
     return bytearray(np.array(words, dtype="<u4").tobytes()[:length])

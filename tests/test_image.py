@@ -110,3 +110,13 @@ def test_layer_results_read_back_from_time_blocks():
             at = reg.output_spikes + b * reg.output_sample_bytes
             img.data[at:at + len(raw)] = raw
         assert np.array_equal(image.read_layer_spikes(img, k), spikes)
+
+
+def test_read_memh_refuses_unknown_bits(tmp_path):
+    # A simulator that could not say what the accelerator wrote (X or Z) gives one line
+    # naming the file and the address, not a traceback.
+    path = tmp_path / "dump.hex"
+    path.write_text("// $writememh\n00000001\n0000xx02\n")
+    with pytest.raises(SpikexError, match=r"dump.hex: .*unknown bits \('0000xx02'\) at byte 0x4"):
+        image.read_memh(path)
+    assert image.read_memh(path, 4) == bytearray(b"\x01\0\0\0")
