@@ -10,7 +10,9 @@ its DRAM answers one cycle after AR and pipelines bursts (the analytic model's
 import numpy as np
 from amaranth.sim import Simulator
 
-from hw.top import COUNTER_NAMES, SpikeXAccelerator
+from hw.axi import ControlRegisters as Regs
+from hw.layout import COUNTER_NAMES
+from hw.top import SpikeXAccelerator
 from sim import golden
 from sim.image import pack, read_layer_spikes, read_layer_tags, spmb_tags, spmb_inputs
 
@@ -131,9 +133,9 @@ def run_top(net, dataflow="spikex", *, image_data=None, error_at=None, max_cycle
 
     async def bench(ctx):
         lite = dut.s_axil
-        await axil_write(ctx, lite, 0x0C, BASE)
-        await axil_write(ctx, lite, 0x14, 1 if dataflow == "ptb" else 0)
-        await axil_write(ctx, lite, 0x00, 1)
+        await axil_write(ctx, lite, Regs.DESCRIPTOR, BASE)
+        await axil_write(ctx, lite, Regs.DATAFLOW, 1 if dataflow == "ptb" else 0)
+        await axil_write(ctx, lite, Regs.CONTROL, 1)
         cycles = 0
         while not ctx.get(dut.irq_done):
             await dram.step(ctx, dut.m_axi)
@@ -141,14 +143,14 @@ def run_top(net, dataflow="spikex", *, image_data=None, error_at=None, max_cycle
             cycles += 1
             assert cycles < max_cycles, "the accelerator did not finish"
         result["cycles"] = cycles
-        result["status"] = await axil_read(ctx, lite, 0x04)
-        result["error_code"] = await axil_read(ctx, lite, 0x08)
-        result["layer"] = await axil_read(ctx, lite, 0x18)
+        result["status"] = await axil_read(ctx, lite, Regs.STATUS)
+        result["error_code"] = await axil_read(ctx, lite, Regs.ERROR_CODE)
+        result["layer"] = await axil_read(ctx, lite, Regs.LAYER)
         layers = []
         for k in range(min(len(net.layers), params["max_layers"])):
             layer = {}
             for j, name in enumerate(COUNTER_NAMES):
-                address = 0x100 + 8 * (k * 12 + j)
+                address = Regs.COUNTER + 8 * (k * len(COUNTER_NAMES) + j)
                 low = await axil_read(ctx, lite, address)
                 high = await axil_read(ctx, lite, address + 4)
                 layer[name] = low | high << 32

@@ -17,11 +17,14 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, First, RisingEdge, Timer
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
+from hw.axi import ControlRegisters
 from sim import golden, image as dram_image
 from tb.networks import random_network
 
 
-CONTROL, STATUS, ERROR_CODE, DESCRIPTOR, DATAFLOW = 0x00, 0x04, 0x08, 0x0C, 0x14
+CONTROL, STATUS, ERROR_CODE, DESCRIPTOR, DATAFLOW = (
+    ControlRegisters.CONTROL, ControlRegisters.STATUS, ControlRegisters.ERROR_CODE,
+    ControlRegisters.DESCRIPTOR, ControlRegisters.DATAFLOW)
 RAM_BYTES = 1 << 20
 BASE = 0x1000
 TIMEOUT_CYCLES = int(os.environ.get("SPIKEX_TIMEOUT", "200000"))
