@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hw.top import ERROR_CODES, SpikeXAccelerator
+from hw.verilog import generate_accelerator
 from sim.image import pack
 from spikex.example import example_network
 from tb.amaranth_host import BASE, check_outputs, run_top
@@ -80,7 +81,11 @@ def test_without_time_blocks_a_long_sample_is_refused():
     _, _, result = run_top(net, image_data=image.data, block_steps=8, max_timesteps=8,
                            max_blocks=1)
     assert result["status"] == 0b110 and result["error_code"] == 5
-    assert not hasattr(SpikeXAccelerator(max_blocks=1), "glb_state")
+    # The state memory is the pass engine's, and only with time blocks.
+    small = dict(rows=2, cols=2, tws_max=4, glb_kb=2, lbuf_kb=0.5, max_layers=2,
+                 max_timesteps=8)
+    assert "glb_state" not in generate_accelerator(**small, max_blocks=1)
+    assert "glb_state" in generate_accelerator(**small, max_blocks=4)
 
 
 def patched(image, offset, value):

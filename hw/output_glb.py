@@ -1,0 +1,135 @@
+"""The output GLB: a row group's output spikes, in two banks of per-column block RAMs
+(docs/accelerator.md, "Output GLB")."""
+
+import functools
+import operator
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory, MemoryData
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+
+__all__ = ["OutputGlb", "OutputWriteSignature", "OutputReadSignature", "output_addr_bits"]
+
+
+def output_addr_bits(max_outputs):
+    """Width of an output GLB address (one more bit than the words need, as the users'
+    address arithmetic may run one past the end)."""
+    return ceil_log2(max_outputs + 1) + 1
+
+
+class OutputWriteSignature(wiring.Signature):
+    """A write of spike bits under a bit mask (``en``, one bit per step), seen from the
+    writer; a clear is a write with a one-bit ``en`` that zeroes the word."""
+
+    def __init__(self, *, addr_bits, max_timesteps, en_bits=None):
+        super().__init__({
+            "addr": Out(addr_bits),
+            "data": Out(max_timesteps),
+            "en": Out(max_timesteps if en_bits is None else en_bits),
+        })
+
+
+class OutputReadSignature(wiring.Signature):
+    """A synchronous read, seen from the reader: ``data`` the cycle after ``en``."""
+
+    def __init__(self, *, addr_bits, max_timesteps):
+        super().__init__({
+            "addr": Out(addr_bits),
+            "en": Out(1),
+            "data": In(max_timesteps),
+        })
+
+
+class OutputGlb(wiring.Component):
+    """``max_outputs`` words of ``max_timesteps`` output spikes, in two banks.
+
+    The banks are the ping-pong halves ``[0, max_outputs // 2)`` and the rest (a row
+    group's outputs that need more than half span both), so that the output writer reads
+    and clears words of one bank while the passes write the other. Each bank is one memory
+    per column, holding the bits that column wrote; a word's spikes are the OR of its
+    columns' words. Each memory has one write port and one read port: block RAM. Column
+    ``c``'s write takes its result bits as a read-modify-write (read in the cycle
+    ``write[c]`` gives them, written the next with the other bits as read), or else a clear;
+    its read port serves that read or else ``read``. The users never use one bank from both
+    sides at once, nor one column's same word two cycles running, so nothing waits.
+
+    Parameters
+    ----------
+    cols : int
+        Columns of the PE array (one write port each).
+    max_outputs : int
+        Words.
+    max_timesteps : int
+        Bits of a word.
+
+    Ports
+    -----
+    write : In(OutputWriteSignature(...)).array(cols)
+        Column ``c``'s result bits: ``data`` where ``en`` is set, into word ``addr``.
+    clear : In(OutputWriteSignature(..., en_bits=1))
+        Word ``addr`` to zero (a column's write to the word in the same cycle wins).
+    read : In(OutputReadSignature(...))
+        Word ``addr``, the OR of its columns, in ``data`` the cycle after ``en``.
+
+    Attributes
+    ----------
+    banks : tuple of tuple of MemoryData
+        Per bank, per column, the memory contents (for a testbench).
+    """
+
+    def __init__(self, *, cols, max_outputs, max_timesteps):
+        self.cols, self.max_outputs, self.max_timesteps = cols, max_outputs, max_timesteps
+        half = max_outputs // 2
+        self.banks = tuple(
+            tuple(MemoryData(shape=max_timesteps, depth=depth, init=[]) for _ in range(cols))
+            for depth in (max(half, 1), max_outputs - half))
+        bits = output_addr_bits(max_outputs)
+        super().__init__({
+            "write": In(OutputWriteSignature(addr_bits=bits, max_timesteps=max_timesteps)
+                        ).array(cols),
+            "clear": In(OutputWriteSignature(addr_bits=bits, max_timesteps=max_timesteps,
+                                             en_bits=1)),
+            "read": In(OutputReadSignature(addr_bits=bits, max_timesteps=max_timesteps)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        half = self.max_outputs // 2
+        # ``write``, a cycle later: the read-modify-write's write.
+        rmw = [Signal.like(port.addr, name=f"rmw{c}_addr") for c, port in enumerate(self.write)]
+        rmw_data = [Signal(self.max_timesteps, name=f"rmw{c}_data") for c in range(self.cols)]
+        rmw_en = [Signal(self.max_timesteps, name=f"rmw{c}_en") for c in range(self.cols)]
+        for c, port in enumerate(self.write):
+            m.d.sync += [rmw[c].eq(port.addr), rmw_data[c].eq(port.data & port.en),
+                         rmw_en[c].eq(port.en)]
+        reads = []
+        for i, bank in enumerate(self.banks):
+            base = half if i else 0
+
+            def here(addr, i=i):
+                return (addr >= half) if i else (addr < half)
+            words = []
+            for c, column in enumerate(bank):
+                mem = m.submodules[f"bank{i}_col{c}"] = Memory(data=column)
+                write, read = mem.write_port(), mem.read_port()
+                with m.If((rmw_en[c] != 0) & here(rmw[c])):
+                    m.d.comb += [write.addr.eq(rmw[c] - base), write.en.eq(1),
+                                 write.data.eq(read.data & ~rmw_en[c] | rmw_data[c])]
+                with m.Elif(self.clear.en & here(self.clear.addr)):
+                    m.d.comb += [write.addr.eq(self.clear.addr - base), write.data.eq(0),
+                                 write.en.eq(1)]
+                port = self.write[c]
+                with m.If((port.en != 0) & here(port.addr)):
+                    m.d.comb += [read.addr.eq(port.addr - base), read.en.eq(1)]
+                with m.Else():
+                    m.d.comb += [read.addr.eq(self.read.addr - base), read.en.eq(self.read.en)]
+                words.append(read.data)
+            reads.append(functools.reduce(operator.or_, words))
+        high = Signal()                 # the registered read came from the second bank
+        with m.If(self.read.en):
+            m.d.sync += high.eq(self.read.addr >= half)
+        m.d.comb += self.read.data.eq(Mux(high, reads[1], reads[0]))
+        return m

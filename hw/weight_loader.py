@@ -1,0 +1,181 @@
+"""The weight loader: a row group's weights, DRAM to the weight GLB, tailored by the input
+SP-MB tags (paper §III-D, weight tailoring; docs/accelerator.md, "Weight loader")."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import ReadPort, WritePort
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from hw.arbiter import DramReadSignature
+from hw.arith import times
+
+
+__all__ = ["WeightLoader", "WeightLoaderControl", "weight_loader_config"]
+
+
+def weight_loader_config():
+    """The layer, for the weight loader: its output channels (M), fan-in (F), fan-ins of an
+    SP-MB run, input SP-MBs, weights' DRAM address, bytes of a weight row, bytes of a
+    weight (1 or 2) and the dataflow (``tailor``: SpikeX)."""
+    return data.StructLayout({"out_channels": 32, "fan_in": 32, "run": 32, "spmbs": 32,
+                              "weights": 32, "row_bytes": 32, "weight_bytes": 3, "tailor": 1})
+
+
+class WeightLoaderControl(wiring.Signature):
+    """The weight loader's commands, seen from the controller."""
+
+    def __init__(self):
+        super().__init__({
+            "config": Out(weight_loader_config()),
+            "start": Out(1),
+            "base": Out(32),
+            "bank": Out(1),
+            "abort": Out(1),
+            "busy": In(1),
+            "written": In(1),
+        })
+
+
+class WeightLoader(wiring.Component):
+    """Loads a row group's weights row by row, one DRAM request per SP-MB run.
+
+    In SpikeX only the runs whose input SP-MB tag is set are read (weight tailoring at the
+    DRAM to GLB level); in PTB every run. The weights go into bank ``bank`` of the weight
+    GLB: with ping-pong, half the memory each, so that the next row group loads while this
+    one computes; a layer whose weights need more than half uses the whole memory, from 0.
+
+    Parameters
+    ----------
+    rows, weight_bits : int
+        Of the PE array: a GLB word holds a fan-in's weight for each row.
+    max_fan_in : int
+        Words of the weight GLB.
+    tag_words : int
+        Words of the input SP-MB tags.
+    count_bits : int
+        Width of the layer's counts (its output channels are fewer than ``2**count_bits``).
+
+    Ports
+    -----
+    dram : Out(DramReadSignature())
+    control : In(WeightLoaderControl())
+        ``config`` (:func:`weight_loader_config`), held while loading. ``start``: load
+        the row group whose first output channel is ``base`` into bank ``bank``. ``abort``:
+        back to idle at once (the run stopped). ``busy``: high from the cycle after
+        ``start`` until the group's last weight is written. ``written``: a weight is
+        written this cycle (the layer's ``glb_writes``).
+    tags : In(ReadPort.Signature(...))
+        The input SP-MB tags, read combinationally.
+    weights : In(WritePort.Signature(..., granularity=weight_bits))
+        The weight GLB (one row's weight a write).
+
+    Latency: ``start`` in cycle ``n`` is taken in cycle ``n + 1``; then a cycle per SP-MB
+    run, its request, and a cycle per weight of each bus word.
+    """
+
+    def __init__(self, *, rows, weight_bits, max_fan_in, tag_words, count_bits):
+        self.rows, self.weight_bits, self.max_fan_in = rows, weight_bits, max_fan_in
+        self.count_bits = count_bits
+        super().__init__({
+            "dram": Out(DramReadSignature()),
+            "control": In(WeightLoaderControl()),
+            "tags": In(ReadPort.Signature(addr_width=max(1, ceil_log2(tag_words)), shape=32)),
+            "weights": In(WritePort.Signature(addr_width=max(1, ceil_log2(max_fan_in)),
+                                              shape=rows * weight_bits,
+                                              granularity=weight_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, cnt, cfg = self.rows, self.count_bits, self.control.config
+        rdata, half = self.dram.data, self.max_fan_in // 2
+        wbytes, F, run_len = cfg.weight_bytes, cfg.fan_in, cfg.run
+
+        start = Signal()                # ``start``, a cycle later
+        base = Signal(32)               # first output channel of the group being loaded
+        bank = Signal()
+        m.d.sync += start.eq(0)
+        ctl = self.control
+        with m.If(ctl.start):
+            m.d.sync += [start.eq(1), ctl.busy.eq(1), base.eq(ctl.base), bank.eq(ctl.bank)]
+
+        lrows = Signal(range(rows + 1))
+        lrow = Signal(range(rows + 1))
+        row_addr = Signal(32)
+        spmb = Signal(32)
+        remaining = Signal(32)
+        slot = Signal(2)
+        fan_first, fan_end = Signal(32), Signal(32)     # fan-in range of the weight run
+        byte_first = Signal(32)
+        m.d.comb += self.tags.addr.eq(spmb[5:])
+        spmb_active = ~cfg.tailor | self.tags.data.bit_select(spmb[:5], 1)
+
+        def stop_on_abort():
+
+            # Last in each state, so that it wins: back to idle at once.
+
+            with m.If(self.control.abort):
+
+                m.d.sync += self.control.busy.eq(0)
+
+                m.next = "IDLE"
+
+
+        with m.FSM(name="loader"):
+            with m.State("IDLE"):
+                with m.If(start):
+                    m.d.sync += [lrows.eq(Mux(cfg.out_channels - base < rows,
+                                              cfg.out_channels - base, rows)),
+                                 lrow.eq(0), row_addr.eq(cfg.weights + base[:cnt] * cfg.row_bytes),
+                                 spmb.eq(0)]
+                    m.next = "RUN"
+                stop_on_abort()
+            with m.State("RUN"):
+                # Next SP-MB run of the next row's weights.
+                first = spmb * run_len
+                last = Mux(first + run_len < F, first + run_len, F)
+                with m.If(lrow == lrows):
+                    m.d.sync += self.control.busy.eq(0)
+                    m.next = "IDLE"
+                with m.Elif(spmb == cfg.spmbs):
+                    m.d.sync += [lrow.eq(lrow + 1), spmb.eq(0),
+                                 row_addr.eq(row_addr + cfg.row_bytes)]
+                with m.Elif(spmb_active):
+                    byte0 = times(first, wbytes, 2)
+                    byte1 = times(last, wbytes, 2)
+                    nbytes = ((byte1 + 3) & ~3) - (byte0 & ~3)
+                    m.d.comb += [self.dram.request.valid.eq(1),
+                                 self.dram.request.payload.addr.eq(row_addr + (byte0 & ~3)),
+                                 self.dram.request.payload.length.eq(nbytes)]
+                    with m.If(self.dram.request.ready):
+                        m.d.sync += [fan_first.eq(first), fan_end.eq(last),
+                                     byte_first.eq(byte0 & ~3), slot.eq(0),
+                                     remaining.eq(nbytes >> 2)]
+                        m.next = "WORDS"
+                with m.Else():
+                    m.d.sync += spmb.eq(spmb + 1)
+                stop_on_abort()
+            with m.State("WORDS"):
+                # One weight slot of the current bus word per cycle.
+                byte = byte_first + times(slot, wbytes, 2)
+                f = Mux(wbytes == 1, byte, byte >> 1)
+                raw = Mux(wbytes == 1,
+                          rdata.payload.word_select(slot, 8).as_signed(),
+                          rdata.payload.word_select(slot[0], 16).as_signed())
+                last_slot = Mux(wbytes == 1, slot == 3, slot == 1)
+                m.d.comb += [self.weights.addr.eq(f + Mux(bank, half, 0)),
+                             self.weights.data.eq(Cat(raw[:self.weight_bits] for _ in range(rows)))]
+                with m.If(rdata.valid):
+                    with m.If((f >= fan_first) & (f < fan_end)):
+                        m.d.comb += [self.weights.en.eq(1 << lrow), self.control.written.eq(1)]
+                    m.d.sync += slot.eq(slot + 1)
+                    with m.If(last_slot):
+                        m.d.comb += rdata.ready.eq(1)
+                        m.d.sync += [slot.eq(0), byte_first.eq(byte_first + 4),
+                                     remaining.eq(remaining - 1)]
+                        with m.If(remaining == 1):
+                            m.d.sync += spmb.eq(spmb + 1)
+                            m.next = "RUN"
+                stop_on_abort()
+        return m
