@@ -104,6 +104,7 @@ class WeightLoader(wiring.Component):
         lrow = Signal(range(rows + 1))
         row_addr = Signal(32)
         spmb = Signal(32)
+        first = Signal(32)              # ``spmb * run``, the run's first fan-in, kept as a sum
         remaining = Signal(32)
         slot = Signal(2)
         fan_first, fan_end = Signal(32), Signal(32)     # fan-in range of the weight run
@@ -128,18 +129,17 @@ class WeightLoader(wiring.Component):
                     m.d.sync += [lrows.eq(Mux(cfg.out_channels - base < rows,
                                               cfg.out_channels - base, rows)),
                                  lrow.eq(0), row_addr.eq(cfg.weights + base[:cnt] * cfg.row_bytes),
-                                 spmb.eq(0)]
+                                 spmb.eq(0), first.eq(0)]
                     m.next = "RUN"
                 stop_on_abort()
             with m.State("RUN"):
                 # Next SP-MB run of the next row's weights.
-                first = spmb * run_len
                 last = Mux(first + run_len < F, first + run_len, F)
                 with m.If(lrow == lrows):
                     m.d.sync += self.control.busy.eq(0)
                     m.next = "IDLE"
                 with m.Elif(spmb == cfg.spmbs):
-                    m.d.sync += [lrow.eq(lrow + 1), spmb.eq(0),
+                    m.d.sync += [lrow.eq(lrow + 1), spmb.eq(0), first.eq(0),
                                  row_addr.eq(row_addr + cfg.row_bytes)]
                 with m.Elif(spmb_active):
                     byte0 = times(first, wbytes, 2)
@@ -154,7 +154,7 @@ class WeightLoader(wiring.Component):
                                      remaining.eq(nbytes >> 2)]
                         m.next = "WORDS"
                 with m.Else():
-                    m.d.sync += spmb.eq(spmb + 1)
+                    m.d.sync += [spmb.eq(spmb + 1), first.eq(first + run_len)]
                 stop_on_abort()
             with m.State("WORDS"):
                 # One weight slot of the current bus word per cycle.
@@ -175,7 +175,7 @@ class WeightLoader(wiring.Component):
                         m.d.sync += [slot.eq(0), byte_first.eq(byte_first + 4),
                                      remaining.eq(remaining - 1)]
                         with m.If(remaining == 1):
-                            m.d.sync += spmb.eq(spmb + 1)
+                            m.d.sync += [spmb.eq(spmb + 1), first.eq(first + run_len)]
                             m.next = "RUN"
                 stop_on_abort()
         return m
