@@ -16,7 +16,7 @@ that its counter registers equal the ``rtl`` model's.
 The search costs each layer at each TWS once: a layer's counters depend only on its own
 TWS and input, so a network with every layer at TWS ``t`` gives every layer's cost at
 ``t``; the chosen combination is then run as a whole and its counters must equal the
-table's (:func:`ptb_search` raises otherwise).
+table's (:func:`search_tws` raises otherwise).
 """
 
 import itertools
@@ -30,7 +30,7 @@ from spikex.netfile import Network, SpikexError
 
 
 __all__ = ["VARIANTS", "MEMORY_MODELS", "PAPER_NMNIST", "COUNTER_KEYS", "with_tws",
-           "tws_choices", "ptb_search", "fig13", "confirm_on_rtl", "make_fig13"]
+           "tws_choices", "search_tws", "fig13", "confirm_on_rtl", "make_fig13"]
 
 
 VARIANTS = ("PTB", "SpikeX", "SpikeX+HT", "SpikeX+HAS")
@@ -75,8 +75,9 @@ def _costs(counters):
     return [(layer["energy_pj"], layer["cycles"]) for layer in counters["layers"]]
 
 
-def ptb_search(net, options, choices, progress=None):
-    """PTB with each layer's TWS chosen by exhaustive search for the lowest total EDP.
+def search_tws(net, options, choices, progress=None):
+    """``net`` with each layer's TWS chosen by exhaustive search for the lowest total EDP
+    on the dataflow and memory model of ``options`` (PTB's baseline; also usable on SpikeX).
 
     Returns ``{"tws", "edp", "table", "counters", "tried"}``: the chosen TWS, its EDP in
     pJ·s, ``table[k][t] = (energy_pj, cycles)`` of layer ``k`` at TWS ``t``, the counters
@@ -84,11 +85,11 @@ def ptb_search(net, options, choices, progress=None):
     """
     from sim.analytic import run_analytic
     progress = progress or (lambda it, desc=None: it)
-    options = {**options, "dataflow": "ptb"}
+    name = (options.get("dataflow") or "spikex").upper()
     clock_hz = _clock_hz(options)
     table = [dict() for _ in net.layers]
-    for t in progress(choices, desc=f"PTB TWS search ({options.get('memory')})"):
-        _, counters = run_analytic(with_tws(net, t), options, f"PTB at TWS {t}")
+    for t in progress(choices, desc=f"{name} TWS search ({options.get('memory')})"):
+        _, counters = run_analytic(with_tws(net, t), options, f"{name} at TWS {t}")
         for k, cost in enumerate(_costs(counters)):
             table[k][t] = cost
     best, best_edp, tried = None, None, 0
@@ -99,10 +100,10 @@ def ptb_search(net, options, choices, progress=None):
         tried += 1
         if best_edp is None or edp < best_edp:
             best, best_edp = combo, edp
-    _, counters = run_analytic(with_tws(net, best), options, f"PTB at TWS {list(best)}")
+    _, counters = run_analytic(with_tws(net, best), options, f"{name} at TWS {list(best)}")
     for k, (cost, t) in enumerate(zip(_costs(counters), best)):
         if cost != table[k][t]:
-            raise SpikexError(f"PTB search: layer {k} at TWS {t} costs {cost} in the chosen "
+            raise SpikexError(f"{name} TWS search: layer {k} at TWS {t} costs {cost} in the chosen "
                               f"network but {table[k][t]} with every layer at TWS {t}; the "
                               f"per-layer table does not hold for this hardware")
     return {"tws": list(best), "edp": counters["edp"], "table": table, "counters": counters,
@@ -139,7 +140,7 @@ def fig13(nets, options, choices=None, progress=None):
     result = {"choices": choices, "samples": nets["baseline"].batch, "memory": {}}
     for memory in MEMORY_MODELS:
         opts = {**options, "memory": memory}
-        search = ptb_search(nets["baseline"], opts, choices, progress)
+        search = search_tws(nets["baseline"], {**opts, "dataflow": "ptb"}, choices, progress)
         runs = {"PTB": search["counters"]}
         for variant, key in (("SpikeX", "baseline"), ("SpikeX+HT", "ht"), ("SpikeX+HAS", "has")):
             _, runs[variant] = run_analytic(nets[key], {**opts, "dataflow": "spikex"}, variant)

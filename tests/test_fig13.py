@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sim.cli import register
-from sim.fig13 import VARIANTS, fig13, ptb_search, with_tws
+from sim.fig13 import VARIANTS, fig13, search_tws, with_tws
 from spikex.backends import run_backend
 from spikex.netfile import ConvLayer, FcLayer, Network, SpikexError, save
 
@@ -27,14 +27,15 @@ def tiny_network(seed, rate=0.08, tws=2):
 
 
 @pytest.mark.parametrize("memory", ["rtl", "blocks"])
-def test_ptb_search_picks_the_lowest_edp_of_every_combination(memory):
+@pytest.mark.parametrize("dataflow", ["ptb", "spikex"])
+def test_tws_search_picks_the_lowest_edp_of_every_combination(memory, dataflow):
     net = tiny_network(1)
-    options = {**OPTIONS, "memory": memory, "dataflow": "ptb"}
+    options = {**OPTIONS, "memory": memory, "dataflow": dataflow}
     edps = {}
     for combo in itertools.product(CHOICES, repeat=len(net.layers)):
         _, counters = run_backend("analytic", with_tws(net, combo), options)
         edps[combo] = counters["edp"]
-    search = ptb_search(net, options, CHOICES)
+    search = search_tws(net, options, CHOICES)
     assert search["tried"] == len(edps)
     assert search["edp"] == pytest.approx(min(edps.values()), rel=1e-12)
     assert tuple(search["tws"]) == min(edps, key=edps.get)
