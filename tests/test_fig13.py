@@ -2,8 +2,10 @@
 normalisation to PTB, and the variants' counters against the analytic backend of ``spikex run``."""
 
 import argparse
+import hashlib
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +106,21 @@ def test_fig13_command_refuses_missing_networks_and_other_recordings(tmp_path):
     with pytest.raises(SpikexError, match="other.npz: its input is not that of"):
         _figures(["--baseline", str(net), "--ht", str(other), "--has", str(net),
                   "-o", str(tmp_path / "out")])
+
+
+ZOO = Path(__file__).resolve().parents[1] / "model" / "zoo"
+
+
+@pytest.mark.parametrize("name, beta", [("nmnist-noht", 0.0), ("nmnist-ht", 5e-3)])
+def test_fig13_zoo_models_are_their_provenance(name, beta):
+    """The networks of Fig. 13 beside the shipped one: small, the files their JSON
+    describes, trained at the fixed TWS 5 without HAS at the stated beta."""
+    from model.train import load_checkpoint
+    path = ZOO / f"{name}.pt"
+    provenance = json.loads(path.with_suffix(".json").read_text())
+    assert path.stat().st_size < 1_000_000
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == provenance["sha256"]
+    ckpt = load_checkpoint(path)
+    assert ckpt["tws"] == provenance["tws"] == provenance["test"]["tws"] == [5, 5, 5, 5]
+    config = provenance["train_config"]
+    assert config["beta"] == beta and config["has"] is False and config["epochs"] == 25
