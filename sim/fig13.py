@@ -207,7 +207,8 @@ def _plot(result, out):
             ax.set_xticks(np.arange(len(names)), names)
             ax.set_ylabel(f"{what} / PTB")
             ax.set_title(f"normalised {what}")
-            ax.legend(fontsize=8)
+            ax.set_ylim(0, 1.3 * ax.get_ylim()[1])     # room for the legend above the bars
+            ax.legend(fontsize=8, ncol=4, loc="upper center")
         edp = 1 / entry["normalised"]["SpikeX+HAS"]["edp"]
         fig.suptitle(f"Fig. 13 (N-MNIST, {result['samples']} Test recordings, memory={memory}): "
                      f"PTB at TWS {entry['ptb_tws']}; SpikeX+HT+HAS EDP {edp:.2f}x below PTB")
