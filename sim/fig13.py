@@ -13,10 +13,13 @@ counters the RTL gives exactly) and ``blocks`` (the paper's). Each memory model 
 PTB search. A few samples of every variant can be run on the RTL (Verilator) to confirm
 that its counter registers equal the ``rtl`` model's.
 
-The search costs each layer at each TWS once: a layer's counters depend only on its own
-TWS and input, so a network with every layer at TWS ``t`` gives every layer's cost at
-``t``; the chosen combination is then run as a whole and its counters must equal the
-table's (:func:`search_tws` raises otherwise).
+The search costs each layer at each TWS once per accelerator: a layer's counters depend
+on its own TWS, its input (the spikes do not depend on the TWS) and the accelerator's
+parameters, which the other layers' TWS change only through ``tws_max``, the time block
+and the GLB split. So the combinations are grouped by the accelerator they run on, and in
+each group a network with every layer at TWS ``t``, on that accelerator, gives every
+layer's cost at ``t``; the chosen combination is then run as a whole and its counters
+must equal the table's (:func:`search_tws` raises otherwise).
 """
 
 import itertools
@@ -75,39 +78,62 @@ def _costs(counters):
     return [(layer["energy_pj"], layer["cycles"]) for layer in counters["layers"]]
 
 
+def _pinned(net, combo, options):
+    """The accelerator parameters ``with_tws(net, combo)`` runs on, as options that make a
+    network at other TWS run on the same accelerator."""
+    from sim.analytic import analytic_hardware
+    hw = analytic_hardware(with_tws(net, combo), options)
+    return (("tws_max", hw.tws_max), ("block_steps", hw.block_steps),
+            ("glb_split", None if hw.glb_split is None else tuple(hw.glb_split)),
+            ("max_timesteps", hw.max_timesteps))
+
+
 def search_tws(net, options, choices, progress=None):
     """``net`` with each layer's TWS chosen by exhaustive search for the lowest total EDP
     on the dataflow and memory model of ``options`` (PTB's baseline; also usable on SpikeX).
 
-    Returns ``{"tws", "edp", "table", "counters", "tried"}``: the chosen TWS, its EDP in
-    pJ·s, ``table[k][t] = (energy_pj, cycles)`` of layer ``k`` at TWS ``t``, the counters
-    of the chosen network run as a whole, and the number of combinations tried.
+    The combinations are grouped by the accelerator they run on (``tws_max``, time block,
+    GLB split); per group, the network runs once with every layer at each TWS the group
+    uses, on that accelerator, which gives each layer's cost at that TWS.
+
+    Returns ``{"tws", "edp", "edps", "tables", "counters", "tried"}``: the chosen TWS, its
+    EDP in pJ·s, the EDP of every combination, per group ``{"hardware", "table"}`` with
+    ``table[k][t] = (energy_pj, cycles)`` of layer ``k`` at TWS ``t``, the counters of
+    the chosen network run as a whole, and the number of combinations tried.
     """
     from sim.analytic import run_analytic
     progress = progress or (lambda it, desc=None: it)
     name = (options.get("dataflow") or "spikex").upper()
     clock_hz = _clock_hz(options)
-    table = [dict() for _ in net.layers]
-    for t in progress(choices, desc=f"{name} TWS search ({options.get('memory')})"):
-        _, counters = run_analytic(with_tws(net, t), options, f"{name} at TWS {t}")
-        for k, cost in enumerate(_costs(counters)):
-            table[k][t] = cost
-    best, best_edp, tried = None, None, 0
+    groups = {}
     for combo in itertools.product(choices, repeat=len(net.layers)):
-        energy = sum(table[k][t][0] for k, t in enumerate(combo))
-        cycles = sum(table[k][t][1] for k, t in enumerate(combo))
-        edp = energy * cycles / clock_hz
-        tried += 1
-        if best_edp is None or edp < best_edp:
-            best, best_edp = combo, edp
+        groups.setdefault(_pinned(net, combo, options), []).append(combo)
+    runs = [(hardware, t) for hardware, combos in groups.items()
+            for t in sorted({t for combo in combos for t in combo})]
+    tables = {hardware: [dict() for _ in net.layers] for hardware in groups}
+    for hardware, t in progress(runs, desc=f"{name} TWS search ({options.get('memory')})"):
+        pinned = {key: (list(value) if isinstance(value, tuple) else value) for key, value in hardware}
+        _, counters = run_analytic(with_tws(net, t), {**options, **pinned}, f"{name} at TWS {t}")
+        for k, cost in enumerate(_costs(counters)):
+            tables[hardware][k][t] = cost
+    edps = {}
+    for hardware, combos in groups.items():
+        table = tables[hardware]
+        for combo in combos:
+            energy = sum(table[k][t][0] for k, t in enumerate(combo))
+            cycles = sum(table[k][t][1] for k, t in enumerate(combo))
+            edps[combo] = energy * cycles / clock_hz
+    best = min(edps, key=edps.get)
     _, counters = run_analytic(with_tws(net, best), options, f"{name} at TWS {list(best)}")
+    table = tables[_pinned(net, best, options)]
     for k, (cost, t) in enumerate(zip(_costs(counters), best)):
         if cost != table[k][t]:
             raise SpikexError(f"{name} TWS search: layer {k} at TWS {t} costs {cost} in the chosen "
-                              f"network but {table[k][t]} with every layer at TWS {t}; the "
-                              f"per-layer table does not hold for this hardware")
-    return {"tws": list(best), "edp": counters["edp"], "table": table, "counters": counters,
-            "tried": tried}
+                              f"network but {table[k][t]} with every layer at TWS {t} on the "
+                              f"same accelerator")
+    return {"tws": list(best), "edp": counters["edp"], "edps": edps, "counters": counters,
+            "tables": [{"hardware": dict(hardware), "table": tables[hardware]} for hardware in groups],
+            "tried": len(edps)}
 
 
 def _clock_hz(options):
@@ -146,7 +172,9 @@ def fig13(nets, options, choices=None, progress=None):
             _, runs[variant] = run_analytic(nets[key], {**opts, "dataflow": "spikex"}, variant)
         result["memory"][memory] = {
             "ptb_tws": search["tws"], "ptb_tried": search["tried"],
-            "ptb_table": [{str(t): list(c) for t, c in layer.items()} for layer in search["table"]],
+            "ptb_tables": [{"hardware": group["hardware"],
+                            "layers": [{str(t): list(c) for t, c in layer.items()} for layer in group["table"]]}
+                           for group in search["tables"]],
             "tws": {variant: [layer.tws for layer in net.layers] for variant, net in
                     (("PTB", with_tws(nets["baseline"], search["tws"])), ("SpikeX", nets["baseline"]),
                      ("SpikeX+HT", nets["ht"]), ("SpikeX+HAS", nets["has"]))},

@@ -20,25 +20,39 @@ CHOICES = [1, 2, 3, 6]
 OPTIONS = {"dram_latency": 1, "dram_one_burst": True}
 
 
-def tiny_network(seed, rate=0.08, tws=2):
+def tiny_network(seed, rate=0.08, tws=2, timesteps=6, deeper=False):
     rng = np.random.default_rng(seed)
-    layers = [ConvLayer(2, (8, 8), 4, 3, 2, 0, 10, 2, tws), FcLayer(36, 3, 8, 1, tws)]
+    size = 12 if deeper else 8
+    layers = [ConvLayer(2, (size, size), 4, 3, 2, 0, 10, 2, tws), FcLayer(36, 3, 8, 1, tws)]
+    if deeper:      # the middle conv's cycles depend on the accelerator's tws_max
+        layers = [ConvLayer(2, (12, 12), 8, 3, 2, 0, 10, 2, tws),
+                  ConvLayer(8, (5, 5), 8, 3, 1, 1, 10, 2, tws), FcLayer(200, 3, 8, 1, tws)]
     weights = [rng.integers(-4, 8, size=layer.weight_shape) for layer in layers]
-    spikes = (rng.random((2, 6, 2, 8, 8)) < rate).astype(np.uint8)
+    spikes = (rng.random((2, timesteps, 2, size, size)) < rate).astype(np.uint8)
     return Network(layers, weights, spikes, labels=np.array([0, 1]))
+
+
+# T = 30 with TWS 15: the combinations run on two accelerators (tws_max 10 and 15).
+SEARCHES = {"T6": (dict(), CHOICES),
+            "T30": (dict(timesteps=30, deeper=True, rate=0.05), [5, 15])}
 
 
 @pytest.mark.parametrize("memory", ["rtl", "blocks"])
 @pytest.mark.parametrize("dataflow", ["ptb", "spikex"])
-def test_tws_search_picks_the_lowest_edp_of_every_combination(memory, dataflow):
-    net = tiny_network(1)
+@pytest.mark.parametrize("search", SEARCHES)
+def test_tws_search_picks_the_lowest_edp_of_every_combination(memory, dataflow, search):
+    shape, choices = SEARCHES[search]
+    net = tiny_network(1, **shape)
     options = {**OPTIONS, "memory": memory, "dataflow": dataflow}
     edps = {}
-    for combo in itertools.product(CHOICES, repeat=len(net.layers)):
+    for combo in itertools.product(choices, repeat=len(net.layers)):
         _, counters = run_backend("analytic", with_tws(net, combo), options)
         edps[combo] = counters["edp"]
-    search = search_tws(net, options, CHOICES)
+    search = search_tws(net, options, choices)
     assert search["tried"] == len(edps)
+    # Every combination costed as a whole run costs it, not only the chosen one.
+    for combo, edp in edps.items():
+        assert search["edps"][combo] == pytest.approx(edp, rel=1e-12), combo
     assert search["edp"] == pytest.approx(min(edps.values()), rel=1e-12)
     assert tuple(search["tws"]) == min(edps, key=edps.get)
     # The search is not trivial here: the combinations differ.
