@@ -6,9 +6,33 @@ __all__ = ["register"]
 
 def _figures_command(args):
     from tqdm import tqdm
-    from sim.figures import make_figures
-    paths = make_figures(args.output, args.full, progress=lambda it, desc=None: tqdm(it, desc=desc))
+    progress = lambda it, desc=None: tqdm(it, desc=desc)
+    if args.fig == "13":
+        paths = _fig13_command(args, progress)
+    else:
+        from sim.figures import make_figures
+        paths = make_figures(args.output, args.full, progress=progress)
     print(f"wrote {len(paths)} files to {args.output}: " + ", ".join(p.name for p in paths))
+
+
+def _fig13_command(args, progress):
+    from sim.fig13 import make_fig13
+    from spikex.netfile import SpikexError, load
+    sources = {"baseline": args.baseline, "ht": args.ht, "has": args.has}
+    missing = [f"--{key}" for key, path in sources.items() if path is None]
+    if missing:
+        raise SpikexError(f"--fig 13 needs {', '.join(missing)}: network files compiled on "
+                          f"the same recordings (docs/figures.md)")
+    nets = {key: load(path) for key, path in sources.items()}
+    if args.samples is not None:
+        nets = {key: net.with_input(net.input[:args.samples],
+                                    None if net.labels is None else net.labels[:args.samples])
+                for key, net in nets.items()}
+    choices = None if args.tws is None else _tws_choices(args.tws, nets["baseline"].timesteps)
+    # The RTL backends' DRAM model, as spikex run gives the analytic backend (spikex/cli.py).
+    options = {"jobs": args.jobs, "dram_latency": 1, "dram_one_burst": True}
+    return make_fig13(args.output, nets, sources, options, choices, args.rtl_samples,
+                      progress=progress)
 
 
 def _tws_choices(text, timesteps):
@@ -80,8 +104,23 @@ def register(subparsers):
     add_hardware_arguments(fit)
     fit.set_defaults(func=_fit_edp_command)
 
-    parser = subparsers.add_parser("figures", help="re-run the paper's Figs. 9-12 on the analytic simulator")
-    parser.add_argument("-o", "--output", required=True, help="directory for the PNGs and figures.md")
+    parser = subparsers.add_parser("figures", help="re-run the paper's Figs. 9-12 (synthetic) or "
+                                                   "Fig. 13 (trained N-MNIST networks)")
+    parser.add_argument("-o", "--output", required=True, help="directory for the PNGs and tables")
+    parser.add_argument("--fig", choices=("9-12", "13"), default="9-12",
+                        help="9-12: the synthetic experiments (default); 13: SpikeX, HT and "
+                             "HAS against PTB on trained networks")
     parser.add_argument("--full", action="store_true",
-                        help="the paper's sizes (slow); default: reduced sizes that run in CI")
+                        help="9-12: the paper's sizes (slow); default: reduced sizes that run in CI")
+    fig13 = parser.add_argument_group("--fig 13 (network files compiled on the same recordings)")
+    fig13.add_argument("--baseline", help="the beta = 0 network at its fixed TWS (PTB and SpikeX)")
+    fig13.add_argument("--ht", help="the network trained with HT at the same fixed TWS (SpikeX+HT)")
+    fig13.add_argument("--has", help="the network trained with HT and HAS (SpikeX+HAS)")
+    fig13.add_argument("--samples", type=int, default=None, help="only the first N recordings")
+    fig13.add_argument("--tws", default=None,
+                       help="PTB's TWS choices, comma list (default: the divisors of T up to 15)")
+    fig13.add_argument("--rtl-samples", type=int, default=0, metavar="N",
+                       help="also run the first N recordings of each variant on Verilator and "
+                            "check its counters against the analytic model's (default 0)")
+    fig13.add_argument("--jobs", type=int, default=None, help="Verilator simulations at once")
     parser.set_defaults(func=_figures_command)

@@ -18,7 +18,7 @@ from sim.schedule import Hardware
 
 
 __all__ = ["PAPER_NETWORKS", "paper_layers", "synthetic_network", "synthetic_layer_input",
-           "fig9", "fig10", "fig11", "fig12", "make_figures"]
+           "fig9", "fig10", "fig11", "fig12", "make_figures", "save_figure"]
 
 
 #: SPEC §2: per network, T and the layers (conv: C, H, M, E, s, p; fc: N, M).
@@ -158,7 +158,7 @@ def _plot(results, out):
         ax.set_ylabel(f"normalised {what}")
         ax.legend()
     fig.suptitle("Fig. 9: N-MNIST CONV1")
-    paths.append(_save(fig, out / "fig9_nmnist_conv1.png"))
+    paths.append(save_figure(fig, out / "fig9_nmnist_conv1.png"))
 
     f10 = results["fig10"]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -171,7 +171,7 @@ def _plot(results, out):
     ax.set_ylabel("normalised latency")
     ax.set_title(f"Fig. 10: DVSG-Medium CONV2, TWS {f10['tws']}")
     ax.legend()
-    paths.append(_save(fig, out / "fig10_dvsg_medium_conv2.png"))
+    paths.append(save_figure(fig, out / "fig10_dvsg_medium_conv2.png"))
 
     f11 = results["fig11"]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -181,7 +181,7 @@ def _plot(results, out):
     ax.set_ylabel("normalised")
     ax.set_title(f"Fig. 11: DVSG-Large CONV2, input rate {f11['rate']:.2%}")
     ax.legend()
-    paths.append(_save(fig, out / "fig11_dvsg_large_conv2.png"))
+    paths.append(save_figure(fig, out / "fig11_dvsg_large_conv2.png"))
 
     f12 = results["fig12"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -197,11 +197,11 @@ def _plot(results, out):
         ax.set_title(key.replace("_", " "))
         ax.legend()
     fig.suptitle("Fig. 12: DVSG-Large FC1 energy breakdown")
-    paths.append(_save(fig, out / "fig12_fc_breakdown.png"))
+    paths.append(save_figure(fig, out / "fig12_fc_breakdown.png"))
     return paths
 
 
-def _save(fig, path):
+def save_figure(fig, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     import matplotlib.pyplot as plt
