@@ -45,6 +45,7 @@ from hw.layout import (COUNTER_NAMES, DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS, HEADE
                        HEADER_WORDS, MAGIC, VERSION, Fields)
 from hw.limits import accelerator_limits
 from hw.pe import check_parameter
+from hw.steps import TwsDivisibility
 
 
 __all__ = ["ERROR_CODES", "SpikeXAccelerator", "TOPLEVEL", "state_layout"]
@@ -395,6 +396,11 @@ class SpikeXAccelerator(wiring.Component):
         ok_sizes = Signal()
         ok_descriptor = Signal()
         ok_tws = Signal()
+        # T and the block are the run's, so their residues mod 1 .. tws_max are ready
+        # (16 cycles after LAYER) long before DERIVE: no divider on the descriptor's tws.
+        m.submodules.tws_check = tws_check = TwsDivisibility(tws_max=self.tws_max, steps_bits=16)
+        m.d.comb += [tws_check.steps.eq(steps[:16]), tws_check.block.eq(bsize[:16]),
+                     tws_check.tws.eq(tws_narrow)]
 
         # Per-layer counters of this sample, added into the counter memory after the layer
         # (COUNT), which the registers read the counters from.
@@ -1042,7 +1048,7 @@ class SpikeXAccelerator(wiring.Component):
                              write_start.eq(port.bytes_written),
                              wpi.eq((bsize + 31) >> 5)]
                 m.d.sync += [a.eq(0) for a in acc.values()]
-                m.d.comb += gather.clear.eq(1)
+                m.d.comb += [gather.clear.eq(1), tws_check.start.eq(1)]
                 dram_read(table + layer * (DESCRIPTOR_WORDS * 4), DESCRIPTOR_WORDS * 4)
                 m.next = "DESCRIPTOR"
             with m.State("DESCRIPTOR"):
@@ -1062,8 +1068,7 @@ class SpikeXAccelerator(wiring.Component):
                 m.d.sync += [
                     hw_in.eq(H[:dim] * W[:dim]), positions.eq(R[:dim] * Rp[:dim]),
                     ee.eq(E[:dim] * E[:dim]),
-                    ok_tws.eq(ok_tws_now & (steps[:16] % Mux(ok_tws_now, tws_narrow, 1) == 0) &
-                              (bsize[:16] % Mux(ok_tws_now, tws_narrow, 1) == 0)),
+                    ok_tws.eq(ok_tws_now & tws_check.divides),
                     in_addr.eq(in_base + sample_offset),
                 ]
                 m.next = "DERIVE2"
