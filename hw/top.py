@@ -371,7 +371,7 @@ class SpikeXAccelerator(wiring.Component):
         wpi = Signal(range(T_max // 32 + 2))          # 32-bit words per input
         n_in, hw_in, positions, n_out, ee = (Signal(32, name=n) for n in
                                               ("n_in", "hw_in", "positions", "n_out", "ee"))
-        windows, n_spmb, n_out_spmb = Signal(32), Signal(32), Signal(32)
+        n_spmb, n_out_spmb = Signal(32), Signal(32)
         run_len = Signal(32)
         in_addr, tag_addr, out_addr, otag_addr = (Signal(32, name=n) for n in
                                                   ("in_addr", "tag_addr", "out_addr", "otag_addr"))
@@ -466,7 +466,7 @@ class SpikeXAccelerator(wiring.Component):
             disp.config.in_h.eq(H), disp.config.in_w.eq(W),
             disp.config.out_h.eq(R), disp.config.out_w.eq(Rp),
             disp.config.kernel.eq(E), disp.config.stride.eq(stride),
-            disp.config.padding.eq(padding), disp.config.windows.eq(windows),
+            disp.config.padding.eq(padding),
             disp.config.temporal.eq(~tailor),
             gather.config.in_h.eq(H), gather.config.in_w.eq(W), gather.config.in_hw.eq(hw_in),
             gather.config.kernel.eq(E), gather.config.stride.eq(stride),
@@ -972,10 +972,6 @@ class SpikeXAccelerator(wiring.Component):
                 stop_on_abort()
 
         # ---------------------------------------------------------------- controller
-        # The windows of the block (its steps set at least two cycles before its list is
-        # built).
-        m.d.sync += windows.eq(bsteps[:16] // Mux(tws == 0, 1, tws_narrow))
-
         def fail(code):
             m.d.sync += [error.eq(1), error_code.eq(code)]
             m.next = "DRAIN"
