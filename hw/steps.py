@@ -9,7 +9,8 @@ cycle from the most significant::
     r_t <- (2 * r_t + bit) mod t        (2 * r_t + bit < 2t: one compare and subtract)
 
 a few LUTs per ``t``. The divisibility mask (``r_t == 0``) is then indexed by the run-time
-``tws``: a small multiplexer.
+``tws``: a small multiplexer. :func:`times_small` is the other way round: the steps of
+``w`` windows, ``w * tws``, without a DSP block.
 """
 
 from amaranth.hdl import Module, Mux, Signal
@@ -19,7 +20,13 @@ from amaranth.lib.wiring import In, Out
 from hw.pe import check_parameter
 
 
-__all__ = ["TwsDivisibility"]
+__all__ = ["TwsDivisibility", "times_small"]
+
+
+def times_small(x, y, y_bits):
+    """``x * y[:y_bits]`` as shifts and additions: a product by a small factor (``tws``, the
+    words per input, the rows of a group, the bytes per weight) that needs no DSP block."""
+    return sum(Mux(y[i], x << i, 0) for i in range(y_bits))
 
 
 class TwsDivisibility(wiring.Component):

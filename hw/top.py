@@ -45,7 +45,7 @@ from hw.layout import (COUNTER_NAMES, DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS, HEADE
                        HEADER_WORDS, MAGIC, VERSION, Fields)
 from hw.limits import accelerator_limits
 from hw.pe import check_parameter
-from hw.steps import TwsDivisibility
+from hw.steps import TwsDivisibility, times_small as _times
 
 
 __all__ = ["ERROR_CODES", "SpikeXAccelerator", "TOPLEVEL", "state_layout"]
@@ -77,12 +77,6 @@ ERROR_CODES = {
 def state_layout(rows, v_bits):
     """One word of the time-block state memory: a position's membranes and last step."""
     return data.StructLayout({"membranes": data.ArrayLayout(signed(v_bits), rows), "last": 16})
-
-
-def _times(x, y, y_bits):
-    """``x * y[:y_bits]`` as shifts and additions: a product by a small factor (``tws``, the
-    words per input, the rows of a group, the bytes per weight) that needs no DSP block."""
-    return sum(Mux(y[i], x << i, 0) for i in range(y_bits))
 
 
 def _window_tags(m, bits, tws, tws_max, width):
