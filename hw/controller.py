@@ -16,6 +16,7 @@ from hw.layout import (COUNTER_NAMES, DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS, HEADE
                        HEADER_WORDS, MAGIC, VERSION, Fields)
 from hw.output_writer import OutputWriterControl
 from hw.pass_engine import PassEngineControl
+from hw.steps import TwsDivisibility
 from hw.weight_loader import WeightLoaderControl
 
 
@@ -46,9 +47,9 @@ ERROR_CODES = {
 class DispatchControl(wiring.Signature):
     """The NTWU dispatcher's commands, seen from the controller (``hw/dispatch.py``)."""
 
-    def __init__(self, *, dim_bits, max_windows, max_entries):
+    def __init__(self, *, dim_bits, max_entries):
         super().__init__({
-            "config": Out(dispatch_config_layout(dim_bits, max_windows)),
+            "config": Out(dispatch_config_layout(dim_bits)),
             "build": Out(1),
             "rewind": Out(1),
             "built": In(1),
@@ -135,8 +136,7 @@ class Controller(wiring.Component):
             "passes": Out(PassEngineControl(rows=rows, cols=cols, tws_max=tws_max,
                                             lbuf_depth=lbuf_depth, dim_bits=dim_bits,
                                             count_bits=count_bits)),
-            "dispatch": Out(DispatchControl(dim_bits=dim_bits, max_windows=max_timesteps,
-                                            max_entries=max_entries)),
+            "dispatch": Out(DispatchControl(dim_bits=dim_bits, max_entries=max_entries)),
             "in_bank": Out(1),
             "compute_bank": Out(1),
         })
@@ -200,7 +200,7 @@ class Controller(wiring.Component):
         wpi = Signal(range(T_max // 32 + 2))          # 32-bit words per input
         n_in, hw_in, positions, n_out, ee = (Signal(32, name=n) for n in
                                               ("n_in", "hw_in", "positions", "n_out", "ee"))
-        windows, n_spmb, n_out_spmb = Signal(32), Signal(32), Signal(32)
+        n_spmb, n_out_spmb = Signal(32), Signal(32)
         run_len = Signal(32)
         in_addr, tag_addr, out_addr, otag_addr = (Signal(32, name=n) for n in
                                                   ("in_addr", "tag_addr", "out_addr", "otag_addr"))
@@ -225,6 +225,11 @@ class Controller(wiring.Component):
         ok_sizes = Signal()
         ok_descriptor = Signal()
         ok_tws = Signal()
+        # T and the block are the run's, so their residues mod 1 .. tws_max are ready
+        # (16 cycles after LAYER) long before DERIVE: no divider on the descriptor's tws.
+        m.submodules.tws_check = tws_check = TwsDivisibility(tws_max=self.tws_max, steps_bits=16)
+        m.d.comb += [tws_check.steps.eq(steps[:16]), tws_check.block.eq(bsize[:16]),
+                     tws_check.tws.eq(tws_narrow)]
 
         # Per-layer counters of this sample, added into the counter memory after the layer
         # (COUNT), which the registers read the counters from.
@@ -270,7 +275,7 @@ class Controller(wiring.Component):
             self.dispatch.config.in_h.eq(H), self.dispatch.config.in_w.eq(W),
             self.dispatch.config.out_h.eq(R), self.dispatch.config.out_w.eq(Rp),
             self.dispatch.config.kernel.eq(E), self.dispatch.config.stride.eq(stride),
-            self.dispatch.config.padding.eq(padding), self.dispatch.config.windows.eq(windows),
+            self.dispatch.config.padding.eq(padding),
             self.dispatch.config.temporal.eq(~tailor),
         ]
         g = self.passes.gather_config
@@ -348,10 +353,6 @@ class Controller(wiring.Component):
                          block_in.tags_only.eq(tags_only)]
 
         # ---------------------------------------------------------------- controller
-        # The windows of the block (its steps set at least two cycles before its list is
-        # built).
-        m.d.sync += windows.eq(bsteps[:16] // Mux(tws == 0, 1, tws_narrow))
-
         def receive(count, state):
             # The run header's or a layer descriptor's words, one a beat, into ``words``.
             m.d.comb += rdata.ready.eq(1)
@@ -423,7 +424,7 @@ class Controller(wiring.Component):
                              write_start.eq(self.bytes_written),
                              wpi.eq((bsize + 31) >> 5)]
                 m.d.sync += [a.eq(0) for a in acc.values()]
-                m.d.comb += self.passes.clear.eq(1)
+                m.d.comb += [self.passes.clear.eq(1), tws_check.start.eq(1)]
                 dram_read(table + layer * (DESCRIPTOR_WORDS * 4), DESCRIPTOR_WORDS * 4)
                 with m.If(request.ready):
                     m.next = "DESCRIPTOR"
@@ -440,8 +441,7 @@ class Controller(wiring.Component):
                 m.d.sync += [
                     hw_in.eq(H[:dim] * W[:dim]), positions.eq(R[:dim] * Rp[:dim]),
                     ee.eq(E[:dim] * E[:dim]),
-                    ok_tws.eq(ok_tws_now & (steps[:16] % Mux(ok_tws_now, tws_narrow, 1) == 0) &
-                              (bsize[:16] % Mux(ok_tws_now, tws_narrow, 1) == 0)),
+                    ok_tws.eq(ok_tws_now & tws_check.divides),
                     in_addr.eq(in_base + sample_offset),
                 ]
                 m.next = "DERIVE2"

@@ -44,13 +44,12 @@ from hw.pe import check_parameter
 __all__ = ["dispatch_config_layout", "entry_layout", "chunk_layout", "NtwuDispatcher"]
 
 
-def dispatch_config_layout(dim_bits, max_windows):
+def dispatch_config_layout(dim_bits):
     """Layer geometry the dispatcher needs, held while it works."""
     return data.StructLayout({
         "in_h": dim_bits, "in_w": dim_bits,             # input locations (fc: 1 x 1)
         "out_h": dim_bits, "out_w": dim_bits,           # output positions (fc: 1 x 1)
         "kernel": dim_bits, "stride": dim_bits, "padding": dim_bits,
-        "windows": range(max_windows + 1),
         "temporal": 1,                                  # PTB: always temporal packing
     })
 
@@ -126,7 +125,7 @@ class NtwuDispatcher(wiring.Component):
         self.chunk_layout = chunk_layout(cols, max_positions, dim_bits, max_windows)
         self.list_data = MemoryData(shape=self.entry_layout, depth=max_entries, init=[])
         super().__init__({
-            "config": In(dispatch_config_layout(dim_bits, max_windows)),
+            "config": In(dispatch_config_layout(dim_bits)),
             "build": In(1),
             "loc": In(ReadPort.Signature(addr_width=max(1, ceil_log2(max_locations)),
                                           shape=max_windows)),

@@ -33,6 +33,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from hw.pe import check_parameter
+from hw.arith import times
 
 
 __all__ = ["gather_config_layout", "lbuf_entry_layout", "popcount", "BeatGather"]
@@ -216,7 +217,7 @@ class BeatGather(wiring.Component):
                             base_y[c].eq(column.oy * cfg.stride - cfg.padding),
                             base_x[c].eq(column.ox * cfg.stride - cfg.padding),
                             row_base[c].eq((column.oy * cfg.stride - cfg.padding) * cfg.in_w),
-                            shift[c].eq(column.w * cfg.tws),
+                            shift[c].eq(times(column.w, cfg.tws, len(cfg.tws))),
                             used[c].eq(c < self.length),
                         ]
                     m.next = "RUN"

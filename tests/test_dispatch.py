@@ -39,7 +39,7 @@ def run_dispatcher(layer, spikes, cols, temporal):
         for name, value in (("in_h", layer.in_size[0]), ("in_w", layer.in_size[1]),
                             ("out_h", layer.out_size[0]), ("out_w", layer.out_size[1]),
                             ("kernel", layer.kernel), ("stride", layer.stride),
-                            ("padding", layer.padding), ("windows", windows),
+                            ("padding", layer.padding),
                             ("temporal", temporal)):
             ctx.set(getattr(cfg, name), value)
         ctx.set(dut.build, 1)
