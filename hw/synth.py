@@ -7,7 +7,7 @@ The flow is the project's own tools, YoWASP's WebAssembly builds of Yosys and ne
    (:func:`count_components`: what each component costs); then flattened, which is what is
    placed. Keeping the hierarchy stops optimisation across module boundaries (constants,
    unused bits and shared logic between components), so the components' sum is more than
-   the flattened design: about 43% more LUT4 for the 2x2 accelerator of nine components.
+   the flattened design: 16% more LUT4 for the 2x2 accelerator of nine components.
    (On iCE40 the pin shell below keeps its boundary with the design.)
 2. The flattened counts against the device's capacity (:data:`DEVICES`): a design that
    cannot fit is refused (:class:`DoesNotFit`) before nextpnr runs.
