@@ -22,25 +22,10 @@ import argparse
 import time
 
 from sim.analytic import run_analytic
-from sim.figures import paper_layers, synthetic_layer_input
+from sim.figures import FIGURE_LAYERS, figure_layer_network
 from sim import image as dram_image
 from sim.configure import rtl_parameters
 from sim.rtl import build_hosted, dram_words, run_rtl
-from spikex.netfile import Network
-
-
-LAYERS = {
-    "N-MNIST CONV1": ("n-mnist", 0, 30),
-    "DVSG-Medium CONV2": ("dvsg-medium", 1, 300),
-}
-
-
-def layer_network(name, rate, tws=5, seed=0, steps=None):
-    network, index, paper_steps = LAYERS[name]
-    steps = steps or paper_steps
-    layer = paper_layers(network, tws)[index]
-    spikes, weights = synthetic_layer_input(layer, rate, 1, steps, seed)
-    return Network([layer], [weights], spikes)
 
 
 def main():
@@ -57,9 +42,9 @@ def main():
     options = {"rows": args.rows, "cols": args.cols, "glb_kb": args.glb_kb, "lbuf_kb": args.lbuf_kb}
     print(f"{'layer':<19}{'T':>4}{'block':>6}{'rate':>8}{'dataflow':>9}{'cycles':>11}"
           f"{'analytic':>11}{'DRAM bytes':>12}{'PE util':>9}{'cycles/s':>10}")
-    for name in LAYERS:
+    for name in FIGURE_LAYERS:
         for rate in rates:
-            net = layer_network(name, rate, steps=args.dvsg_timesteps if "DVSG" in name else None)
+            net = figure_layer_network(name, rate, steps=args.dvsg_timesteps if "DVSG" in name else None)
             parameters = rtl_parameters(net, options)
             image = dram_image.pack(net, block_steps=parameters["block_steps"])
             build_hosted(args.simulator, parameters, dram_words(image, hosted=True))  # not timed

@@ -17,8 +17,8 @@ from spikex.netfile import ConvLayer, FcLayer, Network
 from sim.schedule import Hardware
 
 
-__all__ = ["PAPER_NETWORKS", "paper_layers", "synthetic_network", "synthetic_layer_input",
-           "fig9", "fig10", "fig11", "fig12", "make_figures", "save_figure"]
+__all__ = ["PAPER_NETWORKS", "FIGURE_LAYERS", "paper_layers", "synthetic_network",
+           "synthetic_layer_input", "figure_layer_network", "fig9", "fig10", "fig11", "fig12", "make_figures", "save_figure"]
 
 
 #: SPEC §2: per network, T and the layers (conv: C, H, M, E, s, p; fc: N, M).
@@ -66,6 +66,23 @@ def synthetic_layer_input(layer, firing_rate, batch, timesteps, seed):
     rng = np.random.default_rng(seed)
     spikes = (rng.random((batch, timesteps, *layer.in_shape)) < firing_rate).astype(np.uint8)
     return spikes, _weights(rng, layer)
+
+
+#: The layers Figs. 9 and 10 run alone: network of :data:`PAPER_NETWORKS`, index of the
+#: layer in it, the paper's T.
+FIGURE_LAYERS = {
+    "N-MNIST CONV1": ("n-mnist", 0, 30),            # Fig. 9
+    "DVSG-Medium CONV2": ("dvsg-medium", 1, 300),   # Fig. 10
+}
+
+
+def figure_layer_network(name, rate, tws=5, seed=0, steps=None):
+    """Layer ``name`` of :data:`FIGURE_LAYERS` alone, as a one-layer network of one sample:
+    Bernoulli input at ``rate`` over ``steps`` steps (None: the paper's T), random weights."""
+    network, index, paper_steps = FIGURE_LAYERS[name]
+    layer = paper_layers(network, tws)[index]
+    spikes, weights = synthetic_layer_input(layer, rate, 1, steps or paper_steps, seed)
+    return Network([layer], [weights], spikes)
 
 
 def _layer_counters(layer, rate, batch, timesteps, seed, hw):
