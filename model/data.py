@@ -721,7 +721,8 @@ def synthetic_trials(train_trials, test_trials, seed=0, duration_us=GESTURE_DURA
     first_test_slot = -(-train_trials // lightings) * lightings
     trials = []
     for r in range(train_trials + test_trials):
-        split, slot = ("train", r) if r < train_trials else ("test", first_test_slot + r - train_trials)
+        split, slot = (("train", r) if r < train_trials
+                       else ("test", first_test_slot + r - train_trials))
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(r,)))
         order = rng.permutation(GESTURE_CLASSES)
         pauses = rng.integers(*SYNTHETIC_PAUSE_US, size=GESTURE_CLASSES)

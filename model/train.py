@@ -38,8 +38,8 @@ from .hwloss import EdpModel, HardwareLoss, analytic_edp_model, divisor_tws
 from .networks import SpikingNet, net_config, spike_counts
 
 
-__all__ = ["TrainConfig", "load_nmnist", "load_gestures", "load_data", "split_train_val", "augment", "learning_rate", "train",
-           "evaluate", "export",
+__all__ = ["TrainConfig", "load_nmnist", "load_gestures", "load_data", "split_train_val",
+           "augment", "learning_rate", "train", "evaluate", "export",
            "load_checkpoint", "model_from_checkpoint"]
 
 

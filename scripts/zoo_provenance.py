@@ -52,7 +52,8 @@ def report(path, data, tws=None):
     spikes, labels = load_data(ckpt["config"], data, "Train", tc.get("samples"), False)
     _, val = split_train_val(len(labels), tc["val_fraction"], tc["seed"])
     test_spikes, test_labels = load_data(ckpt["config"], data, "Test", progress=False)
-    return {"train_samples": len(labels), "validation": measure(ckpt, spikes[val], labels[val], tws),
+    return {"train_samples": len(labels),
+            "validation": measure(ckpt, spikes[val], labels[val], tws),
             "test": measure(ckpt, test_spikes, test_labels, tws)}
 
 
