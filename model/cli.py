@@ -1,5 +1,6 @@
 """Subcommands of the co-design flow: ``train``, ``sweep-beta``, ``compile``, ``eval``,
-``import`` and ``export`` (NIR graphs, :mod:`model.nirgraph`).
+``import`` and ``export`` (NIR graphs, :mod:`model.nirgraph`), and ``gestures`` (the
+synthetic gesture set written as DVS128 Gesture files).
 
 ``register(subparsers)`` adds them to the ``spikex`` parser; each handler imports torch
 and the model code only when it runs.
@@ -14,6 +15,10 @@ from spikex.netfile import SpikexError
 __all__ = ["register"]
 
 DEFAULT_DATA = "../shared/data/nmnist-small"
+DATA_HELP = ("data set of the network's input: N-MNIST root (Train/, Test/) for the nmnist "
+             "nets, DVS128 Gesture (DvsGesture/ or a folder holding it) for dvsg-*")
+SPLIT_HELP = ("N-MNIST's Train/ or Test/ folder, or the recordings DVS128 Gesture's "
+              "trials_to_train.txt or trials_to_test.txt lists (default Test)")
 DEFAULT_BETAS = "5e-5,5e-4,5e-3,5e-2,1e-1"
 
 
@@ -97,14 +102,14 @@ def _sweep_beta(args):
     import torch
     from tqdm import tqdm
     from .networks import layer_geometry
-    from .train import train, load_nmnist
+    from .train import train, load_data
     torch.set_num_threads(args.threads)
     betas = _float_list(args.betas)
     cfg = _train_config(args, epochs=args.warmup_epochs)
     config = _preset(args)
+    data = load_data(config, args.data, "Train", args.samples)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    data = load_nmnist(args.data, "Train", config["T"], args.samples)
     train(cfg, out / "warmup", progress=False, data=data, verbose=False)
     warm = out / "warmup" / "last.ckpt"
     geometry = layer_geometry(config)
@@ -134,7 +139,7 @@ def _sweep_beta(args):
         ax.set_xlabel("beta")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-    figure.suptitle(f"{args.net}: SpikeX-HT sweep of beta ({len(data[1])} Train/ samples)")
+    figure.suptitle(f"{args.net}: SpikeX-HT sweep of beta ({len(data[1])} Train samples)")
     figure.tight_layout()
     figure.savefig(out / "sweep.png", dpi=120)
     print(f"wrote {out / 'sweep.png'}, {out / 'sweep.md'}, {out / 'sweep.json'}")
@@ -148,7 +153,7 @@ def _compile_net(ckpt_path, data, split, samples, tws=None, weight_bits=8, v_bit
     the same TWS.
     """
     from .compile import compile_checkpoint
-    from .train import load_checkpoint, load_nmnist, model_from_checkpoint
+    from .train import load_checkpoint, load_data, model_from_checkpoint
     ckpt = load_checkpoint(ckpt_path)
     model = model_from_checkpoint(ckpt)
     if tws:
@@ -156,7 +161,7 @@ def _compile_net(ckpt_path, data, split, samples, tws=None, weight_bits=8, v_bit
         if len(ckpt["tws"]) != len(model.geometry):
             raise SpikexError(f"--tws lists {len(ckpt['tws'])} values for "
                               f"{len(model.geometry)} layers of {ckpt_path}")
-    spikes, labels = load_nmnist(data, split, model.T, samples)
+    spikes, labels = load_data(model.config, data, split, samples)
     net = compile_checkpoint(model, ckpt["tws"], spikes.numpy(), labels.numpy(), weight_bits,
                              v_bits, acc_bits, str(ckpt_path))
     return ckpt, model, net
@@ -345,6 +350,20 @@ def _export(args):
           f"scale 1; dt {dt:g})")
 
 
+def _gestures(args):
+    from tqdm import tqdm
+    from .data import GESTURE_CLASSES, write_synthetic_gestures
+    try:
+        write_synthetic_gestures(args.output, args.train_trials, args.test_trials, args.seed,
+                                 lambda trials: tqdm(trials, desc="write", unit="trial",
+                                                     leave=False))
+    except FileExistsError as error:
+        raise SpikexError(str(error)) from None
+    print(f"wrote {Path(args.output) / 'DvsGesture'}: {args.train_trials} train and "
+          f"{args.test_trials} test trials of {GESTURE_CLASSES} gestures, SYNTHETIC "
+          f"(seed {args.seed}); use it as --data {args.output}")
+
+
 def _add_threads_argument(parser):
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: on a shared 2-core machine more "
@@ -362,11 +381,11 @@ def _add_network_output_arguments(parser, weight_bits, v_bits, default_text=""):
 
 def _add_training_arguments(parser, epochs, warmup):
     parser.add_argument("--net", default="nmnist", help="network preset (default nmnist)")
-    parser.add_argument("--data", default=DEFAULT_DATA, help="N-MNIST root with Train/ (only Train/ is read)")
+    parser.add_argument("--data", default=DEFAULT_DATA, help=DATA_HELP + "; only Train is read")
     parser.add_argument("--samples", type=int, default=None,
-                        help="class-balanced subset of Train/ (default: all)")
+                        help="class-balanced subset of Train (default: all)")
     parser.add_argument("--val-fraction", type=float, default=0.1,
-                        help="part of Train/ held out for validation and the HAS alpha steps")
+                        help="part of Train held out for validation and the HAS alpha steps")
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--warmup-epochs", type=int, default=warmup,
                         help="epochs of pre-training without the hardware loss")
@@ -392,7 +411,8 @@ def _add_training_arguments(parser, epochs, warmup):
 
 
 def register(subparsers):
-    train = subparsers.add_parser("train", help="train an SNN with SpikeX-HT/HAS on N-MNIST Train/")
+    train = subparsers.add_parser("train", help="train an SNN with SpikeX-HT/HAS on the Train "
+                                  "split of N-MNIST or DVS128 Gesture")
     _add_training_arguments(train, epochs=10, warmup=3)
     train.add_argument("--out", default=None, help="run folder for last.ckpt (default runs/NET)")
     train.add_argument("--resume", default=None, help="checkpoint to continue exactly from")
@@ -409,8 +429,8 @@ def register(subparsers):
 
     comp = subparsers.add_parser("compile", help="checkpoint -> spikex-net-v1 network file")
     comp.add_argument("checkpoint", help="checkpoint or exported model (.pt/.ckpt)")
-    comp.add_argument("--data", default=DEFAULT_DATA, help="N-MNIST root")
-    comp.add_argument("--split", default="Test", choices=("Train", "Test"))
+    comp.add_argument("--data", default=DEFAULT_DATA, help=DATA_HELP)
+    comp.add_argument("--split", default="Test", choices=("Train", "Test"), help=SPLIT_HELP)
     comp.add_argument("--samples", type=int, default=None, help="class-balanced subset of the split")
     comp.add_argument("--tws", default=None, help="comma list replacing the checkpoint's TWS")
     _add_network_output_arguments(comp, 8, 16, "default ")
@@ -449,10 +469,21 @@ def register(subparsers):
 
     ev = subparsers.add_parser("eval", help="accuracy in float, torch-int and golden")
     ev.add_argument("model", help="checkpoint (.pt/.ckpt) or network file (.npz)")
-    ev.add_argument("--data", default=DEFAULT_DATA, help="N-MNIST root (checkpoints only)")
-    ev.add_argument("--split", default="Test", choices=("Train", "Test"))
+    ev.add_argument("--data", default=DEFAULT_DATA, help=DATA_HELP + " (checkpoints only)")
+    ev.add_argument("--split", default="Test", choices=("Train", "Test"), help=SPLIT_HELP)
     ev.add_argument("--samples", type=int, default=None)
     ev.add_argument("--tws", default=None, help="comma list replacing the checkpoint's TWS")
     ev.add_argument("--acc-bits", type=int, default=24)
     _add_threads_argument(ev)
     ev.set_defaults(func=_eval)
+
+    gestures = subparsers.add_parser(
+        "gestures", help="write the synthetic gesture set as DVS128 Gesture files (AEDAT 3.1)")
+    gestures.add_argument("-o", "--output", required=True,
+                          help="folder to create; it receives DvsGesture/ (refused if it exists)")
+    gestures.add_argument("--train-trials", type=int, default=20,
+                          help="recordings in trials_to_train.txt, 11 gestures each (default 20)")
+    gestures.add_argument("--test-trials", type=int, default=5,
+                          help="recordings in trials_to_test.txt, of other users (default 5)")
+    gestures.add_argument("--seed", type=int, default=0)
+    gestures.set_defaults(func=_gestures)

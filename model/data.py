@@ -25,7 +25,9 @@ File formats:
 """
 
 import csv
+import shutil
 import struct
+import uuid
 from pathlib import Path
 from typing import NamedTuple
 
@@ -478,11 +480,15 @@ def _trial_files(directory, split):
     """The ``.aedat`` files listed in ``trials_to_<split>.txt``, in listed order."""
     listing = directory / f"trials_to_{split}.txt"
     if not listing.is_file():
-        raise FileNotFoundError(f"DVS-Gesture split list {listing} does not exist")
+        raise FileNotFoundError(f"DVS-Gesture split list {listing} does not exist (the root "
+                                "must be the DvsGesture folder or a folder holding it)")
     files = [directory / name.strip() for name in listing.read_text().splitlines() if name.strip()]
+    if not files:
+        raise ValueError(f"DVS-Gesture split list {listing} lists no recordings")
     for path in files:
-        if not path.is_file():
-            raise FileNotFoundError(f"{listing} lists {path.name}, but {path} does not exist")
+        for needed in (path, _labels_path(path)):
+            if not needed.is_file():
+                raise FileNotFoundError(f"{listing} lists {path.name}, but {needed} does not exist")
     return files
 
 
@@ -513,22 +519,31 @@ class DVSGesture(Dataset):
     duration_us : int
         Span binned from each gesture's start; the gesture is cut at its end
         time, so a shorter gesture leaves the last bins empty (default 1.5 s).
+    samples : int or None
+        If given, a class-balanced deterministic subset of this many gestures.
 
     Items are ``(spikes, label)``: uint8 tensor ``[T, 2, size, size]`` and the
     class minus 1 (0..10). ``segments`` lists ``(aedat_path, GestureSegment)``
-    in item order. The last recording read is kept in memory, so items taken in
-    order read each file once.
+    and ``labels`` the item labels, in item order (the listed recordings in turn,
+    each one's gestures in the order of its labels file). The last recording read
+    is kept in memory, so items taken in order read each file once.
     """
 
-    def __init__(self, root, split="train", T=300, size=64, duration_us=GESTURE_DURATION_US):
+    def __init__(self, root, split="train", T=300, size=64, duration_us=GESTURE_DURATION_US,
+                 samples=None):
         _check_choice("split", split, GESTURE_SPLITS)
         _check_positive("T", T)
         _check_positive("duration_us", duration_us)
         self.downsample = downsample_factor(size)
         self.T, self.size, self.duration_us = T, size, duration_us
         files = _trial_files(_gesture_dir(root), split)
-        self.segments = [(path, segment) for path in files
-                         for segment in read_gesture_labels(_labels_path(path))]
+        segments = [(path, segment) for path in files
+                    for segment in read_gesture_labels(_labels_path(path))]
+        if samples is not None:
+            chosen = balanced_subset([segment.gesture_class for _, segment in segments], samples)
+            segments = [segments[i] for i in chosen]
+        self.segments = segments
+        self.labels = [segment.gesture_class - 1 for _, segment in segments]
         self._cached = (None, None)
 
     def __len__(self):
@@ -631,7 +646,7 @@ class SyntheticGesture(Dataset):
             raise IndexError(f"index {index} is outside 0..{self.n_samples - 1}")
         rng = np.random.default_rng((self.seed, index))
         blob = self._blob_events(rng, self.label(index))
-        scattered = self._noise_events(rng, int(round(self.noise * len(blob))))
+        scattered = _scattered_events(rng, int(round(self.noise * len(blob))), 0, self.duration_us)
         events = np.concatenate([blob, scattered])
         return events[np.argsort(events["t"], kind="stable")]
 
@@ -653,13 +668,138 @@ class SyntheticGesture(Dataset):
         inside = (x >= 0) & (x < GESTURE_SENSOR_SIZE) & (y >= 0) & (y < GESTURE_SENSOR_SIZE)
         return make_events(x[inside], y[inside], t[inside], leading[inside])
 
-    def _noise_events(self, rng, count):
-        return make_events(rng.integers(0, GESTURE_SENSOR_SIZE, size=count),
-                           rng.integers(0, GESTURE_SENSOR_SIZE, size=count),
-                           rng.integers(0, self.duration_us, size=count),
-                           rng.integers(0, 2, size=count))
+    def noise_rate(self):
+        """Mean noise events per microsecond in an item."""
+        return self.noise * self.events_per_step * self.T / self.duration_us
 
     def __getitem__(self, index):
         shape = (2, self.size, self.size)
         spikes = bin_events(self.events(index), self.T, shape, self.duration_us, self.downsample)
         return torch.from_numpy(spikes), self.label(index)
+
+
+def _scattered_events(rng, count, start_us, end_us):
+    """``count`` events uniform over the sensor, both polarities and ``[start_us, end_us)``."""
+    return make_events(rng.integers(0, GESTURE_SENSOR_SIZE, size=count),
+                       rng.integers(0, GESTURE_SENSOR_SIZE, size=count),
+                       rng.integers(start_us, end_us, size=count),
+                       rng.integers(0, 2, size=count))
+
+
+# ------------------------------------- the synthetic set written as DVS128 Gesture files
+
+SYNTHETIC_LIGHTING = ("fluorescent", "fluorescent_led", "lab", "led", "natural")
+# A trial's first gesture starts this far into the sensor's clock, and pauses holding
+# only noise events separate its gestures and follow the last (microseconds, drawn
+# uniformly per trial and per pause).
+SYNTHETIC_LEAD_US = (1_000_000, 3_000_000)
+SYNTHETIC_PAUSE_US = (300_000, 1_000_000)
+
+
+class SyntheticTrial(NamedTuple):
+    """One recording of the synthetic set as :func:`synthetic_trials` plans it."""
+
+    name: str          # userXX_<lighting>: the file stem
+    split: str         # "train" or "test"
+    items: tuple       # indices into SyntheticGesture(11 * trials, seed=seed), in recorded order
+    starts_us: tuple   # each item's start on the recording's clock
+    end_us: int        # end of the recording
+
+
+def synthetic_trials(train_trials, test_trials, seed=0, duration_us=GESTURE_DURATION_US):
+    """The recordings :func:`write_synthetic_gestures` writes, as :class:`SyntheticTrial`.
+
+    Trial ``r`` (the train trials first) holds items ``11 r .. 11 r + 10`` of
+    ``SyntheticGesture(11 * (train_trials + test_trials), seed=seed)``: one gesture of
+    each class, as a subject of DVS128 Gesture performs each gesture once a trial, in
+    a seeded order. As there, a user records one trial per lighting
+    (:data:`SYNTHETIC_LIGHTING`), and no user is in both splits.
+    """
+    _check_positive("train_trials", train_trials)
+    _check_positive("test_trials", test_trials)
+    lightings = len(SYNTHETIC_LIGHTING)
+    first_test_slot = -(-train_trials // lightings) * lightings
+    trials = []
+    for r in range(train_trials + test_trials):
+        split, slot = (("train", r) if r < train_trials
+                       else ("test", first_test_slot + r - train_trials))
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(r,)))
+        order = rng.permutation(GESTURE_CLASSES)
+        pauses = rng.integers(*SYNTHETIC_PAUSE_US, size=GESTURE_CLASSES)
+        ends = rng.integers(*SYNTHETIC_LEAD_US) + np.cumsum(duration_us + pauses) - pauses
+        trials.append(SyntheticTrial(
+            f"user{slot // lightings + 1:02d}_{SYNTHETIC_LIGHTING[slot % lightings]}", split,
+            tuple(int(i) for i in r * GESTURE_CLASSES + order),
+            tuple(int(end) - duration_us for end in ends), int(ends[-1] + pauses[-1])))
+    return trials
+
+
+def _synthetic_recording(gestures, trial, rng):
+    """Events of ``trial``: its items from their starts, noise alone before and between them."""
+    duration = gestures.duration_us
+    pauses = zip((0,) + tuple(s + duration for s in trial.starts_us),
+                 trial.starts_us + (trial.end_us,))
+    parts = [_scattered_events(rng, int(round(gestures.noise_rate() * (end - start))), start, end)
+             for start, end in pauses]
+    for item, start in zip(trial.items, trial.starts_us):
+        events = gestures.events(item)
+        events["t"] += start
+        parts.append(events)
+    events = np.concatenate(parts)
+    return events[np.argsort(events["t"], kind="stable")]
+
+
+def write_synthetic_gestures(root, train_trials, test_trials, seed=0, progress=iter):
+    """Write the synthetic gesture set in DVS128 Gesture's layout; return its trials.
+
+    ``root/DvsGesture/`` receives, per :func:`synthetic_trials`, ``userXX_<lighting>.aedat``
+    (AEDAT 3.1, a comment line in the header saying it is synthetic),
+    ``userXX_<lighting>_labels.csv`` (class = label + 1, each gesture's
+    ``[start, start + duration)``), ``trials_to_train.txt``, ``trials_to_test.txt`` and
+    a ``README.txt``, so :class:`DVSGesture` reads it as it reads the real set, and gesture
+    ``k`` of a trial bins to item ``trial.items[k]`` of :class:`SyntheticGesture`.
+
+    The set is written into a new hidden folder beside ``root`` and renamed to ``root``
+    when complete: on any error nothing is left. ``root`` must not exist. ``progress``
+    wraps the iteration over the trials (e.g. ``tqdm``).
+    """
+    root = Path(root)
+    if root.exists():
+        raise FileExistsError(f"{root} already exists; the gesture set is written only "
+                              "into a new folder")
+    trials = synthetic_trials(train_trials, test_trials, seed)
+    gestures = SyntheticGesture(GESTURE_CLASSES * len(trials), seed=seed)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = root.parent / f".{root.name}.{uuid.uuid4().hex}.partial"
+    try:
+        directory = staging / "DvsGesture"
+        directory.mkdir(parents=True)
+        header = (*AEDAT31_HEADER_LINES[:-1],
+                  f"#Synthetic: not recorded; spikex gestures, seed {seed}", AEDAT31_END_LINE)
+        for r, trial in enumerate(progress(trials)):
+            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(r, 1)))
+            write_aedat31(directory / f"{trial.name}.aedat",
+                          _synthetic_recording(gestures, trial, rng), header)
+            rows = [(gestures.label(item) + 1, start, start + gestures.duration_us)
+                    for item, start in zip(trial.items, trial.starts_us)]
+            with (directory / f"{trial.name}_labels.csv").open("w", newline="") as f:
+                csv.writer(f, lineterminator="\n").writerows([GESTURE_LABELS_HEADER, *rows])
+        for split in GESTURE_SPLITS:
+            names = "".join(f"{t.name}.aedat\n" for t in trials if t.split == split)
+            (directory / f"trials_to_{split}.txt").write_text(names)
+        (directory / "README.txt").write_text(_synthetic_readme(trials, seed))
+        staging.rename(root)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return trials
+
+
+def _synthetic_readme(trials, seed):
+    classes = "\n".join(f"  {k + 1:2d} {name}" for k, name in enumerate(SYNTHETIC_CLASSES))
+    counts = {split: sum(t.split == split for t in trials) for split in GESTURE_SPLITS}
+    return (f"SYNTHETIC stand-in for DVS128 Gesture: no recording of a person, written by\n"
+            f"`spikex gestures` (model/data.py, SyntheticGesture) with seed {seed}.\n"
+            f"{counts['train']} train and {counts['test']} test trials of {GESTURE_CLASSES} "
+            f"gestures each, in the layout and AEDAT 3.1 format of the real set.\n"
+            f"Classes (the labels files' class column):\n{classes}\n")

@@ -1,4 +1,4 @@
-"""Training: warm-up, then SpikeX-HT (and SpikeX-HAS) on the Train/ split only.
+"""Training: warm-up, then SpikeX-HT (and SpikeX-HAS) on the Train split only.
 
 Two phases (paper §IV-A):
 
@@ -10,7 +10,9 @@ Two phases (paper §IV-A):
    validation split (:mod:`model.has`); without it every layer keeps the fixed ``tws``.
 
 ``L_acc`` is the cross-entropy of the last layer's spike counts (times ``logit_scale``).
-The validation split is a seeded ``val_fraction`` of Train/; Test/ is never read here.
+The data set follows the network's input (:func:`load_data`): N-MNIST's Train/ folder or
+the recordings DVS128 Gesture's ``trials_to_train.txt`` lists. The validation split is a
+seeded ``val_fraction`` of that Train split; the Test split is never read here.
 
 A checkpoint (``<out>/last.ckpt``, written after every epoch and when ``max_steps`` stops
 the run) holds the model, the optimisers, the search logits, the RNG states, the epoch,
@@ -36,8 +38,8 @@ from .hwloss import EdpModel, HardwareLoss, analytic_edp_model, divisor_tws
 from .networks import SpikingNet, net_config, spike_counts
 
 
-__all__ = ["TrainConfig", "load_nmnist", "split_train_val", "augment", "learning_rate", "train",
-           "evaluate", "export",
+__all__ = ["TrainConfig", "load_nmnist", "load_gestures", "load_data", "split_train_val",
+           "augment", "learning_rate", "train", "evaluate", "export",
            "load_checkpoint", "model_from_checkpoint"]
 
 
@@ -77,14 +79,54 @@ def load_nmnist(root, split, T, samples=None, progress=True, duration_us=300_000
     The first ``duration_us`` of each recording is binned into ``T`` steps.
     """
     from .data import NMNIST
+    return _in_memory(lambda: NMNIST(root, split, T=T, duration_us=duration_us, samples=samples),
+                      root, split, progress)
+
+
+def load_gestures(root, split, T, size, samples=None, progress=True):
+    """A whole DVS128 Gesture split in memory: uint8 ``[N, T, 2, size, size]``, labels ``[N]``.
+
+    ``split`` "Train" or "Test" (either case) reads the recordings of
+    ``trials_to_train.txt`` or ``trials_to_test.txt``; one item per labelled gesture.
+    """
+    from .data import DVSGesture
+    return _in_memory(lambda: DVSGesture(root, split.lower(), T=T, size=size, samples=samples),
+                      root, split, progress)
+
+
+def load_data(config, root, split, samples=None, progress=True):
+    """The ``split`` of the data set the network ``config`` reads, by its input, in memory.
+
+    N-MNIST for a ``[2, 34, 34]`` input, DVS128 Gesture (downsampled to the input's
+    size) for ``[2, 64, 64]`` or ``[2, 32, 32]`` with 11 classes; ``config["T"]`` steps.
+    """
+    from .data import GESTURE_CLASSES, GESTURE_SIZES, NMNIST_SIZE
+    channels, height, width = config["input_shape"]
+    if channels == 2 and height == width == NMNIST_SIZE:
+        return load_nmnist(root, split, config["T"], samples, progress)
+    if (channels == 2 and height == width and height in GESTURE_SIZES
+            and config["classes"] == GESTURE_CLASSES):
+        return load_gestures(root, split, config["T"], height, samples, progress)
+    raise SpikexError(f"network {config['name']}: no data set has input {config['input_shape']} "
+                      f"and {config['classes']} classes (N-MNIST: [2, 34, 34], 10; DVS128 "
+                      f"Gesture: [2, 64, 64] or [2, 32, 32], {GESTURE_CLASSES})")
+
+
+def _in_memory(make_dataset, root, split, progress):
+    """Every item of ``make_dataset()`` in one uint8 array; a data error is one line."""
     try:
-        dataset = NMNIST(root, split, T=T, duration_us=duration_us, samples=samples)
+        dataset = make_dataset()
+        if not len(dataset):
+            raise ValueError(f"{root}: the {split} split holds no samples")
+        first = dataset[0][0].numpy()
+        # into place: stacking uint8 tensors is slow
+        spikes = np.empty((len(dataset), *first.shape), dtype=np.uint8)
+        spikes[0] = first
+        for i in tqdm(range(1, len(dataset)), desc=f"read {split}", unit="sample",
+                      disable=not progress, leave=False):
+            spikes[i] = dataset[i][0].numpy()
     except (FileNotFoundError, ValueError) as error:
         raise SpikexError(str(error)) from None
-    spikes = np.empty((len(dataset), T, 2, 34, 34), dtype=np.uint8)
-    for i in tqdm(range(len(dataset)), desc=f"read {split}", unit="file", disable=not progress,
-                  leave=False):
-        spikes[i] = dataset[i][0].numpy()    # into place: stacking uint8 tensors is slow
     return torch.from_numpy(spikes), torch.tensor(dataset.labels)
 
 
@@ -301,8 +343,8 @@ def train(cfg, out_dir, resume=None, progress=True, data=None, verbose=True):
         trainer.restore(ckpt)
         epoch, batch_start, step = ckpt["epoch"], ckpt["batch"], ckpt["step"]
         history = ckpt["history"]
-    spikes, labels = data if data is not None else load_nmnist(cfg.data, "Train", config["T"],
-                                                               cfg.samples, progress)
+    spikes, labels = data if data is not None else load_data(config, cfg.data, "Train",
+                                                             cfg.samples, progress)
     train_idx, val_idx = split_train_val(len(labels), cfg.val_fraction, cfg.seed)
     batches = (len(train_idx) + cfg.batch_size - 1) // cfg.batch_size
     out_dir.mkdir(parents=True, exist_ok=True)     # only now: a refused run leaves no folder

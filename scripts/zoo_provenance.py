@@ -1,8 +1,9 @@
 """Write the provenance JSON of a model in ``model/zoo/``: commands, seed, data, sha256 and
 the accuracies measured here.
 
-The model's validation split of Train/ (the seeded ``val_fraction`` its run held out and
-selected on) and all of Test/ (read only to report) are run in float, torch-int and
+The model's validation split of Train (the seeded ``val_fraction`` its run held out and
+selected on) and all of Test (read only to report), of N-MNIST or DVS128 Gesture as the
+network's input says (:func:`model.train.load_data`), are run in float, torch-int and
 golden; torch-int and golden must agree bit for bit. ``--baseline`` (the beta = 0 model
 trained the same way) is measured too, at its own TWS and at the model's.
 
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from model.compile import compile_checkpoint, densities, run_integer
-from model.train import (evaluate, load_checkpoint, load_nmnist, model_from_checkpoint,
+from model.train import (evaluate, load_checkpoint, load_data, model_from_checkpoint,
                          split_train_val)
 from sim.golden import predict, run_network
 
@@ -48,10 +49,11 @@ def report(path, data, tws=None):
     ckpt = load_checkpoint(path)
     tc = ckpt["train_config"]
     tws = tws or ckpt["tws"]
-    spikes, labels = load_nmnist(data, "Train", ckpt["config"]["T"], tc.get("samples"), False)
+    spikes, labels = load_data(ckpt["config"], data, "Train", tc.get("samples"), False)
     _, val = split_train_val(len(labels), tc["val_fraction"], tc["seed"])
-    test_spikes, test_labels = load_nmnist(data, "Test", ckpt["config"]["T"], progress=False)
-    return {"validation": measure(ckpt, spikes[val], labels[val], tws),
+    test_spikes, test_labels = load_data(ckpt["config"], data, "Test", progress=False)
+    return {"train_samples": len(labels),
+            "validation": measure(ckpt, spikes[val], labels[val], tws),
             "test": measure(ckpt, test_spikes, test_labels, tws)}
 
 
@@ -61,25 +63,31 @@ def main():
     parser.add_argument("--baseline", default=None, help="the beta = 0 model trained the same way")
     parser.add_argument("--command", action="append", default=[],
                         help="a command that made the model, in order (repeat)")
-    parser.add_argument("--data", default="../shared/data/nmnist-small")
+    parser.add_argument("--data", default="../shared/data/nmnist-small",
+                        help="the data set the model was trained on (N-MNIST or DVS128 Gesture)")
+    parser.add_argument("--data-note", default=None,
+                        help="what the data is, e.g. how a synthetic set was made")
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
     path = Path(args.model)
     ckpt = load_checkpoint(path)
     tc = ckpt["train_config"]
+    measured = report(path, args.data)
     provenance = {
         "model": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "commands": args.command, "seed": tc["seed"],
-        "data": {"root": args.data, "train": "Train/ (1,000 recordings)",
-                 "validation": f"a seeded {tc['val_fraction']:g} of Train/ (seed {tc['seed']}), "
+        "data": {"root": args.data, **({"note": args.data_note} if args.data_note else {}),
+                 "train": f"the Train split ({measured['train_samples']} samples)",
+                 "validation": f"a seeded {tc['val_fraction']:g} of Train (seed {tc['seed']}), "
                                "used for the HAS alpha steps and for choosing the model",
-                 "test": "Test/ (100 recordings), read only to report"},
+                 "test": f"the Test split ({measured['test']['samples']} samples), read only "
+                         "to report"},
         "train_config": tc, "tws": ckpt["tws"],
         "epochs": [{k: v for k, v in record.items() if not isinstance(v, list)}
                    for record in ckpt["history"]],
         "torch": torch.__version__,
-        **report(path, args.data)}
+        **measured}
     if args.baseline:
         provenance["baseline"] = {"model": args.baseline, **report(args.baseline, args.data),
                                   "at_model_tws": report(args.baseline, args.data, ckpt["tws"])}

@@ -53,6 +53,8 @@ LIMITS = {
     "augment_shift": (0, 16, "pixels"),
     "augment_drop": (0, 1, "a probability"),
     "seed": (0, 2 ** 63 - 1, "a seed"),
+    "train_trials": (1, 100000, "recordings"),
+    "test_trials": (1, 100000, "recordings"),
     "freq": (1, 1000, "MHz of the clock"),
 }
 
@@ -73,6 +75,7 @@ PATHS = {
     "sweep-beta": ((), ("out",), ("data", "edp_model")),
     "figures": ((), ("output",), ()),
     "fit-edp": (("output",), (), ("net", "energy_table")),
+    "gestures": ((), ("output",), ()),
 }
 
 

@@ -1,4 +1,5 @@
-"""Tests of model/data.py: N-MNIST on real files, AEDAT 3.1, DVS-Gesture, binning."""
+"""Tests of model/data.py: N-MNIST on real files, AEDAT 3.1, DVS-Gesture, binning, and the
+synthetic gesture set written as DVS-Gesture files."""
 
 import struct
 from pathlib import Path
@@ -7,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+import model.data
 from model.data import (
     DVSGesture, EVENT_DTYPE, GestureSegment, NMNIST, SyntheticGesture, balanced_subset,
     bin_events, make_events, read_aedat31_events, read_gesture_labels, read_nmnist_events,
-    write_aedat31,
+    synthetic_trials, write_aedat31, write_synthetic_gestures,
 )
 
 NMNIST_ROOT = Path(__file__).resolve().parents[2] / "shared/data/nmnist-small"
@@ -344,6 +346,25 @@ def test_dvs_gesture_errors_name_the_problem(tmp_path):
     (directory / "trials_to_test.txt").write_text("user09_natural.aedat\n")
     with pytest.raises(FileNotFoundError, match="lists user09_natural.aedat"):
         DVSGesture(tmp_path, split="test")
+    (directory / "user01_fluorescent_labels.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="lists user01_fluorescent.aedat, but "
+                       + str(directory / "user01_fluorescent_labels.csv") + " does not exist"):
+        DVSGesture(tmp_path)
+    (directory / "trials_to_test.txt").write_text("\n")
+    with pytest.raises(ValueError, match="trials_to_test.txt lists no recordings"):
+        DVSGesture(tmp_path, split="test")
+
+
+def test_dvs_gesture_samples_is_a_balanced_subset_in_item_order(tmp_path):
+    directory = make_gesture_set(tmp_path)
+    (directory / "trials_to_train.txt").write_text("user01_fluorescent.aedat\nuser02_led.aedat\n")
+    full = DVSGesture(tmp_path, T=10, duration_us=1_000)
+    assert full.labels == [0, 4, 10, 2, 7]
+    # one gesture of each of the three lowest classes, in item order
+    subset = DVSGesture(tmp_path, T=10, duration_us=1_000, samples=3)
+    assert subset.labels == [0, 4, 2]
+    assert subset.segments == [full.segments[i] for i in (0, 1, 3)]
+    np.testing.assert_array_equal(subset[2][0], full[3][0])
 
 
 # ------------------------------------------------------------- synthetic gestures
@@ -368,3 +389,66 @@ def test_synthetic_gesture_events_are_ordered_and_on_the_sensor():
     assert (np.diff(events["t"]) >= 0).all()
     assert events["x"].min() >= 0 and events["x"].max() < 128
     assert events["y"].min() >= 0 and events["y"].max() < 128
+
+
+# -------------------------------------------- the synthetic set as DVS-Gesture files
+
+def test_written_gesture_set_reads_back_as_the_synthetic_items(tmp_path):
+    """Written as AEDAT 3.1 recordings and read by the real reader, each labelled gesture
+    is, bin for bin, the in-memory item it was made from."""
+    trials = write_synthetic_gestures(tmp_path / "set", 2, 1, seed=5)
+    assert trials == synthetic_trials(2, 1, seed=5)
+    directory = tmp_path / "set" / "DvsGesture"
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "README.txt", "trials_to_test.txt", "trials_to_train.txt",
+        "user01_fluorescent.aedat", "user01_fluorescent_labels.csv",
+        "user01_fluorescent_led.aedat", "user01_fluorescent_led_labels.csv",
+        "user02_fluorescent.aedat", "user02_fluorescent_labels.csv"]
+    assert (directory / "trials_to_test.txt").read_text() == "user02_fluorescent.aedat\n"
+    assert "SYNTHETIC" in (directory / "README.txt").read_text()
+    assert b"#Synthetic: " in (directory / "user02_fluorescent.aedat").read_bytes()[:200]
+    items = SyntheticGesture(33, T=300, size=32, seed=5)
+    for split in ("train", "test"):
+        data = DVSGesture(tmp_path / "set", split, T=300, size=32)
+        made = [item for trial in trials if trial.split == split for item in trial.items]
+        assert len(data) == len(made) == 11 * sum(t.split == split for t in trials)
+        for index, item in enumerate(made):
+            spikes, label = data[index]
+            expected, expected_label = items[item]
+            assert label == expected_label
+            assert torch.equal(spikes, expected), f"{split} gesture {index} (item {item})"
+    for trial in trials:
+        # every class once a trial; the recording holds noise outside its gestures
+        assert sorted(items.label(i) for i in trial.items) == list(range(11))
+        events = read_aedat31_events(directory / f"{trial.name}.aedat")
+        assert events["t"].min() < trial.starts_us[0] and (np.diff(events["t"]) >= 0).all()
+        assert events["t"].max() >= trial.starts_us[-1] + items.duration_us
+
+
+def test_gesture_set_is_deterministic_and_refuses_an_existing_folder(tmp_path):
+    write_synthetic_gestures(tmp_path / "a", 1, 1, seed=2)
+    write_synthetic_gestures(tmp_path / "b", 1, 1, seed=2)
+    files = sorted(p.name for p in (tmp_path / "a" / "DvsGesture").iterdir())
+    for name in files:
+        assert (tmp_path / "a/DvsGesture" / name).read_bytes() == \
+            (tmp_path / "b/DvsGesture" / name).read_bytes(), name
+    with pytest.raises(FileExistsError, match="a already exists"):
+        write_synthetic_gestures(tmp_path / "a", 1, 1)
+    with pytest.raises(ValueError, match="test_trials must be a positive integer, not 0"):
+        write_synthetic_gestures(tmp_path / "c", 1, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+
+
+def test_gesture_set_writer_leaves_nothing_on_error(tmp_path, monkeypatch):
+    written = []
+
+    def fail_on_the_second(path, events, *args):
+        if written:
+            raise OSError(f"{path}: disk full")
+        written.append(path)
+        write_aedat31(path, events, *args)
+
+    monkeypatch.setattr(model.data, "write_aedat31", fail_on_the_second)
+    with pytest.raises(OSError, match="disk full"):
+        write_synthetic_gestures(tmp_path / "set", 2, 1)
+    assert written and list(tmp_path.iterdir()) == []
