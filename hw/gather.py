@@ -107,7 +107,8 @@ class BeatGather(wiring.Component):
         Running counts of GLB spike-word reads (one per in-bounds column per candidate)
         and weight-word reads (one per candidate).
     tags : In(ReadPort.Signature(addr_width=tag_addr_width, shape=32))
-        Combinational read port of the input SP-MB tags.
+        Synchronous read port of the input SP-MB tags (addressed a cycle ahead, with the
+        run of the next cycle).
     spikes : In(ReadPort.Signature(addr_width=spike_addr_width, shape=max_timesteps)).array(cols)
     weights : In(ReadPort.Signature(addr_width=weight_addr_width, shape=rows * weight_bits))
     lbuf : In(WritePort.Signature(addr_width=ceil_log2(lbuf_depth), shape=entry))
@@ -163,6 +164,7 @@ class BeatGather(wiring.Component):
         ky_w = Signal(wide)                 # ky * in_w
         channel_base = Signal(wide)         # c * in_h * in_w
         run = Signal(self.count_bits)       # SP-MB run of f
+        run_next = Signal(self.count_bits)  # its value in the next cycle: the tag address
         in_run = Signal(self.count_bits)
         issued = Signal()                   # a candidate was issued last cycle
         seg_issued = Signal(range(self.lbuf_depth + 1))     # candidates of this segment
@@ -170,8 +172,11 @@ class BeatGather(wiring.Component):
         tws_mask = Signal(self.tws_max)
         m.d.comb += tws_mask.eq((1 << cfg.tws) - 1)
 
+        # The tags are read a cycle ahead through a synchronous port: ``run`` is assigned
+        # through its next value, which addresses them.
+        m.d.comb += [run_next.eq(run), self.tags.addr.eq(run_next[5:])]
+        m.d.sync += run.eq(run_next)
         tag_bit = self.tags.data.bit_select(run[:5], 1)
-        m.d.comb += self.tags.addr.eq(run[5:])
         active_run = ~cfg.tailor | tag_bit
 
         # Stage 2: the words of the candidate issued last cycle.
@@ -209,8 +214,9 @@ class BeatGather(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [f.eq(0), ky.eq(0), kx.eq(0), ky_w.eq(0), channel_base.eq(0),
-                                 run.eq(0), in_run.eq(0), self.beats.eq(0), self.set_bits.eq(0),
+                                 in_run.eq(0), self.beats.eq(0), self.set_bits.eq(0),
                                  seg_issued.eq(0)]
+                    m.d.comb += run_next.eq(0)
                     for c in range(cols):
                         column = self.columns[c]
                         m.d.sync += [
@@ -235,8 +241,9 @@ class BeatGather(wiring.Component):
                         m.d.sync += channel_base.eq(channel_base + cfg.run)
                     with m.Else():
                         m.d.sync += channel_base.eq(channel_base + cfg.in_hw)
-                    m.d.sync += [f.eq(f + cfg.run), run.eq(run + 1), in_run.eq(0),
-                                 ky.eq(0), kx.eq(0), ky_w.eq(0)]
+                    m.d.sync += [f.eq(f + cfg.run), in_run.eq(0), ky.eq(0), kx.eq(0),
+                                 ky_w.eq(0)]
+                    m.d.comb += run_next.eq(run + 1)
                 with m.Else():
                     for c in range(cols):
                         m.d.comb += self.spikes[c].en.eq(1)
@@ -255,7 +262,8 @@ class BeatGather(wiring.Component):
                     with m.Else():
                         m.d.sync += kx.eq(kx + 1)
                     with m.If(in_run == cfg.run - 1):
-                        m.d.sync += [in_run.eq(0), run.eq(run + 1)]
+                        m.d.sync += in_run.eq(0)
+                        m.d.comb += run_next.eq(run + 1)
                     with m.Else():
                         m.d.sync += in_run.eq(in_run + 1)
             with m.State("WAIT"):

@@ -85,10 +85,13 @@ class InputLoader(wiring.Component):
         done. ``done``: the load's last cycle. ``written``: a spike word is written this
         cycle (the layer's ``glb_writes``).
     tags_write, tags_read : In(WritePort.Signature(...)), In(ReadPort.Signature(...))
-        The input SP-MB tags (read combinationally).
+        The input SP-MB tags. ``tags_read`` is synchronous and transparent to
+        ``tags_write``: the loader addresses it with the SP-MB index of the next cycle.
     spikes : In(WritePort.Signature(...))
     locations_write, locations_read : In(WritePort.Signature(...)), In(ReadPort.Signature(...))
-        The location tags (read combinationally: a read-modify-write a cycle).
+        The location tags: a read-modify-write a cycle. ``locations_read`` is synchronous
+        and transparent to ``locations_write`` (block RAM): the loader addresses it with the
+        location of the next cycle, so the word is there when the spike word completes.
 
     Latency: a request reaches the arbiter in the cycle ``start`` is high (SpikeX); then a
     cycle per tag word, a cycle per location cleared, a cycle per SP-MB and a cycle per
@@ -123,17 +126,24 @@ class InputLoader(wiring.Component):
         spike_addr = Signal(32)         # the block's spike words
         steps = Signal(32)              # the block's steps
         spmb = Signal(32)               # SP-MB index
+        spmb_next = Signal(32)          # its value in the next cycle (addresses the tags)
         item = Signal(32)               # input index (spikes), tag word (tags)
         item_end = Signal(32)
         word_in = Signal(range(T_max // 32 + 2))
         loc_index = Signal(32)
+        loc_next = Signal(32)           # its value in the next cycle (addresses the tags)
         loc_clear = Signal(32)
         assembly = Signal(T_max)
         remaining = Signal(32)          # tag words still to take
         request = Signal.like(self.dram.request.payload)
         spikes_base = Mux(bank, self.max_inputs // 2, 0)
         tags_base = Mux(bank, self.tag_words, 0)
-        m.d.comb += self.tags_read.addr.eq(tags_base + spmb[5:])
+        # The tag memories are read a cycle ahead: ``spmb`` and ``loc_index`` are assigned
+        # through their next values, which address the synchronous read ports.
+        m.d.comb += [spmb_next.eq(spmb), loc_next.eq(loc_index)]
+        m.d.sync += [spmb.eq(spmb_next), loc_index.eq(loc_next)]
+        m.d.comb += [self.tags_read.addr.eq(tags_base + spmb_next[5:]),
+                     self.locations_read.addr.eq(spikes_base + loc_next)]
         spmb_active = ~cfg.tailor | self.tags_read.data.bit_select(spmb[:5], 1)
         spike_mask = Signal(T_max)
         m.d.comb += spike_mask.eq((Const(1, T_max + 1) << steps[:ceil_log2(T_max + 1)]) - 1)
@@ -195,7 +205,8 @@ class InputLoader(wiring.Component):
                              self.locations_write.data.eq(0), self.locations_write.en.eq(1)]
                 m.d.sync += loc_clear.eq(loc_clear + 1)
                 with m.If(loc_clear + 1 >= cfg.locations):
-                    m.d.sync += [spmb.eq(0), item.eq(0)]
+                    m.d.comb += spmb_next.eq(0)
+                    m.d.sync += item.eq(0)
                     m.next = "SPMB"
                 stop_on_abort()
             with m.State("SPMB"):
@@ -210,16 +221,16 @@ class InputLoader(wiring.Component):
                                  self.dram.request.payload.length.eq(
                                      times(end - item, wpi, len(wpi)) << 2)]
                     with m.If(self.dram.request.ready):
-                        m.d.sync += [item_end.eq(end), word_in.eq(0), loc_index.eq(0),
-                                     assembly.eq(0)]
+                        m.d.comb += loc_next.eq(0)
+                        m.d.sync += [item_end.eq(end), word_in.eq(0), assembly.eq(0)]
                         m.next = "SPIKES"
                 with m.Else():
-                    m.d.sync += [spmb.eq(spmb + 1), item.eq(item + cfg.group)]
+                    m.d.comb += spmb_next.eq(spmb + 1)
+                    m.d.sync += item.eq(item + cfg.group)
                 stop_on_abort()
             with m.State("SPIKES"):
                 m.d.comb += rdata.ready.eq(1)
-                m.d.comb += [self.locations_read.addr.eq(spikes_base + loc_index),
-                             self.locations_write.addr.eq(spikes_base + loc_index),
+                m.d.comb += [self.locations_write.addr.eq(spikes_base + loc_index),
                              self.locations_write.data.eq(self.locations_read.data | locations_of),
                              self.spikes.addr.eq(spikes_base + item),
                              self.spikes.data.eq(spike_word)]
@@ -227,11 +238,11 @@ class InputLoader(wiring.Component):
                     with m.If(word_in == wpi - 1):
                         m.d.comb += [self.spikes.en.eq(1), self.locations_write.en.eq(1),
                                      self.control.written.eq(1)]
-                        m.d.sync += [word_in.eq(0), assembly.eq(0), item.eq(item + 1),
-                                     loc_index.eq(Mux(loc_index + 1 == cfg.locations, 0,
-                                                      loc_index + 1))]
+                        m.d.sync += [word_in.eq(0), assembly.eq(0), item.eq(item + 1)]
+                        m.d.comb += loc_next.eq(Mux(loc_index + 1 == cfg.locations, 0,
+                                                    loc_index + 1))
                         with m.If(item + 1 == item_end):
-                            m.d.sync += spmb.eq(spmb + 1)
+                            m.d.comb += spmb_next.eq(spmb + 1)
                             m.next = "SPMB"
                     with m.Else():
                         m.d.sync += [word_in.eq(word_in + 1), assembly.eq(spike_word)]

@@ -21,14 +21,14 @@ def output_addr_bits(max_outputs):
 
 
 class OutputWriteSignature(wiring.Signature):
-    """A write of spike bits under a bit mask (``en``, one bit per step), seen from the
-    writer; a clear is a write with a one-bit ``en`` that zeroes the word."""
+    """A write of spike bits, seen from the writer: with ``en``, the set bits of ``data`` are
+    OR-ed into word ``addr`` (a clear: the word zeroed)."""
 
-    def __init__(self, *, addr_bits, max_timesteps, en_bits=None):
+    def __init__(self, *, addr_bits, max_timesteps):
         super().__init__({
             "addr": Out(addr_bits),
             "data": Out(max_timesteps),
-            "en": Out(max_timesteps if en_bits is None else en_bits),
+            "en": Out(1),
         })
 
 
@@ -51,10 +51,12 @@ class OutputGlb(wiring.Component):
     and clears words of one bank while the passes write the other. Each bank is one memory
     per column, holding the bits that column wrote; a word's spikes are the OR of its
     columns' words. Each memory has one write port and one read port: block RAM. Column
-    ``c``'s write takes its result bits as a read-modify-write (read in the cycle
-    ``write[c]`` gives them, written the next with the other bits as read), or else a clear;
-    its read port serves that read or else ``read``. The users never use one bank from both
-    sides at once, nor one column's same word two cycles running, so nothing waits.
+    ``c``'s write ORs its result bits into the word as a read-modify-write (read in the cycle
+    ``write[c]`` gives them, written the next), or else a clear; its read port serves that
+    read or else ``read``. The users never use one bank from both sides at once, nor one
+    column's same word two cycles running, so nothing waits. A word is cleared as it goes
+    out and each output bit is written once between clears (one NTWU, one window), so an OR
+    is the write: no bit mask is needed.
 
     Parameters
     ----------
@@ -68,8 +70,8 @@ class OutputGlb(wiring.Component):
     Ports
     -----
     write : In(OutputWriteSignature(...)).array(cols)
-        Column ``c``'s result bits: ``data`` where ``en`` is set, into word ``addr``.
-    clear : In(OutputWriteSignature(..., en_bits=1))
+        Column ``c``'s result bits: ``data`` OR-ed into word ``addr`` when ``en``.
+    clear : In(OutputWriteSignature(...))
         Word ``addr`` to zero (a column's write to the word in the same cycle wins).
     read : In(OutputReadSignature(...))
         Word ``addr``, the OR of its columns, in ``data`` the cycle after ``en``.
@@ -90,8 +92,7 @@ class OutputGlb(wiring.Component):
         super().__init__({
             "write": In(OutputWriteSignature(addr_bits=bits, max_timesteps=max_timesteps)
                         ).array(cols),
-            "clear": In(OutputWriteSignature(addr_bits=bits, max_timesteps=max_timesteps,
-                                             en_bits=1)),
+            "clear": In(OutputWriteSignature(addr_bits=bits, max_timesteps=max_timesteps)),
             "read": In(OutputReadSignature(addr_bits=bits, max_timesteps=max_timesteps)),
         })
 
@@ -101,10 +102,9 @@ class OutputGlb(wiring.Component):
         # ``write``, a cycle later: the read-modify-write's write.
         rmw = [Signal.like(port.addr, name=f"rmw{c}_addr") for c, port in enumerate(self.write)]
         rmw_data = [Signal(self.max_timesteps, name=f"rmw{c}_data") for c in range(self.cols)]
-        rmw_en = [Signal(self.max_timesteps, name=f"rmw{c}_en") for c in range(self.cols)]
+        rmw_en = [Signal(name=f"rmw{c}_en") for c in range(self.cols)]
         for c, port in enumerate(self.write):
-            m.d.sync += [rmw[c].eq(port.addr), rmw_data[c].eq(port.data & port.en),
-                         rmw_en[c].eq(port.en)]
+            m.d.sync += [rmw[c].eq(port.addr), rmw_data[c].eq(port.data), rmw_en[c].eq(port.en)]
         reads = []
         for i, bank in enumerate(self.banks):
             base = half if i else 0
@@ -115,14 +115,14 @@ class OutputGlb(wiring.Component):
             for c, column in enumerate(bank):
                 mem = m.submodules[f"bank{i}_col{c}"] = Memory(data=column)
                 write, read = mem.write_port(), mem.read_port()
-                with m.If((rmw_en[c] != 0) & here(rmw[c])):
+                with m.If(rmw_en[c] & here(rmw[c])):
                     m.d.comb += [write.addr.eq(rmw[c] - base), write.en.eq(1),
-                                 write.data.eq(read.data & ~rmw_en[c] | rmw_data[c])]
+                                 write.data.eq(read.data | rmw_data[c])]
                 with m.Elif(self.clear.en & here(self.clear.addr)):
                     m.d.comb += [write.addr.eq(self.clear.addr - base), write.data.eq(0),
                                  write.en.eq(1)]
                 port = self.write[c]
-                with m.If((port.en != 0) & here(port.addr)):
+                with m.If(port.en & here(port.addr)):
                     m.d.comb += [read.addr.eq(port.addr - base), read.en.eq(1)]
                 with m.Else():
                     m.d.comb += [read.addr.eq(self.read.addr - base), read.en.eq(self.read.en)]

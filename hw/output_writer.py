@@ -80,7 +80,7 @@ class OutputWriter(wiring.Component):
     -----
     dram : Out(DramWriteSignature())
     glb_read : Out(OutputReadSignature(...))
-    glb_clear : Out(OutputWriteSignature(..., en_bits=1))
+    glb_clear : Out(OutputWriteSignature(...))
     control : In(OutputWriterControl(...))
         ``config`` (:func:`output_writer_config`), held while writing. ``start``: write
         out a row group as ``group`` (:func:`output_group_layout`) says. ``tags_start``:
@@ -107,8 +107,7 @@ class OutputWriter(wiring.Component):
         super().__init__({
             "dram": Out(DramWriteSignature()),
             "glb_read": Out(OutputReadSignature(addr_bits=bits, max_timesteps=max_timesteps)),
-            "glb_clear": Out(OutputWriteSignature(addr_bits=bits, max_timesteps=max_timesteps,
-                                                  en_bits=1)),
+            "glb_clear": Out(OutputWriteSignature(addr_bits=bits, max_timesteps=max_timesteps)),
             "control": In(OutputWriterControl(max_timesteps=max_timesteps)),
             "write_busy": In(1),
         })

