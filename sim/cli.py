@@ -125,6 +125,7 @@ def register(subparsers):
                        help="also run the first N recordings of each variant on Verilator and "
                             "check its counters against the analytic model's (default 0)")
     fig13.add_argument("--note", default=None,
-                       help="a sentence for the table's header, e.g. where the recordings come from")
+                       help="a sentence for the table's header, e.g. where the recordings "
+                            "come from")
     fig13.add_argument("--jobs", type=int, default=None, help="Verilator simulations at once")
     parser.set_defaults(func=_figures_command)

@@ -94,6 +94,9 @@ PAPER["dvsg-large"] = {
 }
 PAPER_NMNIST = PAPER["nmnist"]
 
+#: The panels of the paper's Fig. 13 that show each network.
+PANELS = {"nmnist": "(e), (f)", "dvsg-medium": "(a), (b)", "dvsg-large": "(c), (d)"}
+
 #: Display names of the networks, as the paper writes them.
 TITLES = {"nmnist": "N-MNIST", "dvsg-medium": "DVS-Gesture Medium",
           "dvsg-large": "DVS-Gesture Large"}
@@ -359,7 +362,8 @@ def _plot(result, out):
             ax.legend(fontsize=8, ncol=4, loc="upper center")
         edp = 1 / entry["normalised"]["SpikeX+HAS"]["edp"]
         name = result["network"]
-        fig.suptitle(f"Fig. 13 ({TITLES[name]}, {result['samples']} Test recordings, memory={memory}): "
+        fig.suptitle(f"Fig. 13 ({TITLES[name]}, {result['samples']} Test recordings, "
+                     f"memory={memory}): "
                      f"PTB at TWS {entry['ptb_tws']}; SpikeX+HT+HAS EDP {edp:.2f}x below PTB")
         paths.append(save_figure(fig, out / f"fig13_{name.replace('-', '_')}_{memory}.png"))
     return paths
@@ -378,7 +382,8 @@ def _markdown(result, sources, note=None):
              f". PTB's TWS chosen per layer by exhaustive search over {result['choices']} "
              "(every combination) for the lowest total EDP, separately for each memory model. "
              "8x8 array, 54 KB GLB, 2 KB LBUF, 500 MHz." +
-             ("" if "SpikeX+HT" in result["variants"] else " No SpikeX+HT network given: not shown.") +
+             ("" if "SpikeX+HT" in result["variants"]
+              else " No SpikeX+HT network given: not shown.") +
              ("" if note is None else f" {note}"), ""]
     for memory, entry in result["memory"].items():
         title = ("RTL-exact counters (`--memory rtl`)" if memory == "rtl"
@@ -412,9 +417,10 @@ def _markdown(result, sources, note=None):
                          f"{1 / norm['latency']:.2f}x | {_x(paper['latency'])} | "
                          f"{1 / norm['edp']:.2f}x | {_x(paper['edp'])} |")
         lines.append("")
-    lines += ["Paper's figures: " + "; ".join(f"{v}: {p['note']}" for v, p in paper_figures.items()) + ".",
-              "The paper gives per-layer values only as bars (Fig. 13 (e), (f)); docs/figures.md "
-              "says why ours differ.", ""]
+    lines += ["Paper's figures: " +
+              "; ".join(f"{v}: {p['note']}" for v, p in paper_figures.items()) + ".",
+              f"The paper gives per-layer values only as bars (Fig. 13 {PANELS[name]}); "
+              "docs/figures.md says why ours differ.", ""]
     if "rtl_confirmation" in result:
         lines += ["## Confirmation on the RTL", "", "| variant | samples | dataflow | TWS | counters "
                   "equal the analytic model's | spikes equal golden | RTL cycles |", "|---|---|---|---|---|---|---|"]

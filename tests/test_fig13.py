@@ -185,9 +185,8 @@ def test_fig13_command_for_dvs_gesture_without_ht(tmp_path):
     built for is flagged."""
     paths = {}
     baseline = preset_network("dvsg-large", 60)
-    for key, net in (("baseline", baseline), ("has", with_tws(preset_network("dvsg-large", 60, seed=1)
-                                                              .with_input(baseline.input, baseline.labels),
-                                                              [5, 6, 15, 15, 15]))):
+    has = preset_network("dvsg-large", 60, seed=1).with_input(baseline.input, baseline.labels)
+    for key, net in (("baseline", baseline), ("has", with_tws(has, [5, 6, 15, 15, 15]))):
         paths[key] = tmp_path / f"{key}.npz"
         save(net, paths[key])
     out = tmp_path / "fig13"
