@@ -34,7 +34,7 @@ from sim.schedule import Hardware, layer_schedule
 
 
 __all__ = ["hardware_from_options", "analytic_hardware", "analyze_layer", "run_analytic",
-           "layer_membrane"]
+           "golden_run", "layer_membrane"]
 
 
 def hardware_from_options(options):
@@ -174,12 +174,26 @@ def analytic_hardware(net, options, source="<network>"):
     return hw
 
 
-def run_analytic(net, options, source="<network>"):
+def golden_run(net):
+    """Every layer's golden output spikes and membrane trace: ``(outputs, traces)``. They
+    do not depend on the layers' ``tws`` or on the accelerator."""
+    outputs, traces = [], []
+    spikes = net.input
+    for layer, weights in zip(net.layers, net.weights):
+        out, membrane = layer_membrane(layer, weights, spikes, net.v_bits)
+        outputs.append(out)
+        traces.append(membrane)
+        spikes = out
+    return outputs, traces
+
+
+def run_analytic(net, options, source="<network>", golden=None):
     """The ``analytic`` backend of ``spikex run``: golden spikes and SPEC §5 counters.
 
     ``options`` holds ``dataflow, rows, cols, acc_bits, tws_max, glb_kb, lbuf_kb,
     energy_table`` (missing or None: the defaults of :class:`~sim.schedule.Hardware`,
-    and the shipped energy table).
+    and the shipped energy table). ``golden``: :func:`golden_run` of a network with the
+    same layers (but for their ``tws``), weights and input, to reuse (None: computed).
     """
     hw = analytic_hardware(net, options, source)
     # Where each DRAM request starts (memory="rtl"): the image as sim/rtl.py places it (at
@@ -193,13 +207,7 @@ def run_analytic(net, options, source="<network>"):
         if hw.tws_max is not None and layer.tws > hw.tws_max:
             raise SpikexError(f"{source}: layer {k} ({layer.kind}): tws {layer.tws} exceeds "
                               f"tws_max {hw.tws_max}")
-    outputs, traces = [], []
-    spikes = net.input
-    for layer, weights in zip(net.layers, net.weights):
-        out, membrane = layer_membrane(layer, weights, spikes, net.v_bits)
-        outputs.append(out)
-        traces.append(membrane)
-        spikes = out
+    outputs, traces = golden_run(net) if golden is None else golden
     inputs = [net.input] + outputs[:-1]
     layers = []
     for k, layer in enumerate(net.layers):

@@ -19,10 +19,11 @@ def _fig13_command(args, progress):
     from sim.fig13 import make_fig13
     from spikex.netfile import SpikexError, load
     sources = {"baseline": args.baseline, "ht": args.ht, "has": args.has}
-    missing = [f"--{key}" for key, path in sources.items() if path is None]
+    missing = [f"--{key}" for key, path in sources.items() if path is None and key != "ht"]
     if missing:
         raise SpikexError(f"--fig 13 needs {', '.join(missing)}: network files compiled on "
                           f"the same recordings (docs/figures.md)")
+    sources = {key: path for key, path in sources.items() if path is not None}
     nets = {key: load(path) for key, path in sources.items()}
     if args.samples is not None:
         nets = {key: net.with_input(net.input[:args.samples],
@@ -32,7 +33,7 @@ def _fig13_command(args, progress):
     # The RTL backends' DRAM model, as spikex run gives the analytic backend (spikex/cli.py).
     options = {"jobs": args.jobs, "dram_latency": 1, "dram_one_burst": True}
     return make_fig13(args.output, nets, sources, options, choices, args.rtl_samples,
-                      progress=progress)
+                      progress=progress, note=args.note)
 
 
 def _tws_choices(text, timesteps):
@@ -105,7 +106,7 @@ def register(subparsers):
     fit.set_defaults(func=_fit_edp_command)
 
     parser = subparsers.add_parser("figures", help="re-run the paper's Figs. 9-12 (synthetic) or "
-                                                   "Fig. 13 (trained N-MNIST networks)")
+                                                   "Fig. 13 (trained networks)")
     parser.add_argument("-o", "--output", required=True, help="directory for the PNGs and tables")
     parser.add_argument("--fig", choices=("9-12", "13"), default="9-12",
                         help="9-12: the synthetic experiments (default); 13: SpikeX, HT and "
@@ -114,7 +115,8 @@ def register(subparsers):
                         help="9-12: the paper's sizes (slow); default: reduced sizes that run in CI")
     fig13 = parser.add_argument_group("--fig 13 (network files compiled on the same recordings)")
     fig13.add_argument("--baseline", help="the beta = 0 network at its fixed TWS (PTB and SpikeX)")
-    fig13.add_argument("--ht", help="the network trained with HT at the same fixed TWS (SpikeX+HT)")
+    fig13.add_argument("--ht", help="the network trained with HT at the same fixed TWS (SpikeX+HT; "
+                                    "optional: left out of the figure without it)")
     fig13.add_argument("--has", help="the network trained with HT and HAS (SpikeX+HAS)")
     fig13.add_argument("--samples", type=int, default=None, help="only the first N recordings")
     fig13.add_argument("--tws", default=None,
@@ -122,5 +124,8 @@ def register(subparsers):
     fig13.add_argument("--rtl-samples", type=int, default=0, metavar="N",
                        help="also run the first N recordings of each variant on Verilator and "
                             "check its counters against the analytic model's (default 0)")
+    fig13.add_argument("--note", default=None,
+                       help="a sentence for the table's header, e.g. where the recordings "
+                            "come from")
     fig13.add_argument("--jobs", type=int, default=None, help="Verilator simulations at once")
     parser.set_defaults(func=_figures_command)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sim.cli import register
-from sim.fig13 import VARIANTS, fig13, search_tws, with_tws
+from sim.fig13 import VARIANTS, fig13, fits_rtl, network_name, search_tws, with_tws
 from spikex.backends import run_backend
 from spikex.netfile import ConvLayer, FcLayer, Network, SpikexError, save
 
@@ -113,7 +113,7 @@ def test_fig13_command_writes_pngs_and_the_paper_beside_ours(tmp_path, capsys):
 def test_fig13_command_refuses_missing_networks_and_other_recordings(tmp_path):
     net = tmp_path / "net.npz"
     save(tiny_network(8), net)
-    with pytest.raises(SpikexError, match="--ht, --has"):
+    with pytest.raises(SpikexError, match="needs --has:"):
         _figures(["--baseline", str(net), "-o", str(tmp_path / "out")])
     other = tmp_path / "other.npz"
     save(tiny_network(9), other)
@@ -138,3 +138,67 @@ def test_fig13_zoo_models_are_their_provenance(name, beta):
     assert ckpt["tws"] == provenance["tws"] == provenance["test"]["tws"] == [5, 5, 5, 5]
     config = provenance["train_config"]
     assert config["beta"] == beta and config["has"] is False and config["epochs"] == 25
+
+
+def preset_network(name, timesteps, tws=5, seed=0):
+    """A network with the layers of a Table II preset (random weights, one sample of
+    random input spikes): DVS-Gesture's shapes at a short T."""
+    from model.networks import PRESETS
+    preset, rng = PRESETS[name], np.random.default_rng(seed)
+    channels, size = preset["input_shape"][0], preset["input_shape"][1]
+    layers = []
+    for spec in preset["layers"]:
+        if spec["kind"] == "conv":
+            layer = ConvLayer(channels, (size, size), spec["out_channels"], spec["kernel"],
+                              spec["stride"], spec["padding"], 50, 3, tws)
+            channels, size = layer.out_shape[0], layer.out_shape[1]
+        else:
+            layer = FcLayer(int(np.prod(layers[-1].out_shape)), spec["out_features"], 50, 3, tws)
+        layers.append(layer)
+    weights = [rng.integers(-4, 8, size=layer.weight_shape) for layer in layers]
+    spikes = (rng.random((1, timesteps, *preset["input_shape"])) < 0.02).astype(np.uint8)
+    return Network(layers, weights, spikes, labels=np.array([0]))
+
+
+def test_network_name_tells_the_table_ii_networks_apart():
+    assert network_name(preset_network("dvsg-large", 60)) == "dvsg-large"
+    assert network_name(preset_network("dvsg-medium", 60)) == "dvsg-medium"
+    assert network_name(tiny_network(1)) == "nmnist"      # the default for other networks
+
+
+def test_rtl_search_leaves_out_the_combinations_no_glb_split_fits():
+    """DVS-Gesture Large at T = 60: a time block of 30 steps (TWS 6 beside 5 or 15) leaves
+    no GLB split that fits, so the RTL cannot be built and PTB's search skips it."""
+    net = preset_network("dvsg-large", 60)
+    options = {**OPTIONS, "memory": "rtl", "dataflow": "ptb"}
+    search = search_tws(net, options, [5, 6, 15])
+    assert search["tried"] + search["unfit"] == 3 ** 5 and search["unfit"] > 0
+    assert all(fits_rtl(with_tws(net, combo), options) for combo in search["edps"])
+    assert not fits_rtl(with_tws(net, [5, 6, 5, 5, 5]), options)
+    assert fits_rtl(with_tws(net, [5, 6, 5, 5, 5]), {**options, "memory": "blocks"})
+    assert search_tws(net, {**options, "memory": "blocks"}, [5, 6, 15])["unfit"] == 0
+
+
+def test_fig13_command_for_dvs_gesture_without_ht(tmp_path):
+    """A DVS-Gesture network gets its title, file names and the paper's DVS-Gesture
+    figures; without --ht the figure has three variants; a variant the RTL cannot be
+    built for is flagged."""
+    paths = {}
+    baseline = preset_network("dvsg-large", 60)
+    has = preset_network("dvsg-large", 60, seed=1).with_input(baseline.input, baseline.labels)
+    for key, net in (("baseline", baseline), ("has", with_tws(has, [5, 6, 15, 15, 15]))):
+        paths[key] = tmp_path / f"{key}.npz"
+        save(net, paths[key])
+    out = tmp_path / "fig13"
+    _figures(["--baseline", str(paths["baseline"]), "--has", str(paths["has"]), "--tws", "5,15",
+              "--note", "SYNTHETIC gestures.", "-o", str(out)])
+    assert sorted(p.name for p in out.glob("*.png")) == ["fig13_dvsg_large_blocks.png",
+                                                         "fig13_dvsg_large_rtl.png"]
+    table = (out / "fig13.md").read_text()
+    assert table.startswith("# Fig. 13 for DVS-Gesture Large")
+    assert "4.91x" in table and "5.19x" in table and "SYNTHETIC gestures." in table
+    assert "No SpikeX+HT network given" in table and "| SpikeX+HAS (†) |" in table
+    result = json.loads((out / "fig13.json").read_text())
+    assert result["variants"] == ["PTB", "SpikeX", "SpikeX+HAS"]
+    assert result["memory"]["rtl"]["fits_rtl"] == {"PTB": True, "SpikeX": True, "SpikeX+HAS": False}
+    assert result["memory"]["blocks"]["fits_rtl"]["SpikeX+HAS"]
