@@ -12,20 +12,22 @@ A pass, as seen at the four stream ports::
 
     passes   one descriptor: layer config, per-column chain and skip, per-PE membrane
     weights  + spike_words   the beats, joined (one handshake takes one beat of each);
-             at most one beat every tws cycles; the pass's last beat has spike_words.last
+             at most one beat every b cycles; the pass's last beat has spike_words.last
     results  one result: per-PE spike bits and membrane after the window
 
-Timing, with cycle 0 the descriptor handshake and no stall on any stream:
+Timing, with cycle 0 the descriptor handshake and no stall on any stream, and ``b`` the
+cycles a PE integrates a beat in (``hw.config.beat_cycles``: ``tws``, or 1 with
+``parallel_pe``):
 
-- beat ``j`` is taken in cycle ``1 + j * tws``;
+- beat ``j`` is taken in cycle ``1 + j * b``;
 - after the last beat, the array drains the skew and the last PE's integration, then every
   PE may fire at once; a chain of PEs (a neuron continued from column to column) fires one
   PE after the other;
-- ``results.valid`` rises in cycle ``beats * tws + fire + rows + cols``, where ``fire`` is
+- ``results.valid`` rises in cycle ``beats * b + fire + rows + cols``, where ``fire`` is
   the longest chain of any row, ``sum over its PEs of (decay cycles + tws)``;
 - the next descriptor is taken in the cycle after the result handshake.
 
-So a pass costs ``fill + beats * tws + fire + drain`` cycles with ``fill = rows + cols``
+So a pass costs ``fill + beats * b + fire + drain`` cycles with ``fill = rows + cols``
 and ``drain = 1`` (:meth:`PEArray.pass_cycles`), the formula of docs/dataflow.md.
 """
 
@@ -33,6 +35,7 @@ from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .config import beat_cycles
 from .pe import ProcessingElement, check_parameter, config_layout
 
 
@@ -63,6 +66,8 @@ class PEArray(wiring.Component):
         Widths of a weight, of a partial sum and of the membrane (SPEC §1).
     skip_bits : int
         Width of a column's skipped-step count (default 16).
+    parallel_pe : bool
+        The PEs integrate a beat in one cycle instead of ``tws`` (``hw.pe``; default False).
 
     Ports
     -----
@@ -84,23 +89,25 @@ class PEArray(wiring.Component):
         point ``t``); ``last`` marks the pass's last beat. A pass has at least one beat.
         ``weights`` and ``spike_words`` are joined: each is taken only together with the
         other (its ``ready`` waits on the other's ``valid``; neither ``valid`` waits on
-        ``ready``), at most one beat every ``tws`` cycles.
+        ``ready``), at most one beat every ``b`` cycles (``b = beat_cycles(tws,
+        parallel_pe)``: ``tws``, or 1 with ``parallel_pe``).
     results : Out(stream.Signature(result_layout))
         ``spikes[r][c]``: the window's spike bits of PE ``(r, c)`` (bits ``tws`` and up are
         zero); ``membrane[r][c]``: its membrane after the window.
 
-    Latency: ``results.valid`` rises ``beats * tws + fire + rows + cols`` cycles after the
-    descriptor handshake when the beats are not stalled, ``rows + cols - 1 + tws + fire``
+    Latency: ``results.valid`` rises ``beats * b + fire + rows + cols`` cycles after the
+    descriptor handshake when the beats are not stalled, ``rows + cols - 1 + b + fire``
     cycles after the last beat's handshake in any case.
     """
 
     def __init__(self, *, rows=8, cols=8, tws_max=8, weight_bits=8, acc_bits=24, v_bits=16,
-                 skip_bits=16):
+                 skip_bits=16, parallel_pe=False):
         check_array_parameters(rows=rows, cols=cols, tws_max=tws_max, weight_bits=weight_bits,
                                acc_bits=acc_bits, v_bits=v_bits, skip_bits=skip_bits)
         self.rows, self.cols, self.tws_max = rows, cols, tws_max
         self.weight_bits, self.acc_bits, self.v_bits = weight_bits, acc_bits, v_bits
         self.skip_bits = skip_bits
+        self.parallel_pe = bool(parallel_pe)
 
         self.config_layout = config_layout(tws_max, v_bits)
         membranes = data.ArrayLayout(data.ArrayLayout(signed(v_bits), cols), rows)
@@ -138,14 +145,14 @@ class PEArray(wiring.Component):
 
     def pass_cycles(self, beats, tws, fire):
         """Cycles from a descriptor handshake to the next one, with no stall on any stream."""
-        return self.fill + beats * tws + fire + self.drain
+        return self.fill + beats * beat_cycles(tws, self.parallel_pe) + fire + self.drain
 
     def elaborate(self, platform):
         m = Module()
         rows, cols = self.rows, self.cols
         pes = [[ProcessingElement(tws_max=self.tws_max, weight_bits=self.weight_bits,
                                   acc_bits=self.acc_bits, v_bits=self.v_bits,
-                                  skip_bits=self.skip_bits)
+                                  skip_bits=self.skip_bits, parallel=self.parallel_pe)
                 for _ in range(cols)] for _ in range(rows)]
         for r in range(rows):
             for c in range(cols):
@@ -153,7 +160,7 @@ class PEArray(wiring.Component):
 
         config = Signal(self.config_layout)
         chain = Signal(cols)
-        tws = config.tws
+        beat = 1 if self.parallel_pe else config.tws     # hw.config.beat_cycles
         take_pass = self.passes.valid & self.passes.ready
         with m.If(take_pass):
             m.d.sync += [config.eq(self.passes.payload.config),
@@ -169,7 +176,7 @@ class PEArray(wiring.Component):
         ]
         take_beat = beat_ready & self.weights.valid & self.spike_words.valid
         with m.If(take_beat):
-            m.d.sync += pace.eq(tws - 1)
+            m.d.sync += pace.eq(beat - 1)
         with m.Elif(pace != 0):
             m.d.sync += pace.eq(pace - 1)
 
@@ -212,7 +219,7 @@ class PEArray(wiring.Component):
                     self.results.payload.membrane[r][c].eq(pe.link.membrane),
                 ]
 
-        # After the last beat: rows + cols - 2 cycles of skew and tws of integration in
+        # After the last beat: rows + cols - 2 cycles of skew and b of integration in
         # the last PE, then every PE may fire.
         flush = Signal(range(rows + cols + self.tws_max))
         # The handshake outputs are plain expressions of the state (continuous assignments in
@@ -224,7 +231,7 @@ class PEArray(wiring.Component):
                     m.next = "INTEGRATE"
             with m.State("INTEGRATE"):
                 with m.If(take_beat & self.spike_words.payload.last):
-                    m.d.sync += [beat_open.eq(0), flush.eq(rows + cols - 3 + tws)]
+                    m.d.sync += [beat_open.eq(0), flush.eq(rows + cols - 3 + beat)]
                     m.next = "FLUSH"
             with m.State("FLUSH"):
                 m.d.sync += flush.eq(flush - 1)

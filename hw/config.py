@@ -9,7 +9,7 @@ the analytic model (``sim.schedule.Hardware``) all take their defaults from
 from dataclasses import asdict, dataclass, fields, replace
 
 __all__ = ["AcceleratorConfig", "DEFAULTS", "ARRAY_FIELDS", "SKIP_BITS", "CLOCK_MHZ",
-           "accelerator_config"]
+           "accelerator_config", "beat_cycles"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,9 @@ class AcceleratorConfig:
 
     rows, cols : PE array.
     tws_max : largest time-window size a PE integrates.
+    parallel_pe : False, a PE integrates a beat one time point a cycle (``tws`` cycles, one
+        accumulator and a LUT-RAM scratchpad); True, all its time points in one cycle (an
+        adder and a register per time point: more area, fewer cycles).
     weight_bits, acc_bits, v_bits : weight, partial-sum and membrane widths.
     glb_kb, lbuf_kb : global and local buffer sizes.
     glb_split : bytes of the GLB for input spikes, weights and output spikes (None: half, a
@@ -32,6 +35,7 @@ class AcceleratorConfig:
     rows: int = 8
     cols: int = 8
     tws_max: int = 10
+    parallel_pe: bool = False
     weight_bits: int = 8
     acc_bits: int = 24
     v_bits: int = 16
@@ -48,13 +52,19 @@ class AcceleratorConfig:
 DEFAULTS = AcceleratorConfig()
 
 #: The parameters of the PE array alone (``hw.array.PEArray``), with :data:`SKIP_BITS`.
-ARRAY_FIELDS = ("rows", "cols", "tws_max", "weight_bits", "acc_bits", "v_bits")
+ARRAY_FIELDS = ("rows", "cols", "tws_max", "weight_bits", "acc_bits", "v_bits", "parallel_pe")
 
 #: Width of a PE's skipped-step count.
 SKIP_BITS = 16
 
 #: The clock latency and EDP are quoted at, in MHz (our choice; the paper gives none).
 CLOCK_MHZ = 500.0
+
+
+def beat_cycles(tws, parallel_pe):
+    """Cycles a PE takes to integrate one beat (``hw.pe.ProcessingElement``): ``tws`` for
+    the serial PE, 1 for the parallel one."""
+    return 1 if parallel_pe else tws
 
 
 def accelerator_config(**given):

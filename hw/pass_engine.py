@@ -113,8 +113,9 @@ class PassEngine(wiring.Component):
 
     def __init__(self, *, rows, cols, tws_max, weight_bits, acc_bits, v_bits, max_timesteps,
                  max_inputs, max_fan_in, max_outputs, lbuf_depth, tag_words, max_entries,
-                 dim_bits, count_bits, time_blocks):
+                 dim_bits, count_bits, time_blocks, parallel_pe=False):
         self.rows, self.cols, self.tws_max = rows, cols, tws_max
+        self.parallel_pe = parallel_pe
         self.weight_bits, self.acc_bits, self.v_bits = weight_bits, acc_bits, v_bits
         self.max_timesteps, self.max_inputs, self.max_fan_in = max_timesteps, max_inputs, max_fan_in
         self.max_outputs, self.lbuf_depth, self.tag_words = max_outputs, lbuf_depth, tag_words
@@ -156,7 +157,8 @@ class PassEngine(wiring.Component):
 
         m.submodules.array = array = PEArray(rows=rows, cols=cols, tws_max=self.tws_max,
                                              weight_bits=self.weight_bits, acc_bits=self.acc_bits,
-                                             v_bits=self.v_bits, skip_bits=SKIP_BITS)
+                                             v_bits=self.v_bits, skip_bits=SKIP_BITS,
+                                             parallel_pe=self.parallel_pe)
         m.submodules.gather = gather = BeatGather(
             rows=rows, cols=cols, tws_max=self.tws_max, weight_bits=self.weight_bits,
             max_timesteps=T_max, spike_addr_width=max(1, ceil_log2(self.max_inputs)),

@@ -12,10 +12,11 @@ and one comparator. Numerics are those of SPEC §1::
     decay(u) = u if leak_shift == 0 else u - (u >> leak_shift)
 
 Step 1 costs ``tws`` cycles per input (one time point per cycle, ``psum[t] += w`` only when
-bit ``t`` is set); steps 2 and 3 cost ``decay cycles + tws`` cycles.
+bit ``t`` is set), or one cycle with ``parallel`` (an adder per time point); steps 2 and 3
+cost ``decay cycles + tws`` cycles.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, MemoryData
 from amaranth.lib.wiring import In, Out
@@ -69,6 +70,25 @@ class MembraneLink(wiring.Signature):
         super().__init__({"done": Out(1), "membrane": Out(signed(v_bits))})
 
 
+def _carry_save(m, a, b, c, carry_in, width, extend=(True, True, True)):
+    """A 3:2 compressor: ``(partial, carry)`` of ``width`` bits with ``a + b + c + carry_in``
+    equal to ``partial + carry`` modulo ``2**width``; each operand is sign-extended to
+    ``width`` (zero-extended where ``extend`` says False), and ``carry_in`` takes the carry
+    word's free low bit."""
+    ops = []
+    for value, signed_ in zip((a, b, c), extend):
+        op = Signal(width)
+        m.d.comb += op.eq(value.as_signed() if signed_ else value.as_unsigned())
+        ops.append(op)
+    x, y, z = ops
+    partial, carry = Signal(width), Signal(width)
+    m.d.comb += [
+        partial.eq(x ^ y ^ z),
+        carry.eq(Cat(carry_in, ((x & y) | (x & z) | (y & z))[:width - 1])),
+    ]
+    return partial, carry
+
+
 class ProcessingElement(wiring.Component):
     """One PE of the systolic array: integrate, then fire, one NTWU per pass.
 
@@ -80,12 +100,17 @@ class ProcessingElement(wiring.Component):
         Widths of a weight, of a partial sum (the accumulator) and of the membrane.
     skip_bits : int
         Width of the skipped-step count.
+    parallel : bool
+        False: one accumulator and a scratchpad of ``tws_max`` partial sums (LUT RAM); a
+        beat takes ``tws`` cycles, one time point each. True: a register and an adder per
+        time point; a beat takes one cycle, every set bit at once (``hw.config.beat_cycles``).
 
     Ports
     -----
     west : In(WeightLink)
         A beat's weight, ``valid`` for one cycle when the beat arrives. The PE latches it and
-        integrates over the next ``tws`` cycles; a new beat may arrive on the last of them.
+        integrates over the next ``beat_cycles`` cycles; a new beat may arrive on the last of
+        them.
     north : In(SpikeLink)
         The same beat's spike word, arriving in the same cycle as ``west.valid``.
     east : Out(WeightLink), south : Out(SpikeLink)
@@ -110,15 +135,17 @@ class ProcessingElement(wiring.Component):
     spikes : Out(tws_max)
         Bit ``t``: spike at time point ``t`` of the window; valid once ``link.done``.
 
-    Latency: a beat arriving in cycle ``a`` is integrated in cycles ``a+1 .. a+tws``. Once
+    Latency: a beat arriving in cycle ``a`` is integrated in cycles ``a+1 .. a+beat_cycles``
+    (``beat_cycles``: ``tws``, or 1 if ``parallel``). Once
     firing may start, the PE takes ``d + tws`` cycles, ``d = min(skip, steps to reach a fixed
     point of decay)``, and ``link.done`` rises in the cycle after its last one. Firing starts
     when ``fire`` is high and, if ``chain``, ``prev.done`` is high, with no cycle lost in the
     hand-over.
     """
 
-    def __init__(self, *, tws_max, weight_bits, acc_bits, v_bits, skip_bits):
+    def __init__(self, *, tws_max, weight_bits, acc_bits, v_bits, skip_bits, parallel=False):
         self.tws_max = tws_max
+        self.parallel = bool(parallel)
         self.weight_bits = weight_bits
         self.acc_bits = acc_bits
         self.v_bits = v_bits
@@ -144,18 +171,12 @@ class ProcessingElement(wiring.Component):
         m = Module()
         config = self.params
 
-        # The scratchpad: psum[t] is read and written back in the same cycle, so the
-        # one accumulator serves every time point. Firing reads psum[t] and clears it,
-        # which leaves the scratchpad zero for the next pass without extra cycles.
-        m.submodules.scratchpad = scratchpad = Memory(data=self.scratchpad_data)
-        psum = scratchpad.read_port(domain="comb")
-        psum_write = scratchpad.write_port()
-
-        # Step 1: integrate one beat over tws cycles.
+        # Step 1: integrate one beat, over tws cycles (serial) or in one (parallel).
         weight = Signal(signed(self.weight_bits))
         word = Signal(self.tws_max)
         integrating = Signal()
         t_in = Signal(range(self.tws_max))
+        t_out = Signal(range(self.tws_max))
         forward = Signal()
         m.d.sync += forward.eq(self.west.valid)
         m.d.comb += [
@@ -163,16 +184,41 @@ class ProcessingElement(wiring.Component):
             self.east.weight.eq(weight),
             self.south.word.eq(word),
         ]
-        with m.If(integrating):
-            m.d.comb += [
-                psum.addr.eq(t_in),
-                psum_write.addr.eq(t_in),
-                psum_write.data.eq(psum.data + weight),
-                psum_write.en.eq(word.bit_select(t_in, 1)),
-            ]
-            m.d.sync += t_in.eq(t_in + 1)
-            with m.If(t_in == config.tws - 1):
+        # ``psum_fired`` is psum[t_out], read by the firing step; ``clear`` (comb) zeroes it,
+        # which leaves the scratchpad zero for the next pass without extra cycles.
+        psum_fired = Signal(signed(self.acc_bits))
+        clear = Signal()
+        if self.parallel:
+            # A register per time point and an adder each: the beat's set bits all at once.
+            psums = [Signal(signed(self.acc_bits), name=f"psum{t}") for t in range(self.tws_max)]
+            m.d.comb += psum_fired.eq(Array(psums)[t_out])
+            with m.If(integrating):
                 m.d.sync += integrating.eq(0)
+                for t, psum in enumerate(psums):
+                    with m.If(word[t] & (t < config.tws)):
+                        m.d.sync += psum.eq(psum + weight)
+            for t, psum in enumerate(psums):
+                with m.If(clear & (t_out == t)):
+                    m.d.sync += psum.eq(0)
+        else:
+            # The scratchpad: psum[t] is read and written back in the same cycle, so the
+            # one accumulator serves every time point.
+            m.submodules.scratchpad = scratchpad = Memory(data=self.scratchpad_data)
+            psum = scratchpad.read_port(domain="comb")
+            psum_write = scratchpad.write_port()
+            # The read address does not wait for the firing step's decision.
+            m.d.comb += [psum.addr.eq(Mux(integrating, t_in, t_out)), psum_fired.eq(psum.data)]
+            with m.If(integrating):
+                m.d.comb += [
+                    psum_write.addr.eq(t_in),
+                    psum_write.data.eq(psum.data + weight),
+                    psum_write.en.eq(word.bit_select(t_in, 1)),
+                ]
+                m.d.sync += t_in.eq(t_in + 1)
+                with m.If(t_in == config.tws - 1):
+                    m.d.sync += integrating.eq(0)
+            with m.If(clear):
+                m.d.comb += [psum_write.addr.eq(t_out), psum_write.data.eq(0), psum_write.en.eq(1)]
         with m.If(self.west.valid):
             m.d.sync += [
                 weight.eq(self.west.weight),
@@ -184,7 +230,6 @@ class ProcessingElement(wiring.Component):
         # Steps 2 and 3: decay over the skipped steps, then one time point per cycle.
         membrane = Signal(signed(self.v_bits))
         skip_left = Signal(self.skip_bits)
-        t_out = Signal(range(self.tws_max))
         started = Signal()
         done = Signal()
         spikes = Signal(self.tws_max)
@@ -194,39 +239,55 @@ class ProcessingElement(wiring.Component):
             self.spikes.eq(spikes),
         ]
 
+        # The membrane loop is one carry chain deep. With ``sh = current >> leak_shift``,
+        # decay(u) = u - sh = u + ~sh + 1, so the window's sum u - sh + psum[t] is three
+        # operands and a carry-in, added by a carry-save stage and one adder; the threshold
+        # compare is a second carry-save stage and a second adder beside the first, not
+        # after it. Saturation needs no compare either: threshold <= v_max, so the sum
+        # fires whenever it would saturate high, and a sum that fires is not kept.
         current = Signal(signed(self.v_bits))
+        shifted = Signal(signed(self.v_bits))
         decayed = Signal(signed(self.v_bits))
+        leaky = Signal()
         m.d.comb += [
             current.eq(Mux(self.chain & ~started, self.prev.membrane, membrane)),
-            decayed.eq(Mux(config.leak_shift == 0, current,
-                           current - (current >> config.leak_shift))),
+            shifted.eq(current >> config.leak_shift),
+            leaky.eq(config.leak_shift != 0),
+            decayed.eq(current - shifted),
         ]
-        v_min, v_max = -2 ** (self.v_bits - 1), 2 ** (self.v_bits - 1) - 1
-        total = Signal(signed(max(self.acc_bits, self.v_bits) + 1))
-        v = Signal(signed(self.v_bits))
-        m.d.comb += [
-            total.eq(decayed + psum.data),
-            v.eq(Mux(total > v_max, v_max, Mux(total < v_min, v_min, total))),
-        ]
-        spike = v >= config.threshold
+        # A decay step changes the membrane iff the shifted-out value is not zero.
+        moving = leaky & (shifted != 0)
+        width = max(self.acc_bits, self.v_bits) + 2
+        minus_shifted = Signal(signed(self.v_bits))
+        m.d.comb += minus_shifted.eq(Mux(leaky, ~shifted, 0))
+        partial, carry = _carry_save(m, current, minus_shifted, psum_fired, leaky, width)
+        total = Signal(signed(width))
+        m.d.comb += total.eq(partial.as_signed() + carry.as_signed())
+        less = Signal(signed(width))
+        threshold = Signal(width)
+        m.d.comb += threshold.eq(config.threshold)
+        partial_t, carry_t = _carry_save(m, partial, carry, ~threshold, 1, width,
+                                         extend=(False, False, False))
+        m.d.comb += less.eq(partial_t.as_signed() + carry_t.as_signed())
+        spike = ~less[-1]                       # total - threshold >= 0
+        # Not firing: total < threshold <= v_max, so only the low bound can saturate.
+        v_min = -2 ** (self.v_bits - 1)
+        kept = Signal(signed(self.v_bits))
+        underflow = total[-1] & ~total[self.v_bits - 1:].all()
+        m.d.comb += kept.eq(Mux(underflow, v_min, total))
 
         step = self.fire & ~done & (~self.chain | self.prev.done)
         with m.If(step):
             m.d.sync += started.eq(1)
-            with m.If((skip_left != 0) & (decayed != current)):
+            with m.If((skip_left != 0) & moving):
                 m.d.sync += [membrane.eq(decayed), skip_left.eq(skip_left - 1)]
             with m.Else():
-                m.d.comb += [
-                    psum.addr.eq(t_out),
-                    psum_write.addr.eq(t_out),
-                    psum_write.data.eq(0),
-                    psum_write.en.eq(1),
-                ]
+                m.d.comb += clear.eq(1)
                 # A fixed point ends the skipped steps early: none are left after the
                 # window's first time point.
                 m.d.sync += [
                     skip_left.eq(0),
-                    membrane.eq(Mux(spike, 0, v)),
+                    membrane.eq(Mux(spike, 0, kept)),
                     spikes.bit_select(t_out, 1).eq(spike),
                     t_out.eq(t_out + 1),
                 ]

@@ -56,8 +56,9 @@ class SpikeXAccelerator(wiring.Component):
 
     Parameters
     ----------
-    rows, cols, tws_max, weight_bits, acc_bits, v_bits : int
-        The PE array's (``weight_bits`` at most 16).
+    rows, cols, tws_max, weight_bits, acc_bits, v_bits, parallel_pe
+        The PE array's (``weight_bits`` at most 16; ``parallel_pe``: a beat in one cycle,
+        :class:`hw.array.PEArray`).
     glb_kb, lbuf_kb : number
         GLB and LBUF sizes; they set the layer limits (:func:`accelerator_limits`).
     glb_split : (int, int, int) or None
@@ -92,7 +93,8 @@ class SpikeXAccelerator(wiring.Component):
                  v_bits=DEFAULTS.v_bits, glb_kb=DEFAULTS.glb_kb, lbuf_kb=DEFAULTS.lbuf_kb,
                  max_layers=DEFAULTS.max_layers, data_width=DEFAULTS.data_width,
                  max_timesteps=DEFAULTS.max_timesteps, max_entries=DEFAULTS.max_entries,
-                 dim_bits=12, glb_split=DEFAULTS.glb_split, max_blocks=DEFAULTS.max_blocks):
+                 dim_bits=12, glb_split=DEFAULTS.glb_split, max_blocks=DEFAULTS.max_blocks,
+                 parallel_pe=DEFAULTS.parallel_pe):
         check_array_parameters(rows=rows, cols=cols, tws_max=tws_max, weight_bits=weight_bits,
                                acc_bits=acc_bits, v_bits=v_bits, skip_bits=SKIP_BITS)
         check_parameter("weight_bits", weight_bits, minimum=2, maximum=16)
@@ -115,6 +117,7 @@ class SpikeXAccelerator(wiring.Component):
                 raise ValueError(f"glb_kb {glb_kb} and lbuf_kb {lbuf_kb} leave no room for "
                                  f"one word of {name}")
         self.rows, self.cols, self.tws_max = rows, cols, tws_max
+        self.parallel_pe = bool(parallel_pe)
         self.weight_bits, self.acc_bits, self.v_bits = weight_bits, acc_bits, v_bits
         self.max_layers, self.data_width, self.max_timesteps = max_layers, data_width, max_timesteps
         self.max_entries, self.dim_bits = max_entries, dim_bits
@@ -162,7 +165,8 @@ class SpikeXAccelerator(wiring.Component):
             acc_bits=self.acc_bits, v_bits=self.v_bits, max_timesteps=T_max,
             max_inputs=self.max_inputs, max_fan_in=self.max_fan_in, max_outputs=self.max_outputs,
             lbuf_depth=self.lbuf_depth, tag_words=self.tag_words, max_entries=self.max_entries,
-            dim_bits=dim, count_bits=cnt, time_blocks=self.time_blocks)
+            dim_bits=dim, count_bits=cnt, time_blocks=self.time_blocks,
+            parallel_pe=self.parallel_pe)
 
         # Memories.
         m.submodules.glb_spikes = spikes_mem = Memory(data=self.glb_spikes)

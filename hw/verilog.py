@@ -31,7 +31,8 @@ def make_array(**parameters):
     """A :class:`PEArray`; a bad parameter raises :class:`SpikexError` naming it."""
     parameters = array_parameters(**parameters)
     try:
-        check_array_parameters(**parameters)
+        check_array_parameters(**{name: value for name, value in parameters.items()
+                                  if name != "parallel_pe"})
     except (TypeError, ValueError) as error:
         raise SpikexError(f"array parameters: {error}") from None
     return PEArray(**parameters)

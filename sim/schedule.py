@@ -13,7 +13,7 @@ Execution order (docs/dataflow.md, "Mapping" and "Memory levels")::
         for each row group g                    (R consecutive output channels / fc neurons)
             memory block (tb, g): DRAM -> GLB transfers, overlapped with its passes
             for each column chunk k of tb       (up to C entries of the active list L of tb)
-                pass (g, k): fill + beats * tws + fire + drain cycles
+                pass (g, k): fill + beats * b + fire + drain cycles
 
 ``L`` is the list of active ``(pos, w)`` pairs (an NTWU's activity does not depend on the
 output channel), sorted by time block, then position, then window. Chunks never span a
@@ -24,7 +24,9 @@ Timing of one pass, in cycles::
 
     fill  = rows + cols            descriptor cycle, edge skew rows + cols - 2, PE input latch
     drain = 1                      the result handshake (hw/array.py, PEArray.pass_cycles)
-    beats * tws                    integrate: one beat per streamed fan-in input, tws points each
+    beats * b                      integrate: one beat per streamed fan-in input, b cycles each
+                                   (b = hw.config.beat_cycles: tws one point a cycle, or 1
+                                   for the parallel PE, Hardware.parallel_pe)
     fire  = max over rows and chains of  sum over the chain's PEs of (decay cycles + tws)
 
 A *chain* is a run of columns of one chunk that hold consecutive active windows of the
@@ -40,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.config import CLOCK_MHZ, DEFAULTS
+from hw.config import CLOCK_MHZ, DEFAULTS, beat_cycles
 from hw.layout import DESCRIPTOR_WORDS, SPMB_FC_FEATURES
 from hw.limits import GLB_SHARES, PAGE_BYTES, accelerator_limits
 from spikex.netfile import SpikexError
@@ -103,6 +105,7 @@ class Hardware:
     glb_split: tuple = None
     block_steps: int = None
     max_timesteps: int = None
+    parallel_pe: bool = DEFAULTS.parallel_pe
 
     def __post_init__(self):
         for name in ("rows", "cols", "glb_width_bits", "lbuf_width_bits", "acc_bits"):
@@ -118,8 +121,9 @@ class Hardware:
                 raise SpikexError(f"{name} must be a positive number, not {value!r}")
         if self.dataflow not in ("spikex", "ptb"):
             raise SpikexError(f"dataflow must be 'spikex' or 'ptb', not {self.dataflow!r}")
-        if not isinstance(self.dram_one_burst, (bool, np.bool_)):
-            raise SpikexError(f"dram_one_burst must be True or False, not {self.dram_one_burst!r}")
+        for name in ("dram_one_burst", "parallel_pe"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise SpikexError(f"{name} must be True or False, not {getattr(self, name)!r}")
         if self.memory not in ("blocks", "rtl"):
             raise SpikexError(f"memory must be 'blocks' or 'rtl', not {self.memory!r}")
         if not isinstance(self.dram_latency, (int, np.integer)) or isinstance(self.dram_latency, bool) \
@@ -405,7 +409,8 @@ def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_
         s.beat_masks = np.zeros((0, -(-fan_in // 8)), np.uint8)
         s.beats = np.zeros(0, np.int64)
 
-    s.compute = fill_cycles(hw) + s.beats[None, :] * tws + s.fire + drain_cycles(hw)   # [G, K]
+    beat = beat_cycles(tws, hw.parallel_pe)
+    s.compute = fill_cycles(hw) + s.beats[None, :] * beat + s.fire + drain_cycles(hw)   # [G, K]
     _memory(s, layer, in_spikes, out_spikes, hw, weight_bits, v_bits, tb_len, chunk_id)
     if hw.memory == "rtl":
         _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group,
@@ -993,9 +998,9 @@ def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats, ch
       bank reads full 2 cycles later (``B``); a further segment starts 1 cycle after both the
       previous segment's ``B`` and its own bank being free;
     - launch: the descriptor when the first bank is full and the array idle (``d``); beats
-      one every ``tws`` cycles, the first at ``d + 1``, each as soon as its bank is full and
+      one every ``b`` cycles (``hw.config.beat_cycles``), the first at ``d + 1``, each as soon as its bank is full and
       the previous segment's last beat has gone (an empty non-final bank is handed back in
-      one cycle, an empty final one streams one all-zero beat); the result ``tws - 1 +
+      one cycle, an empty final one streams one all-zero beat); the result ``b - 1 +
       fire + rows + cols`` cycles after the last beat; a bank is free the cycle after its
       last beat (the final one: after the result).
 
@@ -1015,6 +1020,7 @@ def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats, ch
     busy = np.zeros(groups, np.int64)
     bank = 0
     fill = hw.rows + hw.cols
+    beat = beat_cycles(tws, hw.parallel_pe)
     for k in range(n_chunks):
         for j in range(n_seg):
             final = j == n_seg - 1
@@ -1026,19 +1032,19 @@ def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats, ch
             if j == 0:
                 descriptor = np.maximum(ready, result + 1)
                 released = descriptor
-                last_beat = descriptor + 1 - tws
+                last_beat = descriptor + 1 - beat
             available = np.maximum(ready, released + 1)
             beats = int(segment_beats[k, j])
             if beats == 0 and not final:
                 released = available
                 free[bank] = released + 1
             else:
-                last_beat = np.maximum(available, last_beat + tws) + (max(beats, 1) - 1) * tws
+                last_beat = np.maximum(available, last_beat + beat) + (max(beats, 1) - 1) * beat
                 released = last_beat
                 if not final:
                     free[bank] = released + 1
             if final:
-                result = last_beat + tws - 1 + s.fire[:, chunks[k]] + fill
+                result = last_beat + beat - 1 + s.fire[:, chunks[k]] + fill
                 free[bank] = result + 1
                 busy += result - descriptor + 1
                 prep_ready = ready

@@ -58,7 +58,8 @@ def hardware_options(args):
     """The options dict a backend takes, from the parsed hardware arguments of ``run``."""
     options = {key: getattr(args, key) for key in ("dataflow", "rows", "cols", "acc_bits",
                                                    "tws_max", "glb_kb", "lbuf_kb", "energy_table",
-                                                   "memory", "block_steps", "jobs")}
+                                                   "memory", "block_steps", "jobs",
+                                                   "parallel_pe")}
     if args.glb_split is not None:
         from hw.verilog import parse_glb_split
         options["glb_split"] = list(parse_glb_split(args.glb_split))
@@ -150,6 +151,9 @@ def add_hardware_arguments(parser):
     parser.add_argument("--acc-bits", type=int, default=24, help="accumulator width (default 24)")
     parser.add_argument("--tws-max", type=int, default=None,
                         help="largest TWS the PEs support (default: the network's largest)")
+    parser.add_argument("--parallel-pe", action="store_true",
+                        help="PEs that integrate a beat in one cycle (an adder per time point) "
+                             "instead of one time point a cycle")
     parser.add_argument("--glb-kb", type=float, default=54.0, help="GLB size in KB (default 54)")
     parser.add_argument("--lbuf-kb", type=float, default=2.0, help="LBUF size in KB (default 2)")
     parser.add_argument("--glb-split", metavar="S,W,O", default=None,

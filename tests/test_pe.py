@@ -29,10 +29,10 @@ def reference_pe(beats, tws, threshold, leak_shift, v_bits, membrane, skip):
 
 
 def simulate_pe(beats, tws, threshold, leak_shift, membrane, skip, chain, *, tws_max=10,
-                weight_bits=8, acc_bits=24, v_bits=16, gap=0):
+                weight_bits=8, acc_bits=24, v_bits=16, gap=0, parallel=False):
     """Drive one PE through a pass; ``chain`` starts it from ``prev`` instead of ``membrane_in``."""
     dut = ProcessingElement(tws_max=tws_max, weight_bits=weight_bits, acc_bits=acc_bits,
-                            v_bits=v_bits, skip_bits=16)
+                            v_bits=v_bits, skip_bits=16, parallel=parallel)
     outcome = {}
 
     async def bench(ctx):
@@ -49,8 +49,9 @@ def simulate_pe(beats, tws, threshold, leak_shift, membrane, skip, chain, *, tws
             ctx.set(dut.north.word, word)
             await ctx.tick()
             ctx.set(dut.west.valid, 0)
-            if tws - 1 + gap:
-                await ctx.tick().repeat(tws - 1 + gap)
+            beat = 1 if parallel else tws
+            if beat - 1 + gap:
+                await ctx.tick().repeat(beat - 1 + gap)
             assert ctx.get(dut.east.weight) == weight, "the beat's weight moves on to the right"
             assert ctx.get(dut.south.word) == word, "the beat's word moves on down"
         await ctx.tick()                            # the last time point of the last beat
@@ -90,11 +91,12 @@ def pe_cases(draw):
 
 
 @settings(max_examples=40, deadline=None)
-@given(pe_cases(), st.booleans())
-def test_pe_matches_lif(case, chain):
+@given(pe_cases(), st.booleans(), st.booleans())
+def test_pe_matches_lif(case, chain, parallel):
     beats, tws, threshold, leak_shift, v_bits, membrane, skip = case
     expected = reference_pe(beats, tws, threshold, leak_shift, v_bits, membrane, skip)
-    got = simulate_pe(beats, tws, threshold, leak_shift, membrane, skip, chain, v_bits=v_bits)
+    got = simulate_pe(beats, tws, threshold, leak_shift, membrane, skip, chain, v_bits=v_bits,
+                      parallel=parallel)
     assert got == expected, f"(spikes, membrane, fire cycles) {got} != {expected}"
 
 
@@ -142,9 +144,10 @@ def run_on_array(design, layer, weights, spikes, v_bits, pauses=None, packing="t
     return outcome["spikes"], outcome["history"]
 
 
+@pytest.mark.parametrize("parallel_pe", [False, True], ids=["serial", "parallel"])
 @pytest.mark.parametrize("packing", ["temporal", "spatial"])
-def test_array_pass_cycles_match_dataflow_formula(packing):
-    design = PEArray(rows=2, cols=3, tws_max=4, v_bits=8)
+def test_array_pass_cycles_match_dataflow_formula(packing, parallel_pe):
+    design = PEArray(rows=2, cols=3, tws_max=4, v_bits=8, parallel_pe=parallel_pe)
     rng = np.random.default_rng(7)
     layer = ConvLayer(2, (4, 4), 3, 3, 1, 1, threshold=25, leak_shift=2, tws=2)
     weights = rng.integers(-128, 128, size=layer.weight_shape)
@@ -159,10 +162,10 @@ def test_array_pass_cycles_match_dataflow_formula(packing):
 
 
 @settings(max_examples=6, deadline=None)
-@given(st.integers(0, 2 ** 32 - 1), st.sampled_from(["conv", "fc"]))
-def test_array_matches_golden_with_stalls(seed, kind):
+@given(st.integers(0, 2 ** 32 - 1), st.sampled_from(["conv", "fc"]), st.booleans())
+def test_array_matches_golden_with_stalls(seed, kind, parallel_pe):
     rng = np.random.default_rng(seed)
-    design = PEArray(rows=2, cols=3, tws_max=5, v_bits=8)
+    design = PEArray(rows=2, cols=3, tws_max=5, v_bits=8, parallel_pe=parallel_pe)
     tws = int(rng.choice([1, 2, 3, 5]))
     threshold, leak_shift = int(rng.integers(1, 128)), int(rng.integers(0, 8))
     if kind == "conv":

@@ -35,13 +35,14 @@ COUNTERS = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntwus",
 
 
 def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8, glb_split=None,
-                      block_steps=None, max_timesteps=64):
+                      block_steps=None, max_timesteps=64, parallel_pe=False):
     # run_top elaborates the default GLB split unless given one, and runs one time block
     # unless given one (rtl_parameters would cut a sample that does not fit into blocks).
     options = dict(dataflow=dataflow, rows=rows, cols=cols, tws_max=tws_max, memory="rtl",
                    dram_latency=1, dram_one_burst=False, lbuf_kb=lbuf_kb, glb_kb=glb_kb,
                    glb_split=list(glb_split_bytes(glb_kb, glb_split)),
-                   block_steps=block_steps or net.timesteps, max_timesteps=max_timesteps)
+                   block_steps=block_steps or net.timesteps, max_timesteps=max_timesteps,
+                   parallel_pe=parallel_pe)
     _, counters = run_analytic(net, options)
     return [dict(layer, busy_cycles=layer["compute_cycles"]) for layer in counters["layers"]]
 
@@ -55,7 +56,8 @@ def rtl_and_model(net, dataflow, rows, cols, tws_max=4, golden=False, **hardware
     assert result["status"] == 0b010, f"error code {result['error_code']}"
     model = analytic_counters(net, dataflow, rows, cols, tws_max, hardware.get("lbuf_kb", 2),
                               hardware.get("glb_kb", 8), hardware.get("glb_split"),
-                              hardware.get("block_steps"), hardware.get("max_timesteps", 64))
+                              hardware.get("block_steps"), hardware.get("max_timesteps", 64),
+                              hardware.get("parallel_pe", False))
     assert len(result["counters"]) == len(model) == len(net.layers)
     return result["counters"], model
 
@@ -87,6 +89,27 @@ def test_counters_match_when_passes_stream_through_the_lbuf(make, beats, dataflo
     # (handed back, or ended by one all-zero beat). The outputs are checked against golden.
     assert_counters_equal(make(), dataflow, rows=2, cols=3, golden=True,
                           lbuf_kb=beats * 2 * 4 / 1024)
+
+
+@pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
+@pytest.mark.parametrize("make, lbuf_kb, block", [
+    (lambda: random_network(np.random.default_rng(11)), 2, None),
+    (lambda: tiny_network(batch=1), 3 * 2 * 4 / 1024, None),
+    (lambda: tiny_network(timesteps=24, rate=0.05), 2, 8)],
+    ids=["random11", "tiny-3beats", "tiny-blocks8"])
+def test_counters_match_with_the_parallel_pe(make, lbuf_kb, block, dataflow):
+    # PEs that integrate a beat in one cycle: beats one a cycle, passes shorter by
+    # beats * (tws - 1) cycles; a pass in one LBUF bank, and passes streamed through
+    # 3-beat banks (the gather then sets the pace), and in time blocks of 8 steps. Outputs
+    # checked against golden.
+    net = make()
+    hardware = {} if block is None else {"block_steps": block, "max_timesteps": block}
+    assert_counters_equal(net, dataflow, rows=2, cols=3, golden=True, lbuf_kb=lbuf_kb,
+                          parallel_pe=True, **hardware)
+    cycles = [sum(layer["cycles"] for layer in analytic_counters(
+        net, dataflow, 2, 3, 4, lbuf_kb, block_steps=block, max_timesteps=block or 64,
+        parallel_pe=parallel)) for parallel in (False, True)]
+    assert cycles[1] < cycles[0], f"serial {cycles[0]}, parallel {cycles[1]} cycles"
 
 
 @pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
