@@ -63,7 +63,7 @@ def _train_config(args, **overrides):
                       tws=_int_list(args.tws) if args.tws else [], edp_model=args.edp_model,
                       max_steps=args.steps, seed=args.seed, T=args.timesteps,
                       augment_shift=args.augment_shift, augment_drop=args.augment_drop,
-                      lr_schedule=args.lr_schedule)
+                      augment_time=args.augment_time, lr_schedule=args.lr_schedule)
     for key, value in overrides.items():
         setattr(cfg, key, value)
     return cfg
@@ -404,6 +404,9 @@ def _add_training_arguments(parser, epochs, warmup):
     parser.add_argument("--augment-drop", type=float, default=0.0, metavar="P",
                         help="each training sample drops its input spikes with a probability "
                              "drawn from [0, P) (default 0)")
+    parser.add_argument("--augment-time", type=int, default=0, metavar="STEPS",
+                        help="shift each training sample in time by up to this many steps, "
+                             "earlier or later (default 0)")
     parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                         help="after the warm-up: constant lr, or a cosine decay to 0 at --epochs")
     parser.add_argument("--seed", type=int, default=0)

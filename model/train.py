@@ -70,6 +70,7 @@ class TrainConfig:
     T: int = None                  # override the preset's T
     augment_shift: int = 0         # random translation of a training sample, up to this many pixels
     augment_drop: float = 0.0      # each sample drops its input spikes with a probability up to this
+    augment_time: int = 0          # random shift of a training sample in time, up to this many steps
     lr_schedule: str = "constant"  # or "cosine": lr decays to 0 over the epochs after the warm-up
 
 
@@ -137,14 +138,16 @@ def split_train_val(n, val_fraction, seed):
     return order[n_val:].sort().values, order[:n_val].sort().values
 
 
-def augment(spikes, shift, drop, generator):
+def augment(spikes, shift, drop, generator, time=0):
     """Event-data augmentation of a batch ``[B, T, C, H, W]`` (uint8), drawn from ``generator``.
 
     Each sample is translated by ``(dy, dx)`` uniform in ``-shift..shift`` pixels (what
-    leaves the sensor is lost, what comes in is silent) and drops each of its input
-    spikes with probability ``p``, ``p`` uniform in ``[0, drop)`` per sample.
+    leaves the sensor is lost, what comes in is silent), drops each of its input
+    spikes with probability ``p``, ``p`` uniform in ``[0, drop)`` per sample, and is
+    delayed by ``dt`` uniform in ``-time..time`` steps (what leaves the T steps is lost,
+    what comes in is silent). ``time`` draws after the others, so ``time=0`` draws as before.
     """
-    batch, _, _, height, width = spikes.shape
+    batch, steps, _, height, width = spikes.shape
     if shift:
         padded = F.pad(spikes, (shift, shift, shift, shift))
         dy, dx = torch.randint(0, 2 * shift + 1, (2, batch, 1), generator=generator)
@@ -155,6 +158,11 @@ def augment(spikes, shift, drop, generator):
     if drop:
         p = torch.rand(batch, 1, 1, 1, 1, generator=generator) * drop
         spikes = spikes * (torch.rand(spikes.shape, generator=generator) >= p)
+    if time:
+        padded = F.pad(spikes, (0, 0, 0, 0, 0, 0, time, time))     # pads dim 1 (T)
+        dt = torch.randint(0, 2 * time + 1, (batch, 1), generator=generator)
+        rows = (2 * time - dt) + torch.arange(steps)                # source step of each output step
+        spikes = padded[torch.arange(batch)[:, None], rows]
     return spikes
 
 
@@ -366,10 +374,10 @@ def train(cfg, out_dir, resume=None, progress=True, data=None, verbose=True):
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             trainer.model.train()
             x = spikes[idx]
-            if cfg.augment_shift or cfg.augment_drop:
+            if cfg.augment_shift or cfg.augment_drop or cfg.augment_time:
                 # its own generator per (seed, epoch, batch): a resumed run draws the same
                 draws = torch.Generator().manual_seed((cfg.seed * 100003 + epoch) * 100019 + b)
-                x = augment(x, cfg.augment_shift, cfg.augment_drop, draws)
+                x = augment(x, cfg.augment_shift, cfg.augment_drop, draws, cfg.augment_time)
             for group in trainer.optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, epoch, b / batches)
             loss, terms, correct = trainer.loss(time_first(x), labels[idx], warmup)

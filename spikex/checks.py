@@ -52,6 +52,7 @@ LIMITS = {
     "knots": (2, 64, "breakpoints of a curve"),
     "augment_shift": (0, 16, "pixels"),
     "augment_drop": (0, 1, "a probability"),
+    "augment_time": (0, 4096, "time steps"),
     "seed": (0, 2 ** 63 - 1, "a seed"),
     "train_trials": (1, 100000, "recordings"),
     "test_trials": (1, 100000, "recordings"),

@@ -379,6 +379,25 @@ def test_augment_moves_and_drops_spikes_within_its_bounds():
     assert augment(edge, 2, 0.0, torch.Generator().manual_seed(1)).sum() < 256   # some fall off
 
 
+def test_augment_time_delays_each_sample_within_its_bounds():
+    """--augment-time: each sample moves in time by -2..2 steps as a whole (what leaves the
+    T steps is lost, what comes in is silent); without it the draws are those of before."""
+    spikes = torch.zeros(64, 10, 2, 34, 34, dtype=torch.uint8)
+    spikes[:, 4, 0, 10, 20] = 1
+    spikes[:, 5, 1, 3, 7] = 1
+    moved = augment(spikes, 0, 0.0, torch.Generator().manual_seed(0), time=2)
+    assert moved.shape == spikes.shape and moved.dtype == torch.uint8
+    assert moved.sum(dim=(1, 2, 3, 4)).tolist() == [2] * 64
+    first = [int(torch.nonzero(sample[:, 0, 10, 20])[0, 0]) for sample in moved]
+    assert set(first) == {2, 3, 4, 5, 6}
+    assert all(int(sample[t + 1, 1, 3, 7]) == 1 for sample, t in zip(moved, first))
+    edge = torch.zeros(256, 10, 1, 4, 4, dtype=torch.uint8)
+    edge[:, 0] = 1
+    assert augment(edge, 0, 0.0, torch.Generator().manual_seed(1), time=2).sum() < 256 * 16
+    both = augment(spikes, 2, 0.3, torch.Generator().manual_seed(3))
+    assert torch.equal(both, augment(spikes, 2, 0.3, torch.Generator().manual_seed(3), time=0))
+
+
 @needs_nmnist
 def test_hardware_loss_lowers_activity(tmp_path, few_samples):
     """With a large beta the hidden layers fire less than with beta = 0, from the same start."""
