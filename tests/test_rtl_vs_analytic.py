@@ -91,12 +91,11 @@ def test_counters_match_when_passes_stream_through_the_lbuf(make, beats, dataflo
                           lbuf_kb=beats * 2 * 4 / 1024)
 
 
-@pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
-@pytest.mark.parametrize("make, lbuf_kb, block", [
-    (lambda: random_network(np.random.default_rng(11)), 2, None),
-    (lambda: tiny_network(batch=1), 3 * 2 * 4 / 1024, None),
-    (lambda: tiny_network(timesteps=24, rate=0.05), 2, 8)],
-    ids=["random11", "tiny-3beats", "tiny-blocks8"])
+@pytest.mark.parametrize("make, lbuf_kb, block, dataflow", [
+    (lambda: random_network(np.random.default_rng(11)), 2, None, "spikex"),
+    (lambda: tiny_network(batch=1), 3 * 2 * 4 / 1024, None, "ptb"),
+    (lambda: tiny_network(timesteps=24, rate=0.05), 2, 8, "spikex")],
+    ids=["random11-spikex", "tiny-3beats-ptb", "tiny-blocks8-spikex"])
 def test_counters_match_with_the_parallel_pe(make, lbuf_kb, block, dataflow):
     # PEs that integrate a beat in one cycle: beats one a cycle, passes shorter by
     # beats * (tws - 1) cycles; a pass in one LBUF bank, and passes streamed through
