@@ -100,14 +100,20 @@ def _check_bus(data_width, addr_width, length_width, counter_width):
 
 
 def _burst_beats(m, addr, beats_left, size):
-    """Beats of the next burst: at most 16, what is left, and up to the next 4 KB boundary."""
-    to_boundary = Signal(range(PAGE_BYTES + 1))
+    """Beats of the next burst: at most 16, what is left, and up to the next 4 KB boundary.
+
+    Written for short logic: a page holds a multiple of 16 beats, so only the last 16 beats
+    of a page are nearer the boundary than 16, and ``beats_left`` is compared in 5 bits.
+    """
+    offset = addr[size:exact_log2(PAGE_BYTES)]          # beat within the page
+    low = exact_log2(BURST_BEATS)
+    at_page_end = offset[low:].all()                      # the page's last 16 beats
     capped = Signal(range(BURST_BEATS + 1))
     beats = Signal(range(BURST_BEATS + 1))
     m.d.comb += [
-        to_boundary.eq((PAGE_BYTES - addr[:12]) >> size),
-        capped.eq(Mux(to_boundary < BURST_BEATS, to_boundary, BURST_BEATS)),
-        beats.eq(Mux(beats_left < capped, beats_left, capped)),
+        capped.eq(BURST_BEATS - Mux(at_page_end, offset[:low], 0)),
+        beats.eq(Mux((beats_left[low + 1:] == 0) & (beats_left[:low + 1] < capped),
+                     beats_left[:low + 1], capped)),
     ]
     return beats
 
@@ -255,17 +261,20 @@ class AxiBurstWriter(_BurstEngine):
         length = self.request.payload.length
         aw_addr = Signal.like(axi.awaddr)
         aw_left = Signal.like(length)          # beats still to request
-        w_addr = Signal.like(axi.awaddr)       # start of the burst the W side is in
-        w_left = Signal.like(length)           # beats still to send, from w_addr
-        w_beat = Signal(range(BURST_BEATS))    # beat within that burst
+        # The W side cuts the same bursts beat by beat: a burst ends after 16 beats, at a
+        # page's last beat or at the transfer's last, so no burst length is computed.
+        w_left = Signal.like(length)           # beats still to send
+        w_active = Signal()                    # ``w_left != 0``, registered
+        w_final = Signal()                     # ``w_left == 1``, registered
+        w_page = Signal(exact_log2(PAGE_BYTES) - self._size)   # the beat's place in its page
+        w_beat = Signal(range(BURST_BEATS))    # beat within its burst
         responses = Signal.like(length)        # bursts issued whose B has not come back
         aw_beats = _burst_beats(m, aw_addr, aw_left, self._size)
-        w_beats = _burst_beats(m, w_addr, w_left, self._size)
 
         aw_fire = Signal()
         b_fire = Signal()
         m.d.comb += [
-            self.busy.eq((aw_left != 0) | (w_left != 0) | (responses != 0)),
+            self.busy.eq((aw_left != 0) | w_active | (responses != 0)),
             self.request.ready.eq(~self.busy),
             axi.awaddr.eq(aw_addr),
             axi.awlen.eq(aw_beats - 1),
@@ -275,26 +284,25 @@ class AxiBurstWriter(_BurstEngine):
             aw_fire.eq(axi.awvalid & axi.awready),
             axi.wdata.eq(self.data.payload),
             axi.wstrb.eq(-1),
-            axi.wlast.eq(w_beat == w_beats - 1),
-            axi.wvalid.eq(self.data.valid & (w_left != 0)),
-            self.data.ready.eq(axi.wready & (w_left != 0)),
+            axi.wlast.eq((w_beat == BURST_BEATS - 1) | w_page.all() | w_final),
+            axi.wvalid.eq(self.data.valid & w_active),
+            self.data.ready.eq(axi.wready & w_active),
             axi.bready.eq(1),
             b_fire.eq(axi.bvalid),
         ]
         with m.If(self.request.valid & self.request.ready):
             start = self._aligned(self.request.payload.addr)
-            m.d.sync += [aw_addr.eq(start), aw_left.eq(self._beats(length)),
-                         w_addr.eq(start), w_left.eq(self._beats(length))]
+            beats = self._beats(length)
+            m.d.sync += [aw_addr.eq(start), aw_left.eq(beats),
+                         w_left.eq(beats), w_active.eq(beats != 0), w_final.eq(beats == 1),
+                         w_page.eq(start[self._size:]), w_beat.eq(0)]
         with m.If(aw_fire):
             m.d.sync += [aw_addr.eq(aw_addr + (aw_beats << self._size)),
                          aw_left.eq(aw_left - aw_beats)]
         with m.If(axi.wvalid & axi.wready):
-            m.d.sync += self.bytes.eq(self.bytes + (1 << self._size))
-            with m.If(axi.wlast):
-                m.d.sync += [w_addr.eq(w_addr + (w_beats << self._size)),
-                             w_left.eq(w_left - w_beats), w_beat.eq(0)]
-            with m.Else():
-                m.d.sync += w_beat.eq(w_beat + 1)
+            m.d.sync += [self.bytes.eq(self.bytes + (1 << self._size)),
+                         w_left.eq(w_left - 1), w_active.eq(~w_final), w_final.eq(w_left == 2),
+                         w_page.eq(w_page + 1), w_beat.eq(Mux(axi.wlast, 0, w_beat + 1))]
         m.d.sync += responses.eq(responses + aw_fire - b_fire)
         with m.If(b_fire & (axi.bresp != OKAY)):
             m.d.sync += self.error.eq(1)

@@ -1,7 +1,7 @@
 """The controller: a run's samples and layers, their row groups and time blocks, the
 registers and the counters (paper §III, Fig. 1; docs/accelerator.md)."""
 
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory, MemoryData
 from amaranth.lib.wiring import In, Out
@@ -208,7 +208,18 @@ class Controller(wiring.Component):
         sample_offset = Signal(32)      # ``sample * per_sample``
         rows_bits = ceil_log2(rows + 1)
         group_outputs = Signal(32)      # outputs of a row group: min(M, rows) * R * R'
-        m.d.comb += sample_offset.eq(sample * per_sample)
+        # ``sample * bytes per sample`` of each layer's four regions (input spikes and tags,
+        # output spikes and tags) as running sums, one word per layer and region: DERIVE to
+        # CHECK read a region's a cycle ahead, and write it back plus the layer's bytes.
+        m.submodules.sample_offsets = offsets_mem = Memory(shape=32, depth=4 * self.max_layers,
+                                                           init=[])
+        offsets_r = offsets_mem.read_port()
+        offsets_w = offsets_mem.write_port()
+        region = Signal(2)              # the region read this cycle (DESCRIPTOR to DERIVE3)
+        layer_bits = layer[:ceil_log2(self.max_layers)]
+        m.d.comb += [offsets_r.addr.eq(Cat(region, layer_bits)), sample_offset.eq(offsets_r.data),
+                     offsets_w.addr.eq(Cat((region - 1)[:2], layer_bits)),
+                     offsets_w.data.eq(sample_offset + per_sample)]
         # Time blocks: the run's block size (T when the sample is one block), the block in
         # progress, its first step and its steps, and where its data lives.
         blocked = Signal()
@@ -248,6 +259,7 @@ class Controller(wiring.Component):
                   "dram_write_bytes": self.bytes_written - write_start,
                   "glb_reads": acc["glb_reads"] + self.passes.spike_reads + self.passes.weight_reads}
         totals = Array(totals[name] for name in COUNTER_NAMES)
+        total = Signal(64)              # COUNT: ``totals[count_j - 1]``, registered
         count_j = Signal(range(len(COUNTER_NAMES) + 1))
 
         # AXI error monitor: any non-OKAY response during the run.
@@ -268,6 +280,33 @@ class Controller(wiring.Component):
 
         m_base = Signal(32)          # first output channel of the row group
         rows_used = Signal(range(rows + 1))
+        # What the row groups need, kept in registers as m_base moves (no product of it):
+        # its channels left (M - m_base), its first output of the layer (m_base * R * R'),
+        # its outputs, and the DRAM addresses of its weights and of the next group's.
+        rows_left = Signal(32)
+        group_first = Signal(32)
+        group_size = Signal(32)
+        rows_next = Signal(range(rows + 1))  # rows of the group that starts at m_base
+        m.d.comb += rows_next.eq(Mux(rows_left < rows, rows_left, rows))
+        more_groups = rows_left > rows      # m_base + rows < M
+        group_weights, next_group_weights = Signal(32), Signal(32)
+        group_weight_bytes = Signal(32)     # rows * the bytes of a weight row
+        # Registered a cycle after what they are made of, which is set at least a cycle
+        # before they are used: the write-out's DRAM address and bytes, a group's weight
+        # bytes (the descriptor's is in before DERIVE) and a block's active NTWUs (added to
+        # the counter the cycle after DISPATCH).
+        write_addr, write_bytes = Signal(32), Signal(32)
+        ntwus = Signal(48)
+        ntwus_add = Signal()
+        m.d.sync += [
+            write_addr.eq(out_block_addr + (times(group_first[:cnt], wpi, len(wpi)) << 2)),
+            write_bytes.eq(times(group_size[:cnt], wpi, len(wpi)) << 2),
+            group_weight_bytes.eq(sum(row_bytes << i for i in range(rows.bit_length())
+                                      if rows >> i & 1)),
+            ntwus_add.eq(0),
+        ]
+        with m.If(ntwus_add):
+            m.d.sync += acc["active_ntwus"].eq(acc["active_ntwus"] + ntwus)
         wbytes = Signal(3)
 
         # Dispatcher and gather configuration.
@@ -295,11 +334,15 @@ class Controller(wiring.Component):
             p.blocked.eq(blocked), p.carry.eq(blocked & (block != 0)), p.block_step.eq(bstep0),
         ]
         # The layer's counters: what the pass engine and the loaders did this cycle.
+        # Added a cycle late, through registers: the layer's last additions are in long
+        # before COUNT reads them.
         counts = self.passes.counts
-        m.d.sync += [acc[name].eq(acc[name] + counts[name])
+        late = Signal.like(counts)
+        glb_written = Signal(range(3))
+        m.d.sync += [late.eq(counts), glb_written.eq(self.weights.written + self.inputs.written)]
+        m.d.sync += [acc[name].eq(acc[name] + late[name])
                      for name in ("lbuf_writes", "lbuf_reads", "acc_ops", "scratchpad_accesses")]
-        m.d.sync += acc["glb_writes"].eq(acc["glb_writes"] + counts.glb_writes
-                                         + self.weights.written + self.inputs.written)
+        m.d.sync += acc["glb_writes"].eq(acc["glb_writes"] + late.glb_writes + glb_written)
         group_done = self.passes.group_done
 
         # Busy and stall cycles of the array.
@@ -317,7 +360,7 @@ class Controller(wiring.Component):
         m.d.comb += [
             self.weights.config.out_channels.eq(M), self.weights.config.fan_in.eq(F),
             self.weights.config.run.eq(run_len), self.weights.config.spmbs.eq(n_spmb),
-            self.weights.config.weights.eq(w_base), self.weights.config.row_bytes.eq(row_bytes),
+            self.weights.config.row_bytes.eq(row_bytes),
             self.weights.config.weight_bytes.eq(wbytes), self.weights.config.tailor.eq(tailor),
             self.inputs.config.tailor.eq(tailor), self.inputs.config.tws.eq(tws_narrow),
             self.inputs.config.locations.eq(hw_in), self.inputs.config.spmbs.eq(n_spmb),
@@ -333,13 +376,13 @@ class Controller(wiring.Component):
         wr_on = self.outputs.busy             # a write-out is in progress (until its B response)
         out_index = Signal(32)          # controller: the clear index
 
-        def load(base, bank):
+        def load(base, bank, weights):
             # The weights of the row group from output channel ``base`` into bank ``bank``
             # (ping-pong: half the weight memory each, so the next group loads while this
             # one computes; a layer whose weights need more than half loads each group after
             # the previous one's passes, into the whole memory).
             m.d.comb += [self.weights.start.eq(1), self.weights.base.eq(base),
-                         self.weights.bank.eq(bank)]
+                         self.weights.bank.eq(bank), self.weights.addr.eq(weights)]
 
         def start_input(tag_address, tag_words, spike_address, block_steps, bank,
                         tags_only=False):
@@ -378,8 +421,11 @@ class Controller(wiring.Component):
                 # have left spikes and tags).
                 m.d.comb += [self.outputs.clear.eq(1), self.outputs.clear_index.eq(out_index),
                              counters_w.addr.eq(out_index), counters_w.data.eq(0),
-                             counters_w.en.eq(out_index < n_counters)]
+                             counters_w.en.eq(out_index < n_counters),
+                             offsets_w.addr.eq(out_index), offsets_w.data.eq(0),
+                             offsets_w.en.eq(out_index < 4 * self.max_layers)]
                 clear_words = max(self.max_outputs, self.out_tag_words, n_counters,
+                                  4 * self.max_layers,
                                   self.out_tag_words * self.max_blocks if self.time_blocks else 0)
                 with m.If(out_index != clear_words - 1):
                     m.d.sync += out_index.eq(out_index + 1)
@@ -430,14 +476,15 @@ class Controller(wiring.Component):
                     m.next = "DESCRIPTOR"
             with m.State("DESCRIPTOR"):
                 receive(DESCRIPTOR_WORDS, "DERIVE")
+                m.d.comb += region.eq(0)
             # The products of DERIVE to CHECK on narrow operands: sizes of at most ``dim``
             # bits, counts (C, M, H*W, R*R', n_in, n_out) of at most ``cnt`` bits, a wider
             # value refused with E_SIZE (a layer that fits has none: each is at most its
-            # n_in or n_out, at most max_inputs) before any product of it is used; and one
-            # multiplier for the four ``sample * bytes per sample`` offsets, one a cycle.
+            # n_in or n_out, at most max_inputs) before any product of it is used; and the
+            # four ``sample * bytes per sample`` offsets from their running sums, one a cycle.
             with m.State("DERIVE"):
                 ok_tws_now = (tws != 0) & (tws <= self.tws_max)
-                m.d.comb += per_sample.eq(in_sample)
+                m.d.comb += [per_sample.eq(in_sample), region.eq(1), offsets_w.en.eq(1)]
                 m.d.sync += [
                     hw_in.eq(H[:dim] * W[:dim]), positions.eq(R[:dim] * Rp[:dim]),
                     ee.eq(E[:dim] * E[:dim]),
@@ -447,7 +494,7 @@ class Controller(wiring.Component):
                 m.next = "DERIVE2"
             with m.State("DERIVE2"):
                 limit = (1 << dim) - 1
-                m.d.comb += per_sample.eq(tag_sample)
+                m.d.comb += [per_sample.eq(tag_sample), region.eq(2), offsets_w.en.eq(1)]
                 m.d.sync += [
                     tag_addr.eq(tag_base + sample_offset),
                     n_in.eq(C[:cnt] * hw_in[:cnt]), n_out.eq(M[:cnt] * positions[:cnt]),
@@ -463,7 +510,7 @@ class Controller(wiring.Component):
                 fc_ok = (H == 1) & (W == 1) & (R == 1) & (Rp == 1) & (E == 1) & (stride == 1) & \
                     (padding == 0) & (g_in == 16)
                 conv_ok = g_in == hw_in
-                m.d.comb += per_sample.eq(out_sample)
+                m.d.comb += [per_sample.eq(out_sample), region.eq(3), offsets_w.en.eq(1)]
                 m.d.sync += [
                     out_addr.eq(out_base + sample_offset),
                     in_block_bytes.eq(times(n_in[:cnt], wpi, len(wpi)) << 2),
@@ -480,7 +527,7 @@ class Controller(wiring.Component):
                 ]
                 m.next = "CHECK"
             with m.State("CHECK"):
-                m.d.comb += per_sample.eq(otag_sample)
+                m.d.comb += [per_sample.eq(otag_sample), region.eq(0), offsets_w.en.eq(1)]
                 m.d.sync += otag_addr.eq(otag_base + sample_offset)
                 with m.If(axi_error):
                     fail(E_AXI)
@@ -494,7 +541,9 @@ class Controller(wiring.Component):
                 with m.Elif(~ok_descriptor):
                     fail(E_DESCRIPTOR)
                 with m.Else():
-                    m.d.sync += [out_index.eq(0), m_base.eq(0),
+                    m.d.sync += [out_index.eq(0), m_base.eq(0), rows_left.eq(M), group_first.eq(0),
+                                 group_weights.eq(w_base),
+                                 next_group_weights.eq(w_base + group_weight_bytes),
                                  pingpong.eq((F <= half) & ~blocked),
                                  out_pingpong.eq(group_outputs <= ohalf),
                                  result_bank.eq(0), in_bank.eq(0),
@@ -519,11 +568,11 @@ class Controller(wiring.Component):
                     start_input(tag_addr, tag_words_in, 0, 0, 0, tags_only=True)
                     m.next = "B_TAGS"
                 with m.Else():
-                    load(m_base, 0)
+                    load(m_base, 0, group_weights)
                     m.next = "B_LOAD"
             with m.State("B_TAGS"):
                 with m.If(ld_done):
-                    load(m_base, 0)
+                    load(m_base, 0, group_weights)
                     m.next = "B_LOAD"
             with m.State("B_LOAD"):
                 m.d.comb += [self.passes.state_clear.eq(pos_index < positions),
@@ -550,13 +599,11 @@ class Controller(wiring.Component):
                     with m.Else():
                         # Time blocks: the row group's weights are in (B_LOAD), and the
                         # block's NTWUs are counted for its rows.
-                        m.d.sync += [acc["active_ntwus"].eq(acc["active_ntwus"] + self.dispatch.entries
-                                                            * Mux(blocked, Mux(M - m_base < rows,
-                                                                               M - m_base, rows),
-                                                                  M)[:cnt]),
-                                     compute_bank.eq(0)]
+                        m.d.sync += [ntwus.eq(self.dispatch.entries *
+                                              Mux(blocked, rows_next, M[:cnt])),
+                                     ntwus_add.eq(1), compute_bank.eq(0)]
                         with m.If(~blocked):
-                            load(0, 0)
+                            load(0, 0, group_weights)
                         # Input ping-pong: the next block of the row group loads into the
                         # other bank while this block's passes run.
                         with m.If(in_pingpong & (bstep0 + bsize < steps)):
@@ -570,21 +617,18 @@ class Controller(wiring.Component):
                 # load the next group's weights into the other bank meanwhile.
                 with m.If(~load_busy):
                     m.d.comb += [self.dispatch.rewind.eq(1), self.passes.begin.eq(1)]
-                    m.d.sync += [passes_on.eq(1),
-                                 rows_used.eq(Mux(M - m_base < rows, M - m_base, rows))]
-                    with m.If(pingpong & (m_base + rows < M)):
-                        load(m_base + rows, ~compute_bank)
+                    m.d.sync += [passes_on.eq(1), rows_used.eq(rows_next),
+                                 group_size.eq(times(positions[:cnt], rows_next, len(rows_next)))]
+                    with m.If(pingpong & more_groups):
+                        load(m_base + rows, ~compute_bank, next_group_weights)
                     m.next = "PASSES"
-            # A row group's outputs and its first output of the layer (m_base < M and
-            # R * R' are at most ``cnt`` bits once CHECK passed).
-            group_size = times(positions[:cnt], rows_used, len(rows_used))
-            group_first = m_base[:cnt] * positions[:cnt]
 
             def start_write():
                 # The group's output spikes go to DRAM from their bank (the output writer);
                 # the next group's passes use the other bank (output ping-pong).
                 group = self.outputs.group
-                m.d.comb += [self.outputs.start.eq(1), group.addr.eq(out_block_addr),
+                m.d.comb += [self.outputs.start.eq(1), group.addr.eq(write_addr),
+                             group.bytes.eq(write_bytes),
                              group.bank.eq(result_bank), group.first.eq(group_first),
                              group.count.eq(group_size), group.channel.eq(m_base),
                              group.btag.eq(btag_base)]
@@ -594,8 +638,8 @@ class Controller(wiring.Component):
             with m.State("PASSES"):
                 with m.If(group_done):
                     m.d.sync += passes_on.eq(0)
-                    with m.If(~pingpong & ~blocked & (m_base + rows < M)):
-                        load(m_base + rows, 0)
+                    with m.If(~pingpong & ~blocked & more_groups):
+                        load(m_base + rows, 0, next_group_weights)
                     with m.If(~wr_on):
                         start_write()
                     with m.Else():
@@ -608,7 +652,7 @@ class Controller(wiring.Component):
                 # The group's write-out started (with one output bank: answered): the next
                 # block of the group (time blocks), the next group, or (every write-out
                 # answered) the layer's output tags, of all blocks, then of each block.
-                more = (blocked & (bstep0 + bsize < steps)) | (m_base + rows < M)
+                more = (blocked & (bstep0 + bsize < steps)) | more_groups
                 with m.If(Mux(more, out_pingpong | ~wr_on, ~wr_on)):
                     with m.If(blocked & (bstep0 + bsize < steps)):
                         rest = steps - bstep0 - bsize
@@ -620,8 +664,11 @@ class Controller(wiring.Component):
                                      btag_base.eq(btag_base + tag_words_out)]
                         m.next = "B_BLOCK"
                     with m.Else():
-                        m.d.sync += m_base.eq(m_base + rows)
-                        with m.If(m_base + rows >= M):
+                        m.d.sync += [m_base.eq(m_base + rows), rows_left.eq(rows_left - rows),
+                                     group_first.eq(group_first + group_size),
+                                     group_weights.eq(next_group_weights),
+                                     next_group_weights.eq(next_group_weights + group_weight_bytes)]
+                        with m.If(~more_groups):
                             m.d.comb += [
                                 self.outputs.tags_start.eq(1), self.outputs.tags.addr.eq(otag_addr),
                                 self.outputs.tags.words.eq(Mux(blocked, btag_base + 2 * tag_words_out,
@@ -655,9 +702,9 @@ class Controller(wiring.Component):
                 m.d.comb += [counting.eq(1), counters_r.addr.eq(base + count_j),
                              counters_r.en.eq(1),
                              counters_w.addr.eq(base + count_j - 1),
-                             counters_w.data.eq(counters_r.data + totals[count_j - 1]),
+                             counters_w.data.eq(counters_r.data + total),
                              counters_w.en.eq(count_j != 0)]
-                m.d.sync += count_j.eq(count_j + 1)
+                m.d.sync += [count_j.eq(count_j + 1), total.eq(totals[count_j])]
                 with m.If(count_j == len(COUNTER_NAMES)):
                     with m.If(layer + 1 == n_layers):
                         m.d.sync += [layer.eq(0), sample.eq(sample + 1)]

@@ -246,19 +246,23 @@ class NtwuDispatcher(wiring.Component):
     def _cut_chunks(self, m, cfg, read):
         cols = self.cols
         idx = Signal(range(self.max_entries + 1))
+        idx_up = Signal(range(self.max_entries + 2), init=1)    # ``idx + 1``
         prev_valid = Signal()
         prev_pos = Signal.like(read.data.pos)
         prev_w = Signal.like(read.data.w)
         column = Signal(range(cols + 1))
         chunk = self.chunk
         entry = read.data
-        m.d.comb += [read.en.eq(1), read.addr.eq(idx)]
+        # The list is read a cycle ahead: in READ the next entry, which the column after
+        # takes if this one fits (else the chunk ends, and IDLE reads this one again).
+        m.d.comb += read.en.eq(1)
         m.d.sync += self.chunk_done.eq(0)
 
         same = prev_valid & (entry.pos == prev_pos)
         fits = (column < cols) & (self.spatial | (column == 0) | same)
         with m.FSM(name="chunks"):
             with m.State("IDLE"):
+                m.d.comb += read.addr.eq(idx)
                 with m.If(self.request):
                     m.d.sync += [column.eq(0), chunk.len.eq(0), chunk.from_store.eq(0),
                                  chunk.chain.eq(0), chunk.skip_windows.eq(0)]
@@ -268,6 +272,7 @@ class NtwuDispatcher(wiring.Component):
                         m.d.sync += chunk.end.eq(0)
                         m.next = "READ"
             with m.State("READ"):
+                m.d.comb += read.addr.eq(idx_up)
                 with m.If(fits):
                     with m.Switch(column):
                         for c in range(cols):
@@ -282,13 +287,12 @@ class NtwuDispatcher(wiring.Component):
                                     m.d.sync += chunk.chain[c].eq(same)
                     m.d.sync += [prev_valid.eq(1), prev_pos.eq(entry.pos), prev_w.eq(entry.w),
                                  column.eq(column + 1), chunk.len.eq(column + 1),
-                                 idx.eq(idx + 1)]
-                    m.d.comb += read.addr.eq(idx + 1)
-                    with m.If((column == cols - 1) | (idx + 1 == self.entries)):
+                                 idx.eq(idx_up), idx_up.eq(idx_up + 1)]
+                    with m.If((column == cols - 1) | (idx_up == self.entries)):
                         m.d.sync += self.chunk_done.eq(1)
                         m.next = "IDLE"
                 with m.Else():
                     m.d.sync += self.chunk_done.eq(1)
                     m.next = "IDLE"
         with m.If(self.rewind | self.build):
-            m.d.sync += [idx.eq(0), prev_valid.eq(0)]
+            m.d.sync += [idx.eq(0), idx_up.eq(1), prev_valid.eq(0)]

@@ -12,7 +12,8 @@ weights, so the array streams only the weights of the beats it uses.
 
 Cycle cost, from ``start`` to ``done``: ``1 + issued + skipped_runs + 1`` where ``issued`` is
 the number of candidates and ``skipped_runs`` the number of SP-MB runs dropped by their tag
-(one cycle each). One candidate is issued per cycle; its beat is written one cycle later.
+(one cycle each). One candidate is issued per cycle; its GLB words are read the cycle after
+and registered, and its beat is written the cycle after that, with ``done``.
 
 **Streaming through the LBUF.** A bank holds ``lbuf_depth`` beats, fewer than a pass may
 need. The gather cuts a pass into *segments* of ``lbuf_depth`` issued candidates (so a
@@ -155,14 +156,24 @@ class BeatGather(wiring.Component):
         # Per-column constants of the chunk, registered at start.
         base_y = [Signal(signed(dim + 2), name=f"base_y{c}") for c in range(cols)]
         base_x = [Signal(signed(dim + 2), name=f"base_x{c}") for c in range(cols)]
-        row_base = [Signal(wide, name=f"row_base{c}") for c in range(cols)]
         shift = [Signal(range(self.max_timesteps + 1), name=f"shift{c}") for c in range(cols)]
         used = Signal(cols)
+        # Per column, kept as the candidates go: the input row and column under it and the
+        # GLB address of the input row's start (``c*in_h*in_w + y*in_w``).
+        y = [Signal(signed(dim + 3), name=f"y{c}") for c in range(cols)]
+        x = [Signal(signed(dim + 3), name=f"x{c}") for c in range(cols)]
+        row_addr = [Signal(wide, name=f"row_addr{c}") for c in range(cols)]
+        # Per layer (the configuration is held while gathering): the products the chunk's
+        # and the candidates' addresses need.
+        stride_w, pad_w, kernel_w, channel_step = (Signal(wide, name=n) for n in
+                                                   ("stride_w", "pad_w", "kernel_w",
+                                                    "channel_step"))
+        m.d.sync += [stride_w.eq(cfg.stride * cfg.in_w), pad_w.eq(cfg.padding * cfg.in_w),
+                     kernel_w.eq((cfg.kernel - 1) * cfg.in_w),
+                     channel_step.eq(cfg.in_hw - kernel_w)]
 
         f = Signal(self.count_bits + 1)
         ky, kx = Signal(dim), Signal(dim)
-        ky_w = Signal(wide)                 # ky * in_w
-        channel_base = Signal(wide)         # c * in_h * in_w
         run = Signal(self.count_bits)       # SP-MB run of f
         run_next = Signal(self.count_bits)  # its value in the next cycle: the tag address
         in_run = Signal(self.count_bits)
@@ -179,31 +190,42 @@ class BeatGather(wiring.Component):
         tag_bit = self.tags.data.bit_select(run[:5], 1)
         active_run = ~cfg.tailor | tag_bit
 
-        # Stage 2: the words of the candidate issued last cycle.
+        # Stage 2: the GLB words of the candidate issued last cycle, registered.
+        spike_data = [Signal(self.max_timesteps, name=f"spike_data{c}") for c in range(cols)]
+        weight_data = Signal.like(self.weights.data)
+        fetched = Signal()                  # a candidate's words are in stage 3
+        fetched_inside = Signal(cols)
+        m.d.sync += [spike_data[c].eq(self.spikes[c].data) for c in range(cols)]
+        m.d.sync += [weight_data.eq(self.weights.data), fetched.eq(issued),
+                     fetched_inside.eq(issued_inside)]
+        # Stage 3: its beat, written into the LBUF. ``done`` and ``segment`` come a cycle
+        # after the last candidate's check, with that beat: ``beats`` and ``set_bits``
+        # count it already.
         words = Signal(data.ArrayLayout(self.tws_max, cols))
         for c in range(cols):
-            m.d.comb += words[c].eq(Mux(issued_inside[c],
-                                        (self.spikes[c].data >> shift[c]) & tws_mask, 0))
-        keep = issued & (~cfg.tailor | (words.as_value() != 0))
+            m.d.comb += words[c].eq(Mux(fetched_inside[c], (spike_data[c] >> shift[c]) & tws_mask,
+                                        0))
+        keep = fetched & (~cfg.tailor | (words.as_value() != 0))
+        written = Signal.like(self.beats)   # beats written
+        bits = Signal.like(self.set_bits)   # their set bits
         m.d.comb += [
-            self.lbuf.addr.eq(self.beats),
+            self.lbuf.addr.eq(written),
             self.lbuf.en.eq(keep),
             self.lbuf.data.words.eq(words),
-            self.lbuf.data.weights.eq(self.weights.data),
+            self.lbuf.data.weights.eq(weight_data),
+            self.beats.eq(written + keep),
+            self.set_bits.eq(bits + Mux(keep, popcount(words.as_value()), 0)),
         ]
         with m.If(keep):
-            m.d.sync += [self.beats.eq(self.beats + 1),
-                         self.set_bits.eq(self.set_bits + popcount(words.as_value()))]
+            m.d.sync += [written.eq(written + 1), bits.eq(self.set_bits)]
 
         # Stage 1: issue candidate f.
         inside = Signal(cols)
         for c in range(cols):
-            y = Signal(signed(dim + 3), name=f"y{c}")
-            x = Signal(signed(dim + 3), name=f"x{c}")
             m.d.comb += [
-                y.eq(base_y[c] + ky), x.eq(base_x[c] + kx),
-                inside[c].eq(used[c] & (y >= 0) & (y < cfg.in_h) & (x >= 0) & (x < cfg.in_w)),
-                self.spikes[c].addr.eq(channel_base + row_base[c] + ky_w + x),
+                inside[c].eq(used[c] & (y[c] >= 0) & (y[c] < cfg.in_h) & (x[c] >= 0) &
+                             (x[c] < cfg.in_w)),
+                self.spikes[c].addr.eq(row_addr[c] + x[c]),
             ]
         m.d.sync += [self.done.eq(0), self.segment.eq(0), issued.eq(0)]
         for c in range(cols):
@@ -213,16 +235,16 @@ class BeatGather(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [f.eq(0), ky.eq(0), kx.eq(0), ky_w.eq(0), channel_base.eq(0),
-                                 in_run.eq(0), self.beats.eq(0), self.set_bits.eq(0),
-                                 seg_issued.eq(0)]
+                    m.d.sync += [f.eq(0), ky.eq(0), kx.eq(0),
+                                 in_run.eq(0), written.eq(0), bits.eq(0), seg_issued.eq(0)]
                     m.d.comb += run_next.eq(0)
                     for c in range(cols):
                         column = self.columns[c]
+                        top, left = column.oy * cfg.stride - cfg.padding, \
+                            column.ox * cfg.stride - cfg.padding
                         m.d.sync += [
-                            base_y[c].eq(column.oy * cfg.stride - cfg.padding),
-                            base_x[c].eq(column.ox * cfg.stride - cfg.padding),
-                            row_base[c].eq((column.oy * cfg.stride - cfg.padding) * cfg.in_w),
+                            base_y[c].eq(top), base_x[c].eq(left), y[c].eq(top), x[c].eq(left),
+                            row_addr[c].eq(column.oy * stride_w - pad_w),
                             shift[c].eq(times(column.w, cfg.tws, len(cfg.tws))),
                             used[c].eq(c < self.length),
                         ]
@@ -237,12 +259,12 @@ class BeatGather(wiring.Component):
                     m.next = "WAIT"
                 with m.Elif(~active_run):
                     # The whole SP-MB run is zero: skip its candidates in one cycle.
-                    with m.If(cfg.fc):
-                        m.d.sync += channel_base.eq(channel_base + cfg.run)
-                    with m.Else():
-                        m.d.sync += channel_base.eq(channel_base + cfg.in_hw)
-                    m.d.sync += [f.eq(f + cfg.run), in_run.eq(0), ky.eq(0), kx.eq(0),
-                                 ky_w.eq(0)]
+                    # (A run is skipped at its start: ky = kx = 0, each column at its base.)
+                    step = Mux(cfg.fc, cfg.run, cfg.in_hw)
+                    m.d.sync += [row_addr[c].eq(row_addr[c] + step) for c in range(cols)]
+                    m.d.sync += [y[c].eq(base_y[c]) for c in range(cols)]
+                    m.d.sync += [x[c].eq(base_x[c]) for c in range(cols)]
+                    m.d.sync += [f.eq(f + cfg.run), in_run.eq(0), ky.eq(0), kx.eq(0)]
                     m.d.comb += run_next.eq(run + 1)
                 with m.Else():
                     for c in range(cols):
@@ -254,13 +276,20 @@ class BeatGather(wiring.Component):
                                  self.weight_reads.eq(self.weight_reads + 1)]
                     with m.If(kx == cfg.kernel - 1):
                         m.d.sync += kx.eq(0)
+                        m.d.sync += [x[c].eq(base_x[c]) for c in range(cols)]
                         with m.If(ky == cfg.kernel - 1):
-                            m.d.sync += [ky.eq(0), ky_w.eq(0),
-                                         channel_base.eq(channel_base + cfg.in_hw)]
+                            m.d.sync += ky.eq(0)
+                            m.d.sync += [y[c].eq(base_y[c]) for c in range(cols)]
+                            m.d.sync += [row_addr[c].eq(row_addr[c] + channel_step)
+                                         for c in range(cols)]
                         with m.Else():
-                            m.d.sync += [ky.eq(ky + 1), ky_w.eq(ky_w + cfg.in_w)]
+                            m.d.sync += ky.eq(ky + 1)
+                            m.d.sync += [y[c].eq(y[c] + 1) for c in range(cols)]
+                            m.d.sync += [row_addr[c].eq(row_addr[c] + cfg.in_w)
+                                         for c in range(cols)]
                     with m.Else():
                         m.d.sync += kx.eq(kx + 1)
+                        m.d.sync += [x[c].eq(x[c] + 1) for c in range(cols)]
                     with m.If(in_run == cfg.run - 1):
                         m.d.sync += in_run.eq(0)
                         m.d.comb += run_next.eq(run + 1)
@@ -268,7 +297,7 @@ class BeatGather(wiring.Component):
                         m.d.sync += in_run.eq(in_run + 1)
             with m.State("WAIT"):
                 with m.If(self.resume):
-                    m.d.sync += [self.beats.eq(0), seg_issued.eq(0)]
+                    m.d.sync += [written.eq(0), seg_issued.eq(0)]
                     m.next = "RUN"
         with m.If(self.clear):
             m.d.sync += [self.spike_reads.eq(0), self.weight_reads.eq(0)]

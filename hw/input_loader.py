@@ -127,23 +127,37 @@ class InputLoader(wiring.Component):
         steps = Signal(32)              # the block's steps
         spmb = Signal(32)               # SP-MB index
         spmb_next = Signal(32)          # its value in the next cycle (addresses the tags)
+        spmb_up = Signal(32)            # ``spmb + 1``
+        spmb_end = Signal()             # ``spmb == spmbs``: the load's end (``done``)
         item = Signal(32)               # input index (spikes), tag word (tags)
         item_end = Signal(32)
+        # The SP-MB requests' arithmetic, kept in registers as ``item`` moves: the next
+        # SP-MB's first input and the DRAM bytes before ``item``; per layer (the
+        # configuration is held while loading), the bytes of an SP-MB and of the input.
+        item_next = Signal(32)
+        item_bytes = Signal(32)
+        group_bytes, inputs_bytes = Signal(32), Signal(32)
+        m.d.sync += [group_bytes.eq(times(cfg.group, wpi, len(wpi)) << 2),
+                     inputs_bytes.eq(times(cfg.inputs, wpi, len(wpi)) << 2)]
         word_in = Signal(range(T_max // 32 + 2))
-        loc_index = Signal(32)
-        loc_next = Signal(32)           # its value in the next cycle (addresses the tags)
+        # The input's location, as its location-tag address (its value in the next cycle
+        # addresses the tags) and the locations left from it (1: the next is location 0).
+        loc_addr = Signal.like(self.locations_read.addr)
+        loc_next = Signal.like(self.locations_read.addr)
+        loc_left = Signal(32)
         loc_clear = Signal(32)
         assembly = Signal(T_max)
         remaining = Signal(32)          # tag words still to take
         request = Signal.like(self.dram.request.payload)
         spikes_base = Mux(bank, self.max_inputs // 2, 0)
         tags_base = Mux(bank, self.tag_words, 0)
-        # The tag memories are read a cycle ahead: ``spmb`` and ``loc_index`` are assigned
+        # The tag memories are read a cycle ahead: ``spmb`` and ``loc_addr`` are assigned
         # through their next values, which address the synchronous read ports.
-        m.d.comb += [spmb_next.eq(spmb), loc_next.eq(loc_index)]
-        m.d.sync += [spmb.eq(spmb_next), loc_index.eq(loc_next)]
+        m.d.comb += [spmb_next.eq(spmb), loc_next.eq(loc_addr)]
+        m.d.sync += [spmb.eq(spmb_next), spmb_up.eq(spmb_next + 1),
+                     spmb_end.eq(spmb_next == cfg.spmbs), loc_addr.eq(loc_next)]
         m.d.comb += [self.tags_read.addr.eq(tags_base + spmb_next[5:]),
-                     self.locations_read.addr.eq(spikes_base + loc_next)]
+                     self.locations_read.addr.eq(loc_next)]
         spmb_active = ~cfg.tailor | self.tags_read.data.bit_select(spmb[:5], 1)
         spike_mask = Signal(T_max)
         m.d.comb += spike_mask.eq((Const(1, T_max + 1) << steps[:ceil_log2(T_max + 1)]) - 1)
@@ -206,31 +220,33 @@ class InputLoader(wiring.Component):
                 m.d.sync += loc_clear.eq(loc_clear + 1)
                 with m.If(loc_clear + 1 >= cfg.locations):
                     m.d.comb += spmb_next.eq(0)
-                    m.d.sync += item.eq(0)
+                    m.d.sync += [item.eq(0), item_next.eq(cfg.group), item_bytes.eq(0)]
                     m.next = "SPMB"
                 stop_on_abort()
             with m.State("SPMB"):
                 # Next SP-MB of the input: load it if its tag is set (SpikeX) or always (PTB).
-                with m.If(spmb == cfg.spmbs):
+                with m.If(spmb_end):
                     finish()
                 with m.Elif(spmb_active):
-                    end = Mux(item + cfg.group < cfg.inputs, item + cfg.group, cfg.inputs)
+                    whole = item_next < cfg.inputs
                     m.d.comb += [self.dram.request.valid.eq(1),
-                                 self.dram.request.payload.addr.eq(
-                                     spike_addr + (times(item, wpi, len(wpi)) << 2)),
+                                 self.dram.request.payload.addr.eq(spike_addr + item_bytes),
                                  self.dram.request.payload.length.eq(
-                                     times(end - item, wpi, len(wpi)) << 2)]
+                                     Mux(whole, group_bytes, inputs_bytes - item_bytes))]
                     with m.If(self.dram.request.ready):
-                        m.d.comb += loc_next.eq(0)
-                        m.d.sync += [item_end.eq(end), word_in.eq(0), assembly.eq(0)]
+                        m.d.comb += loc_next.eq(spikes_base)
+                        m.d.sync += loc_left.eq(cfg.locations)
+                        m.d.sync += [item_end.eq(Mux(whole, item_next, cfg.inputs)), word_in.eq(0),
+                                     assembly.eq(0)]
                         m.next = "SPIKES"
                 with m.Else():
-                    m.d.comb += spmb_next.eq(spmb + 1)
-                    m.d.sync += item.eq(item + cfg.group)
+                    m.d.comb += spmb_next.eq(spmb_up)
+                    m.d.sync += [item.eq(item_next), item_next.eq(item_next + cfg.group),
+                                 item_bytes.eq(item_bytes + group_bytes)]
                 stop_on_abort()
             with m.State("SPIKES"):
                 m.d.comb += rdata.ready.eq(1)
-                m.d.comb += [self.locations_write.addr.eq(spikes_base + loc_index),
+                m.d.comb += [self.locations_write.addr.eq(loc_addr),
                              self.locations_write.data.eq(self.locations_read.data | locations_of),
                              self.spikes.addr.eq(spikes_base + item),
                              self.spikes.data.eq(spike_word)]
@@ -238,11 +254,14 @@ class InputLoader(wiring.Component):
                     with m.If(word_in == wpi - 1):
                         m.d.comb += [self.spikes.en.eq(1), self.locations_write.en.eq(1),
                                      self.control.written.eq(1)]
-                        m.d.sync += [word_in.eq(0), assembly.eq(0), item.eq(item + 1)]
-                        m.d.comb += loc_next.eq(Mux(loc_index + 1 == cfg.locations, 0,
-                                                    loc_index + 1))
+                        m.d.sync += [word_in.eq(0), assembly.eq(0), item.eq(item + 1),
+                                     item_next.eq(item_next + 1),
+                                     item_bytes.eq(item_bytes + (wpi << 2))]
+                        wrap = loc_left == 1
+                        m.d.comb += loc_next.eq(Mux(wrap, spikes_base, loc_addr + 1))
+                        m.d.sync += loc_left.eq(Mux(wrap, cfg.locations, loc_left - 1))
                         with m.If(item + 1 == item_end):
-                            m.d.comb += spmb_next.eq(spmb + 1)
+                            m.d.comb += spmb_next.eq(spmb_up)
                             m.next = "SPMB"
                     with m.Else():
                         m.d.sync += [word_in.eq(word_in + 1), assembly.eq(spike_word)]

@@ -8,7 +8,6 @@ from amaranth.lib.wiring import In, Out
 
 from hw.arbiter import DramWriteSignature
 from hw.output_glb import OutputReadSignature, OutputWriteSignature, output_addr_bits
-from hw.arith import times
 
 
 __all__ = ["OutputWriter", "OutputWriterControl", "output_writer_config", "output_group_layout",
@@ -24,11 +23,12 @@ def output_writer_config(*, max_timesteps):
 
 
 def output_group_layout():
-    """A row group's write-out: the DRAM ``addr`` of the block's outputs, the output GLB
-    ``bank``, the ``first`` output of the layer and the ``count`` of outputs, its first
-    output ``channel`` and the block's first block tag word (``btag``)."""
-    return data.StructLayout({"addr": 32, "bank": 1, "first": 32, "count": 32, "channel": 32,
-                              "btag": 32})
+    """A row group's write-out: the DRAM ``addr`` of its first output (of the block) and its
+    ``bytes``, the output GLB ``bank``, the ``first`` output of the layer and the ``count``
+    of outputs, its first output ``channel`` and the block's first block tag word
+    (``btag``)."""
+    return data.StructLayout({"addr": 32, "bytes": 32, "bank": 1, "first": 32, "count": 32,
+                              "channel": 32, "btag": 32})
 
 
 def output_tags_layout():
@@ -126,7 +126,6 @@ class OutputWriter(wiring.Component):
             btags_w = btags_mem.write_port(granularity=1)
             btags_r = btags_mem.read_port()
 
-        bank = Signal()
         index = Signal(32)              # output of the row group (GLB address in its bank)
         output = Signal(32)             # output of the layer
         end = Signal(32)                # outputs of the row group
@@ -137,6 +136,20 @@ class OutputWriter(wiring.Component):
         tag_index = Signal(32)
         tag_words, sample_words = Signal(32), Signal(32)
         request = Signal.like(dram.request.payload)
+        glb_addr = Signal.like(self.glb_read.addr)     # the output's GLB word, in its bank
+        glb_addr_up = Signal.like(self.glb_read.addr)  # ``glb_addr + 1``
+        # An output's tag bits are set the cycle after its last word went out, from its
+        # word registered then (not the GLB read through the tag write enables).
+        tag_set = Signal()
+        tag_active = Signal()
+        tag_word, tag_bit = Signal(32), Signal(5)
+        with m.If(tag_set):
+            m.d.comb += [otags_w.addr.eq(tag_word), otags_w.data.eq(-1),
+                         otags_w.en.eq(Mux(tag_active, 1 << tag_bit, 0))]
+            if self.time_blocks:
+                m.d.comb += [btags_w.addr.eq(btag + tag_word), btags_w.data.eq(-1),
+                             btags_w.en.eq(Mux(tag_active & cfg.blocked, 1 << tag_bit, 0))]
+        m.d.sync += tag_set.eq(0)
 
         # The run's start: every output GLB word and tag word cleared.
         with m.If(self.control.clear):
@@ -170,14 +183,14 @@ class OutputWriter(wiring.Component):
         with m.FSM(name="writer") as fsm:
             with m.State("IDLE"):
                 with m.If(self.control.start):
-                    m.d.sync += [bank.eq(group.bank), index.eq(0), word.eq(0),
+                    m.d.sync += [glb_addr.eq(Mux(group.bank, half, 0)),
+                                 glb_addr_up.eq(Mux(group.bank, half, 0) + 1),
+                                 index.eq(0), word.eq(0),
                                  end.eq(group.count), output.eq(group.first),
                                  channel.eq(group.channel), position.eq(0),
                                  btag.eq(group.btag)]
-                    m.d.comb += [dram.request.payload.addr.eq(
-                                     group.addr + (times(group.first, wpi, len(wpi)) << 2)),
-                                 dram.request.payload.length.eq(
-                                     times(group.count, wpi, len(wpi)) << 2)]
+                    m.d.comb += [dram.request.payload.addr.eq(group.addr),
+                                 dram.request.payload.length.eq(group.bytes)]
                     ask("SPIKES")
                 with m.Elif(self.control.tags_start):
                     m.d.sync += [tag_index.eq(0), tag_words.eq(self.control.tags.words),
@@ -193,26 +206,21 @@ class OutputWriter(wiring.Component):
                         m.next = state
                     stop_on_abort()
             with m.State("SPIKES"):
-                addr = Mux(bank, half, 0) + index       # in the output GLB
-                m.d.comb += [self.glb_read.addr.eq(addr), self.glb_read.en.eq(1),
+                m.d.comb += [self.glb_read.addr.eq(glb_addr), self.glb_read.en.eq(1),
                              dram.data.valid.eq(1),
                              dram.data.payload.eq(
                                  Cat(self.glb_read.data, Const(0, 32)).word_select(word, 32))]
                 last_word = word == wpi - 1
                 spmb = Mux(cfg.fc, output >> 4, channel)
-                active = self.glb_read.data != 0
-                m.d.comb += [otags_w.addr.eq(spmb >> 5), otags_w.data.eq(-1)]
-                if self.time_blocks:
-                    m.d.comb += [btags_w.addr.eq(btag + (spmb >> 5)), btags_w.data.eq(-1)]
                 with m.If(dram.data.valid & dram.data.ready):
                     with m.If(last_word):
-                        m.d.comb += [self.glb_read.addr.eq(addr + 1),
-                                     otags_w.en.eq(Mux(active, 1 << spmb[:5], 0)),
-                                     self.glb_clear.addr.eq(addr), self.glb_clear.en.eq(1),
+                        m.d.comb += [self.glb_read.addr.eq(glb_addr_up),
+                                     self.glb_clear.addr.eq(glb_addr), self.glb_clear.en.eq(1),
                                      self.control.word_read.eq(1)]
-                        if self.time_blocks:
-                            m.d.comb += btags_w.en.eq(Mux(active & cfg.blocked, 1 << spmb[:5], 0))
-                        m.d.sync += [word.eq(0), index.eq(index + 1), output.eq(output + 1)]
+                        m.d.sync += [word.eq(0), index.eq(index + 1), output.eq(output + 1),
+                                     glb_addr.eq(glb_addr_up), glb_addr_up.eq(glb_addr_up + 1),
+                                     tag_set.eq(1), tag_active.eq(self.glb_read.data != 0),
+                                     tag_word.eq(spmb >> 5), tag_bit.eq(spmb[:5])]
                         with m.If(position + 1 == cfg.positions):
                             m.d.sync += [position.eq(0), channel.eq(channel + 1)]
                         with m.Else():

@@ -167,7 +167,10 @@ class PassEngine(wiring.Component):
             count_bits=cnt, window_bits=ceil_log2(max_windows + 1))
         m.submodules.lbuf = lbuf_mem = Memory(data=self.lbuf)
         lbuf_w = lbuf_mem.write_port()
-        lbuf_r = lbuf_mem.read_port()
+        # Transparent: the gather writes a segment's last beat with its ``done`` or
+        # ``segment``, and a streaming pass may take that bank's first beat, read in that
+        # cycle, in the next.
+        lbuf_r = lbuf_mem.read_port(transparent_for=(lbuf_w,))
         if self.time_blocks:
             m.submodules.glb_state = state_mem = Memory(data=self.glb_state)
             state_w = state_mem.write_port()       # one port each way: block RAM
@@ -216,7 +219,7 @@ class PassEngine(wiring.Component):
         prep_end = Signal()
         running = Signal()
         streaming = Signal()
-        beat = Signal(range(self.lbuf_depth + 1))
+        beat_up = Signal(range(self.lbuf_depth + 2), init=1)    # the beat streamed, plus one
         mrow = Signal(range(cols + 1))
         chunk = self.chunk
         with m.If(self.control.begin):
@@ -324,29 +327,40 @@ class PassEngine(wiring.Component):
         empty = info.beats == 0
         dummy = streaming & info.full & info.final & empty
         hand_back = streaming & info.full & ~info.final & empty
-        segment_end = take_beat & ~info.final & (beat == info.beats - 1)
-        pass_end = take_beat & info.final & (dummy | (beat == info.beats - 1))
-        read_bank = Signal()
-        read_beat = Signal(range(self.lbuf_depth + 1))
-        m.d.comb += [read_bank.eq(run_bank), read_beat.eq(beat + take_beat)]
+        last_beat = beat_up == info.beats
+        segment_end = take_beat & ~info.final & last_beat
+        pass_end = take_beat & info.final & (dummy | last_beat)
+        # The LBUF is read a beat ahead, from registered addresses: this beat's and the
+        # next one's.
+        read_addr = Signal.like(lbuf_r.addr, name="read_addr")
+        read_addr_up = Signal.like(lbuf_r.addr, name="read_addr_up")
+        m.d.comb += lbuf_r.addr.eq(read_addr)
+        with m.If(take_beat):
+            m.d.comb += lbuf_r.addr.eq(read_addr_up)
+            m.d.sync += [read_addr.eq(read_addr_up), read_addr_up.eq(read_addr_up + 1)]
+
+        def read_from(bank):
+            base = Mux(bank, self.lbuf_depth, 0)
+            m.d.comb += lbuf_r.addr.eq(base)
+            m.d.sync += [read_addr.eq(base), read_addr_up.eq(base + 1), beat_up.eq(1)]
+
         with m.If(take_pass):
-            m.d.sync += [running.eq(1), streaming.eq(1), beat.eq(0)]
-            m.d.comb += read_beat.eq(0)
+            m.d.sync += [running.eq(1), streaming.eq(1)]
+            read_from(run_bank)
         with m.If(segment_end | hand_back):
-            m.d.sync += [info.full.eq(0), run_bank.eq(~run_bank), beat.eq(0)]
-            m.d.comb += [read_bank.eq(~run_bank), read_beat.eq(0)]
+            m.d.sync += [info.full.eq(0), run_bank.eq(~run_bank)]
+            read_from(~run_bank)
         m.d.comb += [
-            lbuf_r.addr.eq(Mux(read_bank, self.lbuf_depth, 0) + read_beat),
             lbuf_r.en.eq(1),
             array.spike_words.valid.eq(streaming & info.full & (~empty | info.final)),
             array.weights.valid.eq(streaming & info.full & (~empty | info.final)),
             array.spike_words.payload.words.eq(Mux(dummy, 0, lbuf_r.data.words)),
-            array.spike_words.payload.last.eq(info.final & (dummy | (beat == info.beats - 1))),
+            array.spike_words.payload.last.eq(info.final & (dummy | last_beat)),
             array.weights.payload.eq(lbuf_r.data.weights),
         ]
         with m.If(take_beat):
             with m.If(~segment_end):
-                m.d.sync += beat.eq(beat + 1)
+                m.d.sync += beat_up.eq(beat_up + 1)
             with m.If(pass_end):
                 m.d.sync += streaming.eq(0)
             with m.If(~dummy):
@@ -357,7 +371,9 @@ class PassEngine(wiring.Component):
         state_busy = Signal()           # time blocks: the state writer (below) is busy
         result_spikes = Signal(data.ArrayLayout(data.ArrayLayout(self.tws_max, cols), rows))
         w_row = Signal(range(rows + 1))
-        w_addr = Signal(32)
+        # Each column's output GLB address (its position in the row's channel, in the
+        # result bank), a row further each cycle.
+        w_addr = [Signal.like(self.results[c].addr, name=f"w_addr{c}") for c in range(cols)]
         w_len = Signal(range(cols + 1))
         w_pos = Signal(data.ArrayLayout(32, cols))
         w_shift = Signal(data.ArrayLayout(range(T_max + 1), cols))
@@ -366,7 +382,9 @@ class PassEngine(wiring.Component):
         ops = times(info.set_bits, rows_used, len(rows_used))      # a pass's additions
         result = array.results.payload
         with m.If(take_result):
-            m.d.sync += [running.eq(0), writer_busy.eq(1), w_row.eq(0), w_addr.eq(0),
+            m.d.sync += [w_addr[c].eq(info.pos[c] + Mux(cfg.result_bank, ohalf, 0))
+                         for c in range(cols)]
+            m.d.sync += [running.eq(0), writer_busy.eq(1), w_row.eq(0),
                          result_spikes.eq(result.spikes), w_len.eq(info.len),
                          w_pos.eq(info.pos), w_shift.eq(info.shift),
                          info.full.eq(0), run_bank.eq(~run_bank)]
@@ -382,7 +400,7 @@ class PassEngine(wiring.Component):
         for c in range(cols):
             out = self.results[c]
             m.d.comb += [
-                out.addr.eq(w_addr + w_pos[c] + Mux(cfg.result_bank, ohalf, 0)),
+                out.addr.eq(w_addr[c]),
                 out.data.eq(result_spikes[w_row][c] << w_shift[c]),
                 out.en.eq(writing_results & (c < w_len)),
             ]
@@ -419,7 +437,8 @@ class PassEngine(wiring.Component):
         m.d.comb += self.control.counts.glb_writes.eq(Mux(writing_results, w_len, 0))
         with m.If(writer_busy):
             with m.If(w_row < rows_used):
-                m.d.sync += [w_row.eq(w_row + 1), w_addr.eq(w_addr + cfg.positions)]
+                m.d.sync += [w_row.eq(w_row + 1)]
+                m.d.sync += [w_addr[c].eq(w_addr[c] + cfg.positions) for c in range(cols)]
             with m.Else():
                 m.d.sync += writer_busy.eq(0)
 

@@ -179,7 +179,7 @@ class SpikeXAccelerator(wiring.Component):
         # The loaders and the output writer (their configuration and commands: below).
         m.submodules.weight_loader = wloader = WeightLoader(
             rows=rows, weight_bits=self.weight_bits, max_fan_in=self.max_fan_in,
-            tag_words=self.tag_words * (2 if self.time_blocks else 1), count_bits=cnt)
+            tag_words=self.tag_words * (2 if self.time_blocks else 1))
         m.submodules.input_loader = iloader = InputLoader(
             max_timesteps=T_max, tws_max=self.tws_max, max_inputs=self.max_inputs,
             tag_words=self.tag_words, banks=2 if self.time_blocks else 1)

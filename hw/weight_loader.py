@@ -1,7 +1,7 @@
 """The weight loader: a row group's weights, DRAM to the weight GLB, tailored by the input
 SP-MB tags (paper §III-D, weight tailoring; docs/accelerator.md, "Weight loader")."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
@@ -16,10 +16,10 @@ __all__ = ["WeightLoader", "WeightLoaderControl", "weight_loader_config"]
 
 def weight_loader_config():
     """The layer, for the weight loader: its output channels (M), fan-in (F), fan-ins of an
-    SP-MB run, input SP-MBs, weights' DRAM address, bytes of a weight row, bytes of a
-    weight (1 or 2) and the dataflow (``tailor``: SpikeX)."""
+    SP-MB run, input SP-MBs, bytes of a weight row, bytes of a weight (1 or 2) and the
+    dataflow (``tailor``: SpikeX)."""
     return data.StructLayout({"out_channels": 32, "fan_in": 32, "run": 32, "spmbs": 32,
-                              "weights": 32, "row_bytes": 32, "weight_bytes": 3, "tailor": 1})
+                              "row_bytes": 32, "weight_bytes": 3, "tailor": 1})
 
 
 class WeightLoaderControl(wiring.Signature):
@@ -30,6 +30,7 @@ class WeightLoaderControl(wiring.Signature):
             "config": Out(weight_loader_config()),
             "start": Out(1),
             "base": Out(32),
+            "addr": Out(32),
             "bank": Out(1),
             "abort": Out(1),
             "busy": In(1),
@@ -53,18 +54,16 @@ class WeightLoader(wiring.Component):
         Words of the weight GLB.
     tag_words : int
         Words of the input SP-MB tags.
-    count_bits : int
-        Width of the layer's counts (its output channels are fewer than ``2**count_bits``).
 
     Ports
     -----
     dram : Out(DramReadSignature())
     control : In(WeightLoaderControl())
         ``config`` (:func:`weight_loader_config`), held while loading. ``start``: load
-        the row group whose first output channel is ``base`` into bank ``bank``. ``abort``:
-        back to idle at once (the run stopped). ``busy``: high from the cycle after
-        ``start`` until the group's last weight is written. ``written``: a weight is
-        written this cycle (the layer's ``glb_writes``).
+        the row group whose first output channel is ``base``, its weights at DRAM address
+        ``addr``, into bank ``bank``. ``abort``: back to idle at once (the run stopped).
+        ``busy``: high from the cycle after ``start`` until the group's last weight is
+        written. ``written``: a weight is written this cycle (the layer's ``glb_writes``).
     tags : In(ReadPort.Signature(...))
         The input SP-MB tags: a synchronous read port, transparent to the tags' write port
         (the loader addresses it with the SP-MB of the next cycle).
@@ -75,9 +74,8 @@ class WeightLoader(wiring.Component):
     run, its request, and a cycle per weight of each bus word.
     """
 
-    def __init__(self, *, rows, weight_bits, max_fan_in, tag_words, count_bits):
+    def __init__(self, *, rows, weight_bits, max_fan_in, tag_words):
         self.rows, self.weight_bits, self.max_fan_in = rows, weight_bits, max_fan_in
-        self.count_bits = count_bits
         super().__init__({
             "dram": Out(DramReadSignature()),
             "control": In(WeightLoaderControl()),
@@ -89,102 +87,118 @@ class WeightLoader(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        rows, cnt, cfg = self.rows, self.count_bits, self.control.config
+        rows, cfg = self.rows, self.control.config
         rdata, half = self.dram.data, self.max_fan_in // 2
         wbytes, F, run_len = cfg.weight_bytes, cfg.fan_in, cfg.run
 
         start = Signal()                # ``start``, a cycle later
         base = Signal(32)               # first output channel of the group being loaded
         bank = Signal()
+        lrow = Signal(range(rows + 1))
+        row_addr = Signal(32)
         m.d.sync += start.eq(0)
         ctl = self.control
         with m.If(ctl.start):
-            m.d.sync += [start.eq(1), ctl.busy.eq(1), base.eq(ctl.base), bank.eq(ctl.bank)]
+            m.d.sync += [start.eq(1), ctl.busy.eq(1), base.eq(ctl.base), bank.eq(ctl.bank),
+                         row_addr.eq(ctl.addr)]
 
         lrows = Signal(range(rows + 1))
-        lrow = Signal(range(rows + 1))
-        row_addr = Signal(32)
         spmb = Signal(32)
         spmb_next = Signal(32)          # its value in the next cycle, which addresses the tags
-        first = Signal(32)              # ``spmb * run``, the run's first fan-in, kept as a sum
+        spmb_up = Signal(32)            # ``spmb + 1``
+        spmb_end = Signal()             # ``spmb == spmbs``: the row's end
         remaining = Signal(32)
         slot = Signal(2)
         fan_first, fan_end = Signal(32), Signal(32)     # fan-in range of the weight run
-        byte_first = Signal(32)
+        # The run's fan-in range and bytes, kept as running sums so that a request needs
+        # one addition: ``first`` (the run's first fan-in, ``spmb * run``), ``after``
+        # (``first + run``), their bytes, and whether ``after`` is inside the fan-in.
+        first, after = Signal(32), Signal(32)
+        first_bytes, after_bytes, after_bytes_up = Signal(32), Signal(32), Signal(32)
+        after_inside = Signal()
+        # Per layer (the configuration is held while loading): a run's and the fan-in's bytes.
+        run_bytes, fan_bytes_up = Signal(32), Signal(32)
+        fan_less_run = Signal(signed(34))
+        m.d.sync += [run_bytes.eq(times(run_len, wbytes, 2)),
+                     fan_bytes_up.eq((times(F, wbytes, 2) + 3) & ~3),
+                     fan_less_run.eq(F - run_len)]
+        f = Signal(32)                  # the fan-in of the weight slot in WORDS
+        f_addr = Signal.like(self.weights.addr)     # its weight GLB address
         # The tags are read a cycle ahead, through a synchronous port: ``spmb`` is assigned
         # through its next value.
         m.d.comb += [spmb_next.eq(spmb), self.tags.addr.eq(spmb_next[5:])]
-        m.d.sync += spmb.eq(spmb_next)
+        m.d.sync += [spmb.eq(spmb_next), spmb_up.eq(spmb_next + 1),
+                     spmb_end.eq(spmb_next == cfg.spmbs)]
         spmb_active = ~cfg.tailor | self.tags.data.bit_select(spmb[:5], 1)
 
+        def first_run():
+            m.d.sync += [first.eq(0), after.eq(run_len), first_bytes.eq(0),
+                         after_bytes.eq(run_bytes), after_bytes_up.eq((run_bytes + 3) & ~3),
+                         after_inside.eq(run_len < F)]
+            m.d.comb += spmb_next.eq(0)
+
+        def next_run():
+            m.d.sync += [first.eq(after), after.eq(after + run_len), first_bytes.eq(after_bytes),
+                         after_bytes.eq(after_bytes + run_bytes),
+                         after_bytes_up.eq((after_bytes + run_bytes + 3) & ~3),
+                         after_inside.eq(after < fan_less_run)]
+            m.d.comb += spmb_next.eq(spmb_up)
+
         def stop_on_abort():
-
             # Last in each state, so that it wins: back to idle at once.
-
             with m.If(self.control.abort):
-
                 m.d.sync += self.control.busy.eq(0)
-
                 m.next = "IDLE"
-
 
         with m.FSM(name="loader"):
             with m.State("IDLE"):
                 with m.If(start):
                     m.d.sync += [lrows.eq(Mux(cfg.out_channels - base < rows,
                                               cfg.out_channels - base, rows)),
-                                 lrow.eq(0), row_addr.eq(cfg.weights + base[:cnt] * cfg.row_bytes),
-                                 first.eq(0)]
-                    m.d.comb += spmb_next.eq(0)
+                                 lrow.eq(0)]
+                    first_run()
                     m.next = "RUN"
                 stop_on_abort()
             with m.State("RUN"):
                 # Next SP-MB run of the next row's weights.
-                last = Mux(first + run_len < F, first + run_len, F)
                 with m.If(lrow == lrows):
                     m.d.sync += self.control.busy.eq(0)
                     m.next = "IDLE"
-                with m.Elif(spmb == cfg.spmbs):
-                    m.d.sync += [lrow.eq(lrow + 1), first.eq(0),
-                                 row_addr.eq(row_addr + cfg.row_bytes)]
-                    m.d.comb += spmb_next.eq(0)
+                with m.Elif(spmb_end):
+                    m.d.sync += [lrow.eq(lrow + 1), row_addr.eq(row_addr + cfg.row_bytes)]
+                    first_run()
                 with m.Elif(spmb_active):
-                    byte0 = times(first, wbytes, 2)
-                    byte1 = times(last, wbytes, 2)
-                    nbytes = ((byte1 + 3) & ~3) - (byte0 & ~3)
+                    byte0 = first_bytes & ~3
+                    nbytes = Mux(after_inside, after_bytes_up, fan_bytes_up) - byte0
                     m.d.comb += [self.dram.request.valid.eq(1),
-                                 self.dram.request.payload.addr.eq(row_addr + (byte0 & ~3)),
+                                 self.dram.request.payload.addr.eq(row_addr + byte0),
                                  self.dram.request.payload.length.eq(nbytes)]
                     with m.If(self.dram.request.ready):
-                        m.d.sync += [fan_first.eq(first), fan_end.eq(last),
-                                     byte_first.eq(byte0 & ~3), slot.eq(0),
+                        f0 = Mux(wbytes == 1, byte0, byte0 >> 1)
+                        m.d.sync += [fan_first.eq(first), fan_end.eq(Mux(after_inside, after, F)),
+                                     f.eq(f0), f_addr.eq(f0 + Mux(bank, half, 0)), slot.eq(0),
                                      remaining.eq(nbytes >> 2)]
                         m.next = "WORDS"
                 with m.Else():
-                    m.d.sync += first.eq(first + run_len)
-                    m.d.comb += spmb_next.eq(spmb + 1)
+                    next_run()
                 stop_on_abort()
             with m.State("WORDS"):
                 # One weight slot of the current bus word per cycle.
-                byte = byte_first + times(slot, wbytes, 2)
-                f = Mux(wbytes == 1, byte, byte >> 1)
                 raw = Mux(wbytes == 1,
                           rdata.payload.word_select(slot, 8).as_signed(),
                           rdata.payload.word_select(slot[0], 16).as_signed())
                 last_slot = Mux(wbytes == 1, slot == 3, slot == 1)
-                m.d.comb += [self.weights.addr.eq(f + Mux(bank, half, 0)),
+                m.d.comb += [self.weights.addr.eq(f_addr),
                              self.weights.data.eq(Cat(raw[:self.weight_bits] for _ in range(rows)))]
                 with m.If(rdata.valid):
                     with m.If((f >= fan_first) & (f < fan_end)):
                         m.d.comb += [self.weights.en.eq(1 << lrow), self.control.written.eq(1)]
-                    m.d.sync += slot.eq(slot + 1)
+                    m.d.sync += [slot.eq(slot + 1), f.eq(f + 1), f_addr.eq(f_addr + 1)]
                     with m.If(last_slot):
                         m.d.comb += rdata.ready.eq(1)
-                        m.d.sync += [slot.eq(0), byte_first.eq(byte_first + 4),
-                                     remaining.eq(remaining - 1)]
+                        m.d.sync += [slot.eq(0), remaining.eq(remaining - 1)]
                         with m.If(remaining == 1):
-                            m.d.sync += first.eq(first + run_len)
-                            m.d.comb += spmb_next.eq(spmb + 1)
+                            next_run()
                             m.next = "RUN"
                 stop_on_abort()
         return m
