@@ -160,7 +160,7 @@ class PEArray(wiring.Component):
 
         config = Signal(self.config_layout)
         chain = Signal(cols)
-        beat = 1 if self.parallel_pe else config.tws     # hw.config.beat_cycles
+        beat = beat_cycles(config.tws, self.parallel_pe)
         take_pass = self.passes.valid & self.passes.ready
         with m.If(take_pass):
             m.d.sync += [config.eq(self.passes.payload.config),
