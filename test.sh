@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 bash setup.sh --no-run
-exec .venv/bin/python -m pytest "$@"
+# Test files are shared out between one pytest-xdist worker per core (a file's tests stay
+# together; builds shared across files are locked, sim/rtl.py); -n 0 runs them in this process.
+exec .venv/bin/python -m pytest -n auto --dist loadfile "$@"

