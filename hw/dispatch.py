@@ -170,7 +170,7 @@ class NtwuDispatcher(wiring.Component):
             y.eq(base_y + ky), x.eq(base_x + kx),
             inside.eq((y >= 0) & (y < cfg.in_h) & (x >= 0) & (x < cfg.in_w)),
             self.loc.addr.eq(row_addr + x),
-            self.loc.en.eq(1),
+            self.loc.en.eq(0),
             self.entries.eq(count),
             self.spatial.eq(~cfg.temporal & (count <= positions * self.cols)),
         ]
@@ -203,6 +203,9 @@ class NtwuDispatcher(wiring.Component):
                     start_position()
                     m.next = "SCAN"
             with m.State("SCAN"):
+                # Only the tags inside the input are read: their memory's port also takes
+                # the input loader's writes to the other bank (hw/banked_memory.py).
+                m.d.comb += self.loc.en.eq(inside)
                 m.d.sync += [acc.eq(acc | tag), pending.eq(inside)]
                 with m.If(kx == cfg.kernel - 1):
                     m.d.sync += [kx.eq(0), ky.eq(ky + 1), row_addr.eq(row_addr + cfg.in_w)]

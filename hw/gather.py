@@ -267,8 +267,10 @@ class BeatGather(wiring.Component):
                     m.d.sync += [f.eq(f + cfg.run), in_run.eq(0), ky.eq(0), kx.eq(0)]
                     m.d.comb += run_next.eq(run + 1)
                 with m.Else():
+                    # Only the words inside the input are read: a padding address may fall
+                    # in the bank the input loader is filling (hw/banked_memory.py).
                     for c in range(cols):
-                        m.d.comb += self.spikes[c].en.eq(1)
+                        m.d.comb += self.spikes[c].en.eq(inside[c])
                     m.d.comb += self.weights.en.eq(1)
                     m.d.sync += [issued.eq(1), issued_inside.eq(inside), f.eq(f + 1),
                                  seg_issued.eq(seg_issued + 1),

@@ -62,7 +62,7 @@ class OutputWriter(wiring.Component):
 
     Each GLB word is cleared as it goes out, and each output that spiked sets its SP-MB's
     tag bit, of the sample and (time blocks) of the block; the tag memories are only ever
-    set by the write-out (a bit-enable write, no read) and cleared as they go out, so they
+    set by the write-out (a read-modify-write of the word) and cleared as they go out, so they
     need no clear between layers. The writer runs beside the passes: with two output banks
     the next row group's passes fill one bank while this group's outputs leave the other.
 
@@ -118,13 +118,17 @@ class OutputWriter(wiring.Component):
         cfg, group, dram = self.control.config, self.control.group, self.dram
         wpi = cfg.wpi
 
+        # A tag bit is set by a read-modify-write of its word (whole words: a write enable
+        # per bit would make each bit a block RAM of its own), the word read in the cycle
+        # the output's last word goes out, through a port transparent to the write of the
+        # output before it.
         m.submodules.output_tags = otags_mem = Memory(data=self.output_tags)
-        otags_w = otags_mem.write_port(granularity=1)   # a tag bit set, or a word cleared
-        otags_r = otags_mem.read_port()
+        otags_w = otags_mem.write_port()
+        otags_r = otags_mem.read_port(transparent_for=(otags_w,))
         if self.time_blocks:
             m.submodules.output_block_tags = btags_mem = Memory(data=self.output_block_tags)
-            btags_w = btags_mem.write_port(granularity=1)
-            btags_r = btags_mem.read_port()
+            btags_w = btags_mem.write_port()
+            btags_r = btags_mem.read_port(transparent_for=(btags_w,))
 
         index = Signal(32)              # output of the row group (GLB address in its bank)
         output = Signal(32)             # output of the layer
@@ -144,11 +148,12 @@ class OutputWriter(wiring.Component):
         tag_active = Signal()
         tag_word, tag_bit = Signal(32), Signal(5)
         with m.If(tag_set):
-            m.d.comb += [otags_w.addr.eq(tag_word), otags_w.data.eq(-1),
-                         otags_w.en.eq(Mux(tag_active, 1 << tag_bit, 0))]
+            m.d.comb += [otags_w.addr.eq(tag_word),
+                         otags_w.data.eq(otags_r.data | (1 << tag_bit)), otags_w.en.eq(tag_active)]
             if self.time_blocks:
-                m.d.comb += [btags_w.addr.eq(btag + tag_word), btags_w.data.eq(-1),
-                             btags_w.en.eq(Mux(tag_active & cfg.blocked, 1 << tag_bit, 0))]
+                m.d.comb += [btags_w.addr.eq(btag + tag_word),
+                             btags_w.data.eq(btags_r.data | (1 << tag_bit)),
+                             btags_w.en.eq(tag_active & cfg.blocked)]
         m.d.sync += tag_set.eq(0)
 
         # The run's start: every output GLB word and tag word cleared.
@@ -156,11 +161,11 @@ class OutputWriter(wiring.Component):
             m.d.comb += [self.glb_clear.addr.eq(self.control.clear_index),
                          self.glb_clear.en.eq(self.control.clear_index < self.max_outputs),
                          otags_w.addr.eq(self.control.clear_index), otags_w.data.eq(0),
-                         otags_w.en.eq(Mux(self.control.clear_index < self.tag_words, -1, 0))]
+                         otags_w.en.eq(self.control.clear_index < self.tag_words)]
             if self.time_blocks:
                 m.d.comb += [btags_w.addr.eq(self.control.clear_index), btags_w.data.eq(0),
-                             btags_w.en.eq(Mux(self.control.clear_index
-                                               < self.tag_words * self.max_blocks, -1, 0))]
+                             btags_w.en.eq(self.control.clear_index
+                                           < self.tag_words * self.max_blocks)]
 
         def ask(state):
             # The request goes to the arbiter now; if it waits, it is asked again.
@@ -212,6 +217,10 @@ class OutputWriter(wiring.Component):
                                  Cat(self.glb_read.data, Const(0, 32)).word_select(word, 32))]
                 last_word = word == wpi - 1
                 spmb = Mux(cfg.fc, output >> 4, channel)
+                # The output's tag words, for the read-modify-write when its last word goes.
+                m.d.comb += otags_r.addr.eq(spmb >> 5)
+                if self.time_blocks:
+                    m.d.comb += btags_r.addr.eq(btag + (spmb >> 5))
                 with m.If(dram.data.valid & dram.data.ready):
                     with m.If(last_word):
                         m.d.comb += [self.glb_read.addr.eq(glb_addr_up),
@@ -249,8 +258,8 @@ class OutputWriter(wiring.Component):
                     m.d.comb += otags_r.addr.eq(tag_index + 1)
                     if self.time_blocks:
                         m.d.comb += [btags_r.addr.eq(tag_index + 1 - sample_words),
-                                     btags_w.en.eq(Mux(in_blocks, -1, 0))]
-                    m.d.comb += otags_w.en.eq(Mux(in_blocks, 0, -1))
+                                     btags_w.en.eq(in_blocks)]
+                    m.d.comb += otags_w.en.eq(~in_blocks)
                     m.d.sync += tag_index.eq(tag_index + 1)
                     with m.If(tag_index + 1 == tag_words):
                         m.d.comb += self.control.tags_done.eq(1)

@@ -418,7 +418,8 @@ def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capa
         synth_top = SHELL
     # The components, synthesised apart; then the design flattened (the iCE40 shell's
     # boundary with it kept, so that the shell's cells can be told apart), which is placed.
-    read = f"read_verilog {' '.join(sources)}"
+    # SystemVerilog: the design's checks (``Assert``) come as immediate assertions.
+    read = f"read_verilog -sv {' '.join(sources)}"
     script = "; ".join([read, f"{_SYNTH[spec.family]} -noflatten -top {synth_top}",
                         "write_json hierarchy.json", "design -reset", read,
                         f"setattr -mod -set keep_hierarchy 1 {top}",

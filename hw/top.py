@@ -34,6 +34,7 @@ from amaranth.utils import ceil_log2
 from hw.arbiter import DramArbiter
 from hw.array import check_array_parameters
 from hw.axi import OKAY, AxiLiteSignature, AxiSignature
+from hw.banked_memory import BankedMemory
 from hw.config import DEFAULTS, SKIP_BITS
 from hw.controller import ERROR_CODES, Controller
 from hw.dispatch import NtwuDispatcher
@@ -134,9 +135,12 @@ class SpikeXAccelerator(wiring.Component):
         self.tag_words = -(-self.max_inputs // 32)
         self.out_tag_words = -(-self.max_inputs // 32)     # a layer's outputs <= max_inputs
         # Memories, kept on the component so a testbench can inspect them.
-        self.glb_spikes = MemoryData(shape=max_timesteps, depth=self.max_inputs, init=[])
+        # The spike GLB and the location tags: two banks, block RAM ports shared by the
+        # input loader's writes and the reads (hw/banked_memory.py).
+        self.glb_spikes = BankedMemory(depth=self.max_inputs, width=max_timesteps, readers=cols)
         self.glb_weights = MemoryData(shape=rows * weight_bits, depth=self.max_fan_in, init=[])
-        self.location_tags = MemoryData(shape=max_timesteps, depth=self.max_inputs, init=[])
+        self.location_tags = BankedMemory(depth=self.max_inputs, width=max_timesteps, readers=1,
+                                          writer_reads=True)
         # With time blocks, two banks of input SP-MB tags (the next block's are prefetched).
         self.input_tags = MemoryData(shape=32, depth=self.tag_words * (2 if self.time_blocks else 1),
                                      init=[])
@@ -169,9 +173,9 @@ class SpikeXAccelerator(wiring.Component):
             parallel_pe=self.parallel_pe)
 
         # Memories.
-        m.submodules.glb_spikes = spikes_mem = Memory(data=self.glb_spikes)
+        m.submodules.glb_spikes = spikes_mem = self.glb_spikes
         m.submodules.glb_weights = weights_mem = Memory(data=self.glb_weights)
-        m.submodules.location_tags = loc_mem = Memory(data=self.location_tags)
+        m.submodules.location_tags = loc_mem = self.location_tags
         m.submodules.input_tags = tags_mem = Memory(data=self.input_tags)
         m.submodules.output_glb = output_glb = OutputGlb(cols=cols, max_outputs=self.max_outputs,
                                                          max_timesteps=T_max)
@@ -205,9 +209,9 @@ class SpikeXAccelerator(wiring.Component):
         # loader fills the other with the next block's.
         ihalf = self.max_inputs // 2
         in_bank = Signal()
-        write(spikes_mem.write_port(), iloader.spikes)
+        wiring.connect(m, iloader.spikes, spikes_mem.write)
         for c in range(cols):
-            rd = spikes_mem.read_port()
+            rd = spikes_mem.read[c]
             m.d.comb += [rd.addr.eq(engine.spikes[c].addr + Mux(in_bank, ihalf, 0)),
                          rd.en.eq(engine.spikes[c].en), engine.spikes[c].data.eq(rd.data)]
         write(weights_mem.write_port(granularity=self.weight_bits), wloader.weights)
@@ -219,10 +223,9 @@ class SpikeXAccelerator(wiring.Component):
         # The location tags and the SP-MB tags: the loaders read them a cycle ahead,
         # and the gather reads the SP-MB tags a cycle ahead too, through synchronous ports
         # transparent to the input loader's writes (block RAM, not LUT RAM).
-        loc_w = loc_mem.write_port()
-        write(loc_w, iloader.locations_write)
-        read_sync(loc_mem.read_port(transparent_for=(loc_w,)), iloader.locations_read)
-        loc_r = loc_mem.read_port()
+        wiring.connect(m, iloader.locations_write, loc_mem.write)
+        wiring.connect(m, iloader.locations_read, loc_mem.writer_read)
+        loc_r = loc_mem.read[0]
         m.d.comb += [loc_r.addr.eq(disp.loc.addr + Mux(in_bank, ihalf, 0)), loc_r.en.eq(disp.loc.en),
                      disp.loc.data.eq(loc_r.data)]
         tags_w = tags_mem.write_port()

@@ -311,7 +311,8 @@ def _lower_processes(source, target):
     # Names relative to the files' directory, run from there: YoWASP's sandbox does not
     # see every absolute host path (a checkout under /tmp, for one).
     source, target = Path(source), Path(target)
-    script = f"read_verilog {source.name}; proc; opt_clean; write_verilog -noattr " \
+    # SystemVerilog: the design's checks (``Assert``) come as immediate assertions.
+    script = f"read_verilog -sv {source.name}; proc; opt_clean; write_verilog -noattr " \
              f"{target.relative_to(source.parent)}"
     done = subprocess.run([str(yosys), "-q", "-p", script], capture_output=True, text=True,
                           cwd=source.parent)
