@@ -1,12 +1,56 @@
 """Small arithmetic the accelerator's blocks share."""
 
-from amaranth.hdl import Mux
+from amaranth.hdl import Mux, Signal
 
 
-__all__ = ["times"]
+__all__ = ["times", "ReadAheadIndex"]
 
 
 def times(x, y, y_bits):
     """``x * y[:y_bits]`` as shifts and additions: a product by a small factor (``tws``, the
     words per input, the rows of a group, the bytes per weight) that needs no DSP block."""
     return sum(Mux(y[i], x << i, 0) for i in range(y_bits))
+
+
+class ReadAheadIndex:
+    """An index (an SP-MB) whose next value addresses a synchronous read port (its tag),
+    with ``index + 1`` and ``index == end`` registered beside it.
+
+    Whether it restarts from 0 or advances is often known late in the cycle (a tag bit just
+    read), so the next ``up`` and ``at_end`` are each chosen among values computed from
+    registers alone: the late condition drives a multiplexer, not an adder and a compare.
+    ``end`` must hold between a restart and the last use of ``at_end``.
+
+    Attributes
+    ----------
+    value : Signal(width)
+        The index.
+    next : Signal(width)
+        Its value in the next cycle, for the read port's address.
+    up : Signal(width)
+        ``value + 1``.
+    at_end : Signal()
+        ``value == end``.
+    """
+
+    def __init__(self, m, end, *, width=32, name):
+        self.value = Signal(width, name=name)
+        self.next = Signal(width, name=f"{name}_next")
+        self.up = Signal(width, name=f"{name}_up")
+        self.at_end = Signal(name=f"{name}_end")
+        self._restart, self._advance = Signal(name=f"{name}_restart"), Signal(name=f"{name}_advance")
+        restart, advance = self._restart, self._advance
+        m.d.comb += self.next.eq(Mux(restart, 0, Mux(advance, self.up, self.value)))
+        m.d.sync += [
+            self.value.eq(self.next),
+            self.up.eq(Mux(restart, 1, Mux(advance, self.up + 1, self.up))),
+            self.at_end.eq(Mux(restart, end == 0, Mux(advance, self.up == end, self.at_end))),
+        ]
+
+    def restart(self, m):
+        """In this cycle: 0 next."""
+        m.d.comb += self._restart.eq(1)
+
+    def advance(self, m):
+        """In this cycle: ``value + 1`` next."""
+        m.d.comb += self._advance.eq(1)

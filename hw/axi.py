@@ -189,29 +189,32 @@ class AxiBurstReader(_BurstEngine):
         issue_left = Signal.like(self.request.payload.length)    # beats still to request
         data_left = Signal.like(self.request.payload.length)     # beats still to receive
         beats = _burst_beats(m, addr, issue_left, self._size)
+        # ``issue_left != 0`` and ``data_left != 0``, registered: ``busy`` feeds the arbiter
+        # and, through its ``ready``, every client's state machine in the same cycle.
+        issuing, receiving = Signal(), Signal()
 
         m.d.comb += [
-            self.busy.eq((issue_left != 0) | (data_left != 0)),
+            self.busy.eq(issuing | receiving),
             self.request.ready.eq(~self.busy),
             axi.araddr.eq(addr),
             axi.arlen.eq(beats - 1),
             axi.arsize.eq(self._size),
             axi.arburst.eq(INCR),
-            axi.arvalid.eq(issue_left != 0),
+            axi.arvalid.eq(issuing),
             self.data.payload.eq(axi.rdata),
             self.data.valid.eq(axi.rvalid),
             axi.rready.eq(self.data.ready),
         ]
         with m.If(self.request.valid & self.request.ready):
-            m.d.sync += [
-                addr.eq(self._aligned(self.request.payload.addr)),
-                issue_left.eq(self._beats(self.request.payload.length)),
-                data_left.eq(self._beats(self.request.payload.length)),
-            ]
+            length = self._beats(self.request.payload.length)
+            m.d.sync += [addr.eq(self._aligned(self.request.payload.addr)),
+                         issue_left.eq(length), data_left.eq(length),
+                         issuing.eq(length != 0), receiving.eq(length != 0)]
         with m.If(axi.arvalid & axi.arready):
-            m.d.sync += [addr.eq(addr + (beats << self._size)), issue_left.eq(issue_left - beats)]
+            m.d.sync += [addr.eq(addr + (beats << self._size)), issue_left.eq(issue_left - beats),
+                         issuing.eq(issue_left != beats)]
         with m.If(axi.rvalid & axi.rready):
-            m.d.sync += [data_left.eq(data_left - 1),
+            m.d.sync += [data_left.eq(data_left - 1), receiving.eq(data_left != 1),
                          self.bytes.eq(self.bytes + (1 << self._size))]
             with m.If(axi.rresp != OKAY):
                 m.d.sync += self.error.eq(1)
@@ -270,17 +273,19 @@ class AxiBurstWriter(_BurstEngine):
         w_beat = Signal(range(BURST_BEATS))    # beat within its burst
         responses = Signal.like(length)        # bursts issued whose B has not come back
         aw_beats = _burst_beats(m, aw_addr, aw_left, self._size)
+        # ``aw_left != 0`` and ``responses != 0``, registered, as the reader's ``busy``.
+        issuing, awaiting = Signal(), Signal()
 
         aw_fire = Signal()
         b_fire = Signal()
         m.d.comb += [
-            self.busy.eq((aw_left != 0) | w_active | (responses != 0)),
+            self.busy.eq(issuing | w_active | awaiting),
             self.request.ready.eq(~self.busy),
             axi.awaddr.eq(aw_addr),
             axi.awlen.eq(aw_beats - 1),
             axi.awsize.eq(self._size),
             axi.awburst.eq(INCR),
-            axi.awvalid.eq(aw_left != 0),
+            axi.awvalid.eq(issuing),
             aw_fire.eq(axi.awvalid & axi.awready),
             axi.wdata.eq(self.data.payload),
             axi.wstrb.eq(-1),
@@ -293,17 +298,19 @@ class AxiBurstWriter(_BurstEngine):
         with m.If(self.request.valid & self.request.ready):
             start = self._aligned(self.request.payload.addr)
             beats = self._beats(length)
-            m.d.sync += [aw_addr.eq(start), aw_left.eq(beats),
+            m.d.sync += [aw_addr.eq(start), aw_left.eq(beats), issuing.eq(beats != 0),
                          w_left.eq(beats), w_active.eq(beats != 0), w_final.eq(beats == 1),
                          w_page.eq(start[self._size:]), w_beat.eq(0)]
         with m.If(aw_fire):
             m.d.sync += [aw_addr.eq(aw_addr + (aw_beats << self._size)),
-                         aw_left.eq(aw_left - aw_beats)]
+                         aw_left.eq(aw_left - aw_beats), issuing.eq(aw_left != aw_beats)]
         with m.If(axi.wvalid & axi.wready):
             m.d.sync += [self.bytes.eq(self.bytes + (1 << self._size)),
                          w_left.eq(w_left - 1), w_active.eq(~w_final), w_final.eq(w_left == 2),
                          w_page.eq(w_page + 1), w_beat.eq(Mux(axi.wlast, 0, w_beat + 1))]
-        m.d.sync += responses.eq(responses + aw_fire - b_fire)
+        m.d.sync += [responses.eq(responses + aw_fire - b_fire),
+                     awaiting.eq(Mux(aw_fire == b_fire, responses != 0,
+                                     aw_fire | (responses != 1)))]
         with m.If(b_fire & (axi.bresp != OKAY)):
             m.d.sync += self.error.eq(1)
         return m

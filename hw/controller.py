@@ -231,9 +231,21 @@ class Controller(wiring.Component):
         in_block_bytes, out_block_bytes = Signal(32), Signal(32)
         tag_words_in, tag_words_out = Signal(32), Signal(32)
         btag_base = Signal(32)          # the block's first word of the output block tags
+        # The next block, registered a cycle after what it is made of, which moves at least
+        # two cycles before DISPATCH or WRITE_GROUP use it: whether there is one, its steps
+        # and the DRAM addresses of its input spikes and SP-MB tags.
+        more_blocks = Signal()
+        next_bsteps = Signal(32)
+        next_in_block_addr, next_tag_block_addr = Signal(32), Signal(32)
         pos_index = Signal(32)
+        rest = steps - bstep0 - bsize
+        m.d.sync += [more_blocks.eq(bstep0 + bsize < steps),
+                     next_bsteps.eq(Mux(rest < bsize, rest, bsize)),
+                     next_in_block_addr.eq(in_block_addr + in_block_bytes),
+                     next_tag_block_addr.eq(tag_block_addr + (tag_words_in << 2))]
         tws_narrow = tws[:ceil_log2(self.tws_max + 1)]
         ok_sizes = Signal()
+        ok_kind, ok_fit = Signal(), Signal()    # CHECK's compares, registered in DERIVE3
         ok_descriptor = Signal()
         ok_tws = Signal()
         # T and the block are the run's, so their residues mod 1 .. tws_max are ready
@@ -286,9 +298,15 @@ class Controller(wiring.Component):
         rows_left = Signal(32)
         group_first = Signal(32)
         group_size = Signal(32)
-        rows_next = Signal(range(rows + 1))  # rows of the group that starts at m_base
-        m.d.comb += rows_next.eq(Mux(rows_left < rows, rows_left, rows))
-        more_groups = rows_left > rows      # m_base + rows < M
+        # Registered with ``rows_left``: the rows of the group that starts at m_base, and
+        # whether another group follows it (m_base + rows < M).
+        rows_next = Signal(range(rows + 1))
+        more_groups = Signal()
+
+        def set_rows_left(value):
+            value = value[:32]
+            m.d.sync += [rows_left.eq(value), rows_next.eq(Mux(value < rows, value, rows)),
+                         more_groups.eq(value > rows)]
         group_weights, next_group_weights = Signal(32), Signal(32)
         group_weight_bytes = Signal(32)     # rows * the bytes of a weight row
         # Registered a cycle after what they are made of, which is set at least a cycle
@@ -510,14 +528,19 @@ class Controller(wiring.Component):
                 fc_ok = (H == 1) & (W == 1) & (R == 1) & (Rp == 1) & (E == 1) & (stride == 1) & \
                     (padding == 0) & (g_in == 16)
                 conv_ok = g_in == hw_in
+                group_outputs_now = times(positions[:cnt], Mux(M < rows, M, rows), rows_bits)
                 m.d.comb += [per_sample.eq(out_sample), region.eq(3), offsets_w.en.eq(1)]
                 m.d.sync += [
                     out_addr.eq(out_base + sample_offset),
                     in_block_bytes.eq(times(n_in[:cnt], wpi, len(wpi)) << 2),
                     out_block_bytes.eq(times(n_out[:cnt], wpi, len(wpi)) << 2),
-                    group_outputs.eq(times(positions[:cnt], Mux(M < rows, M, rows), rows_bits)),
+                    group_outputs.eq(group_outputs_now),
                     n_spmb.eq(Mux(kind[0], (n_in + 15) >> 4, C)),
                     n_out_spmb.eq(Mux(g_out == 16, (n_out + 15) >> 4, M)),
+                    ok_kind.eq(kind <= 1),
+                    ok_fit.eq((n_in <= self.max_inputs) & (F <= self.max_fan_in) &
+                              (group_outputs_now <= self.max_outputs) &
+                              (n_out <= self.max_inputs)),
                     ok_descriptor.eq(
                         (ee >> cnt == 0) & (F == C[:cnt] * ee[:cnt]) &
                         Mux(kind[0], fc_ok, conv_ok) &
@@ -531,17 +554,17 @@ class Controller(wiring.Component):
                 m.d.sync += otag_addr.eq(otag_base + sample_offset)
                 with m.If(axi_error):
                     fail(E_AXI)
-                with m.Elif(kind > 1):
+                with m.Elif(~ok_kind):
                     fail(E_KIND)
                 with m.Elif(~ok_tws):
                     fail(E_TWS)
-                with m.Elif(~ok_sizes | (n_in > self.max_inputs) | (F > self.max_fan_in) |
-                            (group_outputs > self.max_outputs) | (n_out > self.max_inputs)):
+                with m.Elif(~ok_sizes | ~ok_fit):
                     fail(E_SIZE)
                 with m.Elif(~ok_descriptor):
                     fail(E_DESCRIPTOR)
                 with m.Else():
-                    m.d.sync += [out_index.eq(0), m_base.eq(0), rows_left.eq(M), group_first.eq(0),
+                    set_rows_left(M)
+                    m.d.sync += [out_index.eq(0), m_base.eq(0), group_first.eq(0),
                                  group_weights.eq(w_base),
                                  next_group_weights.eq(w_base + group_weight_bytes),
                                  pingpong.eq((F <= half) & ~blocked),
@@ -606,11 +629,9 @@ class Controller(wiring.Component):
                             load(0, 0, group_weights)
                         # Input ping-pong: the next block of the row group loads into the
                         # other bank while this block's passes run.
-                        with m.If(in_pingpong & (bstep0 + bsize < steps)):
-                            rest = steps - bstep0 - bsize
-                            start_input(tag_block_addr + (tag_words_in << 2), tag_words_in,
-                                        in_block_addr + in_block_bytes,
-                                        Mux(rest < bsize, rest, bsize), ~block[0])
+                        with m.If(in_pingpong & more_blocks):
+                            start_input(next_tag_block_addr, tag_words_in, next_in_block_addr,
+                                        next_bsteps, ~block[0])
                         m.next = "GROUP"
             with m.State("GROUP"):
                 # The row group's weights are in their bank: run its passes, and (ping-pong)
@@ -652,19 +673,18 @@ class Controller(wiring.Component):
                 # The group's write-out started (with one output bank: answered): the next
                 # block of the group (time blocks), the next group, or (every write-out
                 # answered) the layer's output tags, of all blocks, then of each block.
-                more = (blocked & (bstep0 + bsize < steps)) | more_groups
+                more = (blocked & more_blocks) | more_groups
                 with m.If(Mux(more, out_pingpong | ~wr_on, ~wr_on)):
-                    with m.If(blocked & (bstep0 + bsize < steps)):
-                        rest = steps - bstep0 - bsize
+                    with m.If(blocked & more_blocks):
                         m.d.sync += [block.eq(block + 1), bstep0.eq(bstep0 + bsize),
-                                     bsteps.eq(Mux(rest < bsize, rest, bsize)),
-                                     in_block_addr.eq(in_block_addr + in_block_bytes),
+                                     bsteps.eq(next_bsteps), in_block_addr.eq(next_in_block_addr),
                                      out_block_addr.eq(out_block_addr + out_block_bytes),
-                                     tag_block_addr.eq(tag_block_addr + (tag_words_in << 2)),
+                                     tag_block_addr.eq(next_tag_block_addr),
                                      btag_base.eq(btag_base + tag_words_out)]
                         m.next = "B_BLOCK"
                     with m.Else():
-                        m.d.sync += [m_base.eq(m_base + rows), rows_left.eq(rows_left - rows),
+                        set_rows_left(rows_left - rows)
+                        m.d.sync += [m_base.eq(m_base + rows),
                                      group_first.eq(group_first + group_size),
                                      group_weights.eq(next_group_weights),
                                      next_group_weights.eq(next_group_weights + group_weight_bytes)]

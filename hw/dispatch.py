@@ -190,17 +190,20 @@ class NtwuDispatcher(wiring.Component):
 
         with m.FSM(name="list"):
             with m.State("IDLE"):
+                # The scan's start, set in every cycle here (nothing outside reads it, and
+                # ``positions`` is the layer's, which holds while chunks are cut), so that
+                # ``build`` only enables what the controller and the chunks read.
+                m.d.sync += [
+                    oy.eq(0), ox.eq(0), pos.eq(0),
+                    base_y.eq(-cfg.padding), base_x.eq(-cfg.padding),
+                    row_start.eq(-cfg.padding * cfg.in_w),
+                    row_addr.eq(-cfg.padding * cfg.in_w),
+                    row_step.eq(cfg.stride * cfg.in_w),
+                    positions.eq(cfg.out_h * cfg.out_w),
+                ]
+                start_position()
                 with m.If(self.build):
-                    m.d.sync += [
-                        oy.eq(0), ox.eq(0), pos.eq(0), count.eq(0), self.built.eq(0),
-                        self.overflow.eq(0),
-                        base_y.eq(-cfg.padding), base_x.eq(-cfg.padding),
-                        row_start.eq(-cfg.padding * cfg.in_w),
-                        row_addr.eq(-cfg.padding * cfg.in_w),
-                        row_step.eq(cfg.stride * cfg.in_w),
-                        positions.eq(cfg.out_h * cfg.out_w),
-                    ]
-                    start_position()
+                    m.d.sync += [count.eq(0), self.built.eq(0), self.overflow.eq(0)]
                     m.next = "SCAN"
             with m.State("SCAN"):
                 # Only the tags inside the input are read: their memory's port also takes

@@ -27,7 +27,7 @@ layer is cut at the same fan-in indices. A segment may hold no beat (its candida
 zero, or only skipped runs followed the previous one): it is still pulsed.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
@@ -180,6 +180,32 @@ class BeatGather(wiring.Component):
         issued = Signal()                   # a candidate was issued last cycle
         seg_issued = Signal(range(self.lbuf_depth + 1))     # candidates of this segment
         issued_inside = Signal(cols)
+        # Registered with them, so that a cycle's step is chosen from flags (the tag bit
+        # read this cycle comes late): ``f`` past the fan-in, ``kx`` and ``ky`` at the
+        # kernel's last, ``in_run`` at the run's last, the segment's bank full.
+        fan_done, kx_last, ky_last, run_last, seg_full = (
+            Signal(name=n) for n in ("fan_done", "kx_last", "ky_last", "run_last", "seg_full"))
+
+        def set_index(index, flag, value, end):
+            value = Value.cast(value)
+            value = value[:len(index)] if len(value) > len(index) else value
+            m.d.sync += [index.eq(value), flag.eq(end(value))]
+
+        def set_f(value):
+            set_index(f, fan_done, value, lambda v: v >= cfg.fan_in)
+
+        def set_kx(value):
+            set_index(kx, kx_last, value, lambda v: v == cfg.kernel - 1)
+
+        def set_ky(value):
+            set_index(ky, ky_last, value, lambda v: v == cfg.kernel - 1)
+
+        def set_in_run(value):
+            set_index(in_run, run_last, value, lambda v: v == cfg.run - 1)
+
+        def set_seg_issued(value):
+            set_index(seg_issued, seg_full, value, lambda v: v == self.lbuf_depth)
+
         tws_mask = Signal(self.tws_max)
         m.d.comb += tws_mask.eq((1 << cfg.tws) - 1)
 
@@ -190,12 +216,14 @@ class BeatGather(wiring.Component):
         tag_bit = self.tags.data.bit_select(run[:5], 1)
         active_run = ~cfg.tailor | tag_bit
 
-        # Stage 2: the GLB words of the candidate issued last cycle, registered.
-        spike_data = [Signal(self.max_timesteps, name=f"spike_data{c}") for c in range(cols)]
+        # Stage 2: the GLB words of the candidate issued last cycle, registered: of each
+        # spike word only its column's window (the shift is the chunk's, set at start).
+        spike_window = [Signal(self.tws_max, name=f"spike_window{c}") for c in range(cols)]
         weight_data = Signal.like(self.weights.data)
         fetched = Signal()                  # a candidate's words are in stage 3
         fetched_inside = Signal(cols)
-        m.d.sync += [spike_data[c].eq(self.spikes[c].data) for c in range(cols)]
+        m.d.sync += [spike_window[c].eq((self.spikes[c].data >> shift[c]) & tws_mask)
+                     for c in range(cols)]
         m.d.sync += [weight_data.eq(self.weights.data), fetched.eq(issued),
                      fetched_inside.eq(issued_inside)]
         # Stage 3: its beat, written into the LBUF. ``done`` and ``segment`` come a cycle
@@ -203,8 +231,7 @@ class BeatGather(wiring.Component):
         # count it already.
         words = Signal(data.ArrayLayout(self.tws_max, cols))
         for c in range(cols):
-            m.d.comb += words[c].eq(Mux(fetched_inside[c], (spike_data[c] >> shift[c]) & tws_mask,
-                                        0))
+            m.d.comb += words[c].eq(Mux(fetched_inside[c], spike_window[c], 0))
         keep = fetched & (~cfg.tailor | (words.as_value() != 0))
         written = Signal.like(self.beats)   # beats written
         bits = Signal.like(self.set_bits)   # their set bits
@@ -235,8 +262,12 @@ class BeatGather(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [f.eq(0), ky.eq(0), kx.eq(0),
-                                 in_run.eq(0), written.eq(0), bits.eq(0), seg_issued.eq(0)]
+                    set_f(0)
+                    set_ky(0)
+                    set_kx(0)
+                    set_in_run(0)
+                    set_seg_issued(0)
+                    m.d.sync += [written.eq(0), bits.eq(0)]
                     m.d.comb += run_next.eq(0)
                     for c in range(cols):
                         column = self.columns[c]
@@ -250,10 +281,10 @@ class BeatGather(wiring.Component):
                         ]
                     m.next = "RUN"
             with m.State("RUN"):
-                with m.If(f >= cfg.fan_in):
+                with m.If(fan_done):
                     m.d.sync += self.done.eq(1)
                     m.next = "IDLE"
-                with m.Elif(seg_issued == self.lbuf_depth):
+                with m.Elif(seg_full):
                     # The bank is full of this segment's candidates; the pass goes on.
                     m.d.sync += self.segment.eq(1)
                     m.next = "WAIT"
@@ -264,7 +295,10 @@ class BeatGather(wiring.Component):
                     m.d.sync += [row_addr[c].eq(row_addr[c] + step) for c in range(cols)]
                     m.d.sync += [y[c].eq(base_y[c]) for c in range(cols)]
                     m.d.sync += [x[c].eq(base_x[c]) for c in range(cols)]
-                    m.d.sync += [f.eq(f + cfg.run), in_run.eq(0), ky.eq(0), kx.eq(0)]
+                    set_f(f + cfg.run)
+                    set_in_run(0)
+                    set_ky(0)
+                    set_kx(0)
                     m.d.comb += run_next.eq(run + 1)
                 with m.Else():
                     # Only the words inside the input are read: a padding address may fall
@@ -272,34 +306,36 @@ class BeatGather(wiring.Component):
                     for c in range(cols):
                         m.d.comb += self.spikes[c].en.eq(inside[c])
                     m.d.comb += self.weights.en.eq(1)
-                    m.d.sync += [issued.eq(1), issued_inside.eq(inside), f.eq(f + 1),
-                                 seg_issued.eq(seg_issued + 1),
+                    m.d.sync += [issued.eq(1), issued_inside.eq(inside),
                                  self.spike_reads.eq(self.spike_reads + popcount(inside)),
                                  self.weight_reads.eq(self.weight_reads + 1)]
-                    with m.If(kx == cfg.kernel - 1):
-                        m.d.sync += kx.eq(0)
+                    set_f(f + 1)
+                    set_seg_issued(seg_issued + 1)
+                    with m.If(kx_last):
+                        set_kx(0)
                         m.d.sync += [x[c].eq(base_x[c]) for c in range(cols)]
-                        with m.If(ky == cfg.kernel - 1):
-                            m.d.sync += ky.eq(0)
+                        with m.If(ky_last):
+                            set_ky(0)
                             m.d.sync += [y[c].eq(base_y[c]) for c in range(cols)]
                             m.d.sync += [row_addr[c].eq(row_addr[c] + channel_step)
                                          for c in range(cols)]
                         with m.Else():
-                            m.d.sync += ky.eq(ky + 1)
+                            set_ky(ky + 1)
                             m.d.sync += [y[c].eq(y[c] + 1) for c in range(cols)]
                             m.d.sync += [row_addr[c].eq(row_addr[c] + cfg.in_w)
                                          for c in range(cols)]
                     with m.Else():
-                        m.d.sync += kx.eq(kx + 1)
+                        set_kx(kx + 1)
                         m.d.sync += [x[c].eq(x[c] + 1) for c in range(cols)]
-                    with m.If(in_run == cfg.run - 1):
-                        m.d.sync += in_run.eq(0)
+                    with m.If(run_last):
+                        set_in_run(0)
                         m.d.comb += run_next.eq(run + 1)
                     with m.Else():
-                        m.d.sync += in_run.eq(in_run + 1)
+                        set_in_run(in_run + 1)
             with m.State("WAIT"):
                 with m.If(self.resume):
-                    m.d.sync += [written.eq(0), seg_issued.eq(0)]
+                    set_seg_issued(0)
+                    m.d.sync += written.eq(0)
                     m.next = "RUN"
         with m.If(self.clear):
             m.d.sync += [self.spike_reads.eq(0), self.weight_reads.eq(0)]

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from hw.arbiter import DramReadSignature
-from hw.arith import times
+from hw.arith import ReadAheadIndex, times
 
 
 __all__ = ["InputLoader", "InputLoaderControl", "input_loader_config", "input_block_layout",
@@ -124,27 +124,33 @@ class InputLoader(wiring.Component):
         bank = Signal()
         tags_only = Signal()
         spike_addr = Signal(32)         # the block's spike words
-        steps = Signal(32)              # the block's steps
-        spmb = Signal(32)               # SP-MB index
-        spmb_next = Signal(32)          # its value in the next cycle (addresses the tags)
-        spmb_up = Signal(32)            # ``spmb + 1``
-        spmb_end = Signal()             # ``spmb == spmbs``: the load's end (``done``)
+        steps = Signal(range(T_max + 1))    # the block's steps
+        spmb = ReadAheadIndex(m, cfg.spmbs, name="spmb")    # at its end, the load's end
         item = Signal(32)               # input index (spikes), tag word (tags)
         item_end = Signal(32)
+        item_last = Signal()            # ``item + 1 == item_end``
         # The SP-MB requests' arithmetic, kept in registers as ``item`` moves: the next
-        # SP-MB's first input and the DRAM bytes before ``item``; per layer (the
-        # configuration is held while loading), the bytes of an SP-MB and of the input.
+        # SP-MB's first input and whether it is inside the input (``whole``: the SP-MB is),
+        # the DRAM address of ``item`` and the bytes from it to the input's end; per layer
+        # (the configuration is held while loading), the bytes of an SP-MB and of the input.
         item_next = Signal(32)
-        item_bytes = Signal(32)
+        whole = Signal()
+        item_addr = Signal(32)
+        bytes_left = Signal(32)
         group_bytes, inputs_bytes = Signal(32), Signal(32)
+
+        def set_item_next(value):
+            m.d.sync += [item_next.eq(value), whole.eq(value < cfg.inputs)]
         m.d.sync += [group_bytes.eq(times(cfg.group, wpi, len(wpi)) << 2),
                      inputs_bytes.eq(times(cfg.inputs, wpi, len(wpi)) << 2)]
         word_in = Signal(range(T_max // 32 + 2))
+        word_last = Signal()            # ``word_in == wpi - 1``
         # The input's location, as its location-tag address (its value in the next cycle
         # addresses the tags) and the locations left from it (1: the next is location 0).
         loc_addr = Signal.like(self.locations_read.addr)
         loc_next = Signal.like(self.locations_read.addr)
         loc_left = Signal(32)
+        loc_wrap = Signal()             # ``loc_left == 1``
         loc_clear = Signal(32)
         assembly = Signal(T_max)
         remaining = Signal(32)          # tag words still to take
@@ -153,14 +159,13 @@ class InputLoader(wiring.Component):
         tags_base = Mux(bank, self.tag_words, 0)
         # The tag memories are read a cycle ahead: ``spmb`` and ``loc_addr`` are assigned
         # through their next values, which address the synchronous read ports.
-        m.d.comb += [spmb_next.eq(spmb), loc_next.eq(loc_addr)]
-        m.d.sync += [spmb.eq(spmb_next), spmb_up.eq(spmb_next + 1),
-                     spmb_end.eq(spmb_next == cfg.spmbs), loc_addr.eq(loc_next)]
-        m.d.comb += [self.tags_read.addr.eq(tags_base + spmb_next[5:]),
+        m.d.comb += loc_next.eq(loc_addr)
+        m.d.sync += loc_addr.eq(loc_next)
+        m.d.comb += [self.tags_read.addr.eq(tags_base + spmb.next[5:]),
                      self.locations_read.addr.eq(loc_next)]
-        spmb_active = ~cfg.tailor | self.tags_read.data.bit_select(spmb[:5], 1)
-        spike_mask = Signal(T_max)
-        m.d.comb += spike_mask.eq((Const(1, T_max + 1) << steps[:ceil_log2(T_max + 1)]) - 1)
+        spmb_active = ~cfg.tailor | self.tags_read.data.bit_select(spmb.value[:5], 1)
+        spike_mask = Signal(T_max)      # ``steps`` ones, registered (SPIKES is cycles away)
+        m.d.sync += spike_mask.eq((Const(1, T_max + 1) << steps) - 1)
         spike_word = Signal(T_max)
         m.d.comb += spike_word.eq((assembly | (rdata.payload << (word_in * 32))) & spike_mask)
         locations_of = window_tags(m, spike_word, cfg.tws, self.tws_max, T_max)
@@ -219,30 +224,34 @@ class InputLoader(wiring.Component):
                              self.locations_write.data.eq(0), self.locations_write.en.eq(1)]
                 m.d.sync += loc_clear.eq(loc_clear + 1)
                 with m.If(loc_clear + 1 >= cfg.locations):
-                    m.d.comb += spmb_next.eq(0)
-                    m.d.sync += [item.eq(0), item_next.eq(cfg.group), item_bytes.eq(0)]
+                    spmb.restart(m)
+                    set_item_next(cfg.group)
+                    m.d.sync += [item.eq(0), item_addr.eq(spike_addr), bytes_left.eq(inputs_bytes)]
                     m.next = "SPMB"
                 stop_on_abort()
             with m.State("SPMB"):
                 # Next SP-MB of the input: load it if its tag is set (SpikeX) or always (PTB).
-                with m.If(spmb_end):
+                # What SPIKES starts from is set in every cycle here, whatever the request's
+                # fate, so that only the state waits on the arbiter's ``ready``.
+                end = Mux(whole, item_next, cfg.inputs)
+                m.d.comb += loc_next.eq(spikes_base)
+                m.d.sync += [loc_left.eq(cfg.locations), loc_wrap.eq(cfg.locations == 1),
+                             item_end.eq(end), item_last.eq(item + 1 == end),
+                             word_in.eq(0), word_last.eq(wpi == 1), assembly.eq(0)]
+                with m.If(spmb.at_end):
                     finish()
                 with m.Elif(spmb_active):
-                    whole = item_next < cfg.inputs
                     m.d.comb += [self.dram.request.valid.eq(1),
-                                 self.dram.request.payload.addr.eq(spike_addr + item_bytes),
+                                 self.dram.request.payload.addr.eq(item_addr),
                                  self.dram.request.payload.length.eq(
-                                     Mux(whole, group_bytes, inputs_bytes - item_bytes))]
+                                     Mux(whole, group_bytes, bytes_left))]
                     with m.If(self.dram.request.ready):
-                        m.d.comb += loc_next.eq(spikes_base)
-                        m.d.sync += loc_left.eq(cfg.locations)
-                        m.d.sync += [item_end.eq(Mux(whole, item_next, cfg.inputs)), word_in.eq(0),
-                                     assembly.eq(0)]
                         m.next = "SPIKES"
                 with m.Else():
-                    m.d.comb += spmb_next.eq(spmb_up)
-                    m.d.sync += [item.eq(item_next), item_next.eq(item_next + cfg.group),
-                                 item_bytes.eq(item_bytes + group_bytes)]
+                    spmb.advance(m)
+                    set_item_next(item_next + cfg.group)
+                    m.d.sync += [item.eq(item_next), item_addr.eq(item_addr + group_bytes),
+                                 bytes_left.eq(bytes_left - group_bytes)]
                 stop_on_abort()
             with m.State("SPIKES"):
                 m.d.comb += rdata.ready.eq(1)
@@ -251,20 +260,23 @@ class InputLoader(wiring.Component):
                              self.spikes.addr.eq(spikes_base + item),
                              self.spikes.data.eq(spike_word)]
                 with m.If(take):
-                    with m.If(word_in == wpi - 1):
+                    with m.If(word_last):
                         m.d.comb += [self.spikes.en.eq(1), self.locations_write.en.eq(1),
                                      self.control.written.eq(1)]
-                        m.d.sync += [word_in.eq(0), assembly.eq(0), item.eq(item + 1),
-                                     item_next.eq(item_next + 1),
-                                     item_bytes.eq(item_bytes + (wpi << 2))]
-                        wrap = loc_left == 1
-                        m.d.comb += loc_next.eq(Mux(wrap, spikes_base, loc_addr + 1))
-                        m.d.sync += loc_left.eq(Mux(wrap, cfg.locations, loc_left - 1))
-                        with m.If(item + 1 == item_end):
-                            m.d.comb += spmb_next.eq(spmb_up)
+                        set_item_next(item_next + 1)
+                        m.d.sync += [word_in.eq(0), word_last.eq(wpi == 1), assembly.eq(0),
+                                     item.eq(item + 1), item_last.eq(item + 2 == item_end),
+                                     item_addr.eq(item_addr + (wpi << 2)),
+                                     bytes_left.eq(bytes_left - (wpi << 2))]
+                        m.d.comb += loc_next.eq(Mux(loc_wrap, spikes_base, loc_addr + 1))
+                        m.d.sync += [loc_left.eq(Mux(loc_wrap, cfg.locations, loc_left - 1)),
+                                     loc_wrap.eq(Mux(loc_wrap, cfg.locations == 1, loc_left == 2))]
+                        with m.If(item_last):
+                            spmb.advance(m)
                             m.next = "SPMB"
                     with m.Else():
-                        m.d.sync += [word_in.eq(word_in + 1), assembly.eq(spike_word)]
+                        m.d.sync += [word_in.eq(word_in + 1), word_last.eq(word_in + 2 == wpi),
+                                     assembly.eq(spike_word)]
                 stop_on_abort()
         m.d.comb += self.control.busy.eq(~fsm.ongoing("IDLE"))
         return m

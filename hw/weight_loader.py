@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from hw.arbiter import DramReadSignature
-from hw.arith import times
+from hw.arith import ReadAheadIndex, times
 
 
 __all__ = ["WeightLoader", "WeightLoaderControl", "weight_loader_config"]
@@ -103,10 +103,7 @@ class WeightLoader(wiring.Component):
                          row_addr.eq(ctl.addr)]
 
         lrows = Signal(range(rows + 1))
-        spmb = Signal(32)
-        spmb_next = Signal(32)          # its value in the next cycle, which addresses the tags
-        spmb_up = Signal(32)            # ``spmb + 1``
-        spmb_end = Signal()             # ``spmb == spmbs``: the row's end
+        rows_done = Signal()            # ``lrow == lrows``
         remaining = Signal(32)
         slot = Signal(2)
         fan_first, fan_end = Signal(32), Signal(32)     # fan-in range of the weight run
@@ -124,25 +121,23 @@ class WeightLoader(wiring.Component):
                      fan_less_run.eq(F - run_len)]
         f = Signal(32)                  # the fan-in of the weight slot in WORDS
         f_addr = Signal.like(self.weights.addr)     # its weight GLB address
-        # The tags are read a cycle ahead, through a synchronous port: ``spmb`` is assigned
-        # through its next value.
-        m.d.comb += [spmb_next.eq(spmb), self.tags.addr.eq(spmb_next[5:])]
-        m.d.sync += [spmb.eq(spmb_next), spmb_up.eq(spmb_next + 1),
-                     spmb_end.eq(spmb_next == cfg.spmbs)]
-        spmb_active = ~cfg.tailor | self.tags.data.bit_select(spmb[:5], 1)
+        # The SP-MB of the run; its tag is read a cycle ahead, through a synchronous port.
+        spmb = ReadAheadIndex(m, cfg.spmbs, name="spmb")
+        m.d.comb += self.tags.addr.eq(spmb.next[5:])
+        spmb_active = ~cfg.tailor | self.tags.data.bit_select(spmb.value[:5], 1)
 
         def first_run():
             m.d.sync += [first.eq(0), after.eq(run_len), first_bytes.eq(0),
                          after_bytes.eq(run_bytes), after_bytes_up.eq((run_bytes + 3) & ~3),
                          after_inside.eq(run_len < F)]
-            m.d.comb += spmb_next.eq(0)
+            spmb.restart(m)
 
         def next_run():
             m.d.sync += [first.eq(after), after.eq(after + run_len), first_bytes.eq(after_bytes),
                          after_bytes.eq(after_bytes + run_bytes),
                          after_bytes_up.eq((after_bytes + run_bytes + 3) & ~3),
                          after_inside.eq(after < fan_less_run)]
-            m.d.comb += spmb_next.eq(spmb_up)
+            spmb.advance(m)
 
         def stop_on_abort():
             # Last in each state, so that it wins: back to idle at once.
@@ -153,31 +148,33 @@ class WeightLoader(wiring.Component):
         with m.FSM(name="loader"):
             with m.State("IDLE"):
                 with m.If(start):
-                    m.d.sync += [lrows.eq(Mux(cfg.out_channels - base < rows,
-                                              cfg.out_channels - base, rows)),
-                                 lrow.eq(0)]
+                    left = cfg.out_channels - base
+                    group_rows = Mux(left < rows, left, rows)[:len(lrows)]
+                    m.d.sync += [lrows.eq(group_rows), lrow.eq(0), rows_done.eq(group_rows == 0)]
                     first_run()
                     m.next = "RUN"
                 stop_on_abort()
             with m.State("RUN"):
-                # Next SP-MB run of the next row's weights.
-                with m.If(lrow == lrows):
+                # Next SP-MB run of the next row's weights. What WORDS starts from is set in
+                # every cycle here, so that only the state waits on the arbiter's ``ready``.
+                byte0 = first_bytes & ~3
+                nbytes = Mux(after_inside, after_bytes_up, fan_bytes_up) - byte0
+                f0 = Mux(wbytes == 1, byte0, byte0 >> 1)
+                m.d.sync += [fan_first.eq(first), fan_end.eq(Mux(after_inside, after, F)),
+                             f.eq(f0), f_addr.eq(f0 + Mux(bank, half, 0)), slot.eq(0),
+                             remaining.eq(nbytes >> 2)]
+                with m.If(rows_done):
                     m.d.sync += self.control.busy.eq(0)
                     m.next = "IDLE"
-                with m.Elif(spmb_end):
-                    m.d.sync += [lrow.eq(lrow + 1), row_addr.eq(row_addr + cfg.row_bytes)]
+                with m.Elif(spmb.at_end):
+                    m.d.sync += [lrow.eq(lrow + 1), rows_done.eq(lrow + 1 == lrows),
+                                 row_addr.eq(row_addr + cfg.row_bytes)]
                     first_run()
                 with m.Elif(spmb_active):
-                    byte0 = first_bytes & ~3
-                    nbytes = Mux(after_inside, after_bytes_up, fan_bytes_up) - byte0
                     m.d.comb += [self.dram.request.valid.eq(1),
                                  self.dram.request.payload.addr.eq(row_addr + byte0),
                                  self.dram.request.payload.length.eq(nbytes)]
                     with m.If(self.dram.request.ready):
-                        f0 = Mux(wbytes == 1, byte0, byte0 >> 1)
-                        m.d.sync += [fan_first.eq(first), fan_end.eq(Mux(after_inside, after, F)),
-                                     f.eq(f0), f_addr.eq(f0 + Mux(bank, half, 0)), slot.eq(0),
-                                     remaining.eq(nbytes >> 2)]
                         m.next = "WORDS"
                 with m.Else():
                     next_run()
