@@ -50,8 +50,11 @@ def run_testbench(simulator, config, seed, networks, testcase=None):
     return get_results(Path(results))
 
 
-# Icarus, the slower simulator, runs one network of each kind, Verilator two.
-@pytest.mark.parametrize("simulator, networks", [("icarus", 1), ("verilator", 2)])
+# Verilator runs two networks of each kind in CI; Icarus, three minutes for one of each
+# (the accelerator's other Icarus runs are below and in tests/test_table2_rtl.py and
+# tests/test_differential.py), only with ``-m slow``.
+@pytest.mark.parametrize("simulator, networks", [
+    pytest.param("icarus", 1, marks=pytest.mark.slow), ("verilator", 2)])
 def test_accelerator_matches_golden_on_its_buses(simulator, networks):
     tests, failed = run_testbench(simulator, "4x4", seed=3, networks=networks)
     assert tests == 3 and failed == 0, f"{failed} of {tests} cocotb tests failed under {simulator}"
