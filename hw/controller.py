@@ -356,7 +356,7 @@ class Controller(wiring.Component):
         # before COUNT reads them.
         counts = self.passes.counts
         late = Signal.like(counts)
-        glb_written = Signal(range(3))
+        glb_written = Signal(range(6))    # weights (up to 4) and an input word
         m.d.sync += [late.eq(counts), glb_written.eq(self.weights.written + self.inputs.written)]
         m.d.sync += [acc[name].eq(acc[name] + late[name])
                      for name in ("lbuf_writes", "lbuf_reads", "acc_ops", "scratchpad_accesses")]

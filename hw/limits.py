@@ -5,7 +5,7 @@ checks a network against and that the analytic model of the RTL (``sim/schedule.
 ``memory="rtl"``) follows; no Amaranth, so the analytic simulator does not need it.
 """
 
-__all__ = ["GLB_SHARES", "PAGE_BYTES", "spike_word_bytes", "weight_word_bytes",
+__all__ = ["GLB_SHARES", "PAGE_BYTES", "spike_word_bytes", "weight_word_bytes", "weight_slots",
            "glb_split_bytes", "accelerator_limits"]
 
 
@@ -25,6 +25,12 @@ def spike_word_bytes(max_timesteps):
 def weight_word_bytes(rows, weight_bits):
     """Bytes of one GLB weight word: ``rows`` weights of one fan-in input."""
     return rows * -(-weight_bits // 8)
+
+
+def weight_slots(weight_bits):
+    """Weights of one row in a 32-bit DRAM bus word: the fan-in inputs a GLB weight word
+    holds, so that the weight loader writes a bus word a cycle (hw/weight_loader.py)."""
+    return 4 // -(-weight_bits // 8)
 
 
 def glb_split_bytes(glb_kb, glb_split=None):
@@ -51,7 +57,9 @@ def accelerator_limits(*, rows, cols, tws_max, weight_bits, glb_kb, lbuf_kb, max
     entry_bytes = -(-(cols * tws_max + rows * weight_bits) // 8)
     return {
         "max_inputs": spike_share // spike_bytes,           # input spikes of a sample
-        "max_fan_in": weight_share // weight_word_bytes(rows, weight_bits),   # a row group's
+        # a row group's fan-in: whole GLB weight words in each ping-pong bank
+        "max_fan_in": weight_share // weight_word_bytes(rows, weight_bits)
+        // (2 * weight_slots(weight_bits)) * (2 * weight_slots(weight_bits)),
         "max_outputs": output_share // spike_bytes,         # one row group's output spikes
         "lbuf_depth": int(lbuf_kb * 1024) // 2 // entry_bytes,               # beats per bank
     }

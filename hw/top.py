@@ -39,7 +39,7 @@ from hw.config import DEFAULTS, SKIP_BITS
 from hw.controller import ERROR_CODES, Controller
 from hw.dispatch import NtwuDispatcher
 from hw.input_loader import InputLoader
-from hw.limits import accelerator_limits
+from hw.limits import accelerator_limits, weight_slots
 from hw.output_glb import OutputGlb
 from hw.output_writer import OutputWriter
 from hw.pass_engine import PassEngine
@@ -138,7 +138,11 @@ class SpikeXAccelerator(wiring.Component):
         # The spike GLB and the location tags: two banks, block RAM ports shared by the
         # input loader's writes and the reads (hw/banked_memory.py).
         self.glb_spikes = BankedMemory(depth=self.max_inputs, width=max_timesteps, readers=cols)
-        self.glb_weights = MemoryData(shape=rows * weight_bits, depth=self.max_fan_in, init=[])
+        # The weight GLB: a word holds the rows' weights of ``weight_slots`` fan-in inputs
+        # (hw/weight_loader.py), so that a DRAM bus word is written in one cycle.
+        self.weight_slots = weight_slots(weight_bits)
+        self.glb_weights = MemoryData(shape=self.weight_slots * rows * weight_bits,
+                                      depth=self.max_fan_in // self.weight_slots, init=[])
         self.location_tags = BankedMemory(depth=self.max_inputs, width=max_timesteps, readers=1,
                                           writer_reads=True)
         # With time blocks, two banks of input SP-MB tags (the next block's are prefetched).
@@ -215,11 +219,18 @@ class SpikeXAccelerator(wiring.Component):
             m.d.comb += [rd.addr.eq(engine.spikes[c].addr + Mux(in_bank, ihalf, 0)),
                          rd.en.eq(engine.spikes[c].en), engine.spikes[c].data.eq(rd.data)]
         write(weights_mem.write_port(granularity=self.weight_bits), wloader.weights)
+        # The gather reads fan-in ``f``: word ``f // slots`` of the bank, lanes of ``f % slots``.
         weights_r = weights_mem.read_port()
-        half = self.max_fan_in // 2      # a weight bank, when a layer's weights fit it
-        compute_bank = Signal()          # weight bank of the row group in the passes
-        m.d.comb += [weights_r.addr.eq(engine.weights.addr + Mux(compute_bank, half, 0)),
-                     weights_r.en.eq(engine.weights.en), engine.weights.data.eq(weights_r.data)]
+        slots = self.weight_slots
+        half = self.max_fan_in // 2 // slots     # a weight bank, when a layer's weights fit it
+        compute_bank = Signal()                  # weight bank of the row group in the passes
+        weight_slot = Signal(range(slots))       # ``f % slots`` of the word being read
+        with m.If(engine.weights.en):
+            m.d.sync += weight_slot.eq(engine.weights.addr % slots)
+        m.d.comb += [weights_r.addr.eq((engine.weights.addr // slots) + Mux(compute_bank, half, 0)),
+                     weights_r.en.eq(engine.weights.en),
+                     engine.weights.data.eq(weights_r.data.word_select(
+                         weight_slot, rows * self.weight_bits))]
         # The location tags and the SP-MB tags: the loaders read them a cycle ahead,
         # and the gather reads the SP-MB tags a cycle ahead too, through synchronous ports
         # transparent to the input loader's writes (block RAM, not LUT RAM).

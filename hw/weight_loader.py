@@ -9,6 +9,7 @@ from amaranth.utils import ceil_log2
 
 from hw.arbiter import DramReadSignature
 from hw.arith import ReadAheadIndex, times
+from hw.limits import weight_slots
 
 
 __all__ = ["WeightLoader", "WeightLoaderControl", "weight_loader_config"]
@@ -34,24 +35,32 @@ class WeightLoaderControl(wiring.Signature):
             "bank": Out(1),
             "abort": Out(1),
             "busy": In(1),
-            "written": In(1),
+            "written": In(3),
         })
 
 
 class WeightLoader(wiring.Component):
-    """Loads a row group's weights row by row, one DRAM request per SP-MB run.
+    """Loads a row group's weights row by row, one DRAM request per range of consecutive
+    loaded SP-MB runs, a bus word a cycle.
 
     In SpikeX only the runs whose input SP-MB tag is set are read (weight tailoring at the
-    DRAM to GLB level); in PTB every run. The weights go into bank ``bank`` of the weight
-    GLB: with ping-pong, half the memory each, so that the next row group loads while this
-    one computes; a layer whose weights need more than half uses the whole memory, from 0.
+    DRAM to GLB level); in PTB every run. Consecutive loaded runs of a row are contiguous in
+    DRAM (docs/image.md) and are read by one request. The weights go into bank ``bank`` of
+    the weight GLB: with ping-pong, half the memory each, so that the next row group loads
+    while this one computes; a layer whose weights need more than half uses the whole
+    memory, from 0.
+
+    A weight GLB word holds the ``rows`` weights of :func:`~hw.limits.weight_slots` fan-in
+    inputs, one 32-bit bus word of a weight row: the weights of fan-in ``f`` are lanes
+    ``(f % slots) * rows .. + rows`` of word ``f // slots`` (of ``weight_bits`` each), so
+    that a bus word's weights are written in one cycle.
 
     Parameters
     ----------
     rows, weight_bits : int
-        Of the PE array: a GLB word holds a fan-in's weight for each row.
+        Of the PE array.
     max_fan_in : int
-        Words of the weight GLB.
+        Fan-in inputs the weight GLB holds (a multiple of ``2 * slots``).
     tag_words : int
         Words of the input SP-MB tags.
 
@@ -63,33 +72,38 @@ class WeightLoader(wiring.Component):
         the row group whose first output channel is ``base``, its weights at DRAM address
         ``addr``, into bank ``bank``. ``abort``: back to idle at once (the run stopped).
         ``busy``: high from the cycle after ``start`` until the group's last weight is
-        written. ``written``: a weight is written this cycle (the layer's ``glb_writes``).
+        written. ``written``: the weights written this cycle (the layer's ``glb_writes``).
     tags : In(ReadPort.Signature(...))
         The input SP-MB tags: a synchronous read port, transparent to the tags' write port
         (the loader addresses it with the SP-MB of the next cycle).
     weights : In(WritePort.Signature(..., granularity=weight_bits))
-        The weight GLB (one row's weight a write).
+        The weight GLB, ``max_fan_in // slots`` words of ``slots * rows`` weights.
 
-    Latency: ``start`` in cycle ``n`` is taken in cycle ``n + 1``; then a cycle per SP-MB
-    run, its request, and a cycle per weight of each bus word.
+    Latency: ``start`` in cycle ``n`` is taken in cycle ``n + 1``; then, per row, a cycle
+    per SP-MB run and one more, and per range of consecutive loaded runs a cycle for its
+    request and the read (one bus word a cycle): ``sim.schedule._rtl_weight_loads``.
     """
 
     def __init__(self, *, rows, weight_bits, max_fan_in, tag_words):
         self.rows, self.weight_bits, self.max_fan_in = rows, weight_bits, max_fan_in
+        self.slots = weight_slots(weight_bits)
+        assert max_fan_in % (2 * self.slots) == 0
         super().__init__({
             "dram": Out(DramReadSignature()),
             "control": In(WeightLoaderControl()),
             "tags": In(ReadPort.Signature(addr_width=max(1, ceil_log2(tag_words)), shape=32)),
-            "weights": In(WritePort.Signature(addr_width=max(1, ceil_log2(max_fan_in)),
-                                              shape=rows * weight_bits,
-                                              granularity=weight_bits)),
+            "weights": In(WritePort.Signature(
+                addr_width=max(1, ceil_log2(max_fan_in // self.slots)),
+                shape=self.slots * rows * weight_bits, granularity=weight_bits)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        rows, cfg = self.rows, self.control.config
-        rdata, half = self.dram.data, self.max_fan_in // 2
+        rows, cfg, slots = self.rows, self.control.config, self.slots
+        rdata = self.dram.data
+        half_words = self.max_fan_in // 2 // slots     # words of a ping-pong bank
         wbytes, F, run_len = cfg.weight_bytes, cfg.fan_in, cfg.run
+        slot_shift = ceil_log2(slots)
 
         start = Signal()                # ``start``, a cycle later
         base = Signal(32)               # first output channel of the group being loaded
@@ -104,14 +118,14 @@ class WeightLoader(wiring.Component):
 
         lrows = Signal(range(rows + 1))
         rows_done = Signal()            # ``lrow == lrows``
-        remaining = Signal(32)
-        slot = Signal(2)
-        fan_first, fan_end = Signal(32), Signal(32)     # fan-in range of the weight run
+        remaining = Signal(32)          # bus words left of the request
         # The run's fan-in range and bytes, kept as running sums so that a request needs
         # one addition: ``first`` (the run's first fan-in, ``spmb * run``), ``after``
-        # (``first + run``), their bytes, and whether ``after`` is inside the fan-in.
+        # (``first + run``), their bytes (``first``'s rounded up to a word too), and whether
+        # ``after`` is inside the fan-in.
         first, after = Signal(32), Signal(32)
-        first_bytes, after_bytes, after_bytes_up = Signal(32), Signal(32), Signal(32)
+        first_bytes, first_bytes_up = Signal(32), Signal(32)
+        after_bytes, after_bytes_up = Signal(32), Signal(32)
         after_inside = Signal()
         # Per layer (the configuration is held while loading): a run's and the fan-in's bytes.
         run_bytes, fan_bytes_up = Signal(32), Signal(32)
@@ -119,8 +133,15 @@ class WeightLoader(wiring.Component):
         m.d.sync += [run_bytes.eq(times(run_len, wbytes, 2)),
                      fan_bytes_up.eq((times(F, wbytes, 2) + 3) & ~3),
                      fan_less_run.eq(F - run_len)]
-        f = Signal(32)                  # the fan-in of the weight slot in WORDS
-        f_addr = Signal.like(self.weights.addr)     # its weight GLB address
+        # The pending range of loaded runs: its first fan-in and its first word's byte.
+        pending = Signal()
+        p_first, p_byte0 = Signal(32), Signal(32)
+        # The request being read: its GLB word, whether the bus word is its first, and the
+        # weight slots of its first and last words that are inside the range.
+        w_addr = Signal.like(self.weights.addr)
+        first_word = Signal()
+        lo = Signal(range(slots))       # slots below ``lo`` of the first word are outside
+        hi = Signal(range(slots + 1))   # slots from ``hi`` on of the last word are outside
         # The SP-MB of the run; its tag is read a cycle ahead, through a synchronous port.
         spmb = ReadAheadIndex(m, cfg.spmbs, name="spmb")
         m.d.comb += self.tags.addr.eq(spmb.next[5:])
@@ -128,12 +149,14 @@ class WeightLoader(wiring.Component):
 
         def first_run():
             m.d.sync += [first.eq(0), after.eq(run_len), first_bytes.eq(0),
-                         after_bytes.eq(run_bytes), after_bytes_up.eq((run_bytes + 3) & ~3),
-                         after_inside.eq(run_len < F)]
+                         first_bytes_up.eq(0), after_bytes.eq(run_bytes),
+                         after_bytes_up.eq((run_bytes + 3) & ~3),
+                         after_inside.eq(run_len < F), pending.eq(0)]
             spmb.restart(m)
 
         def next_run():
             m.d.sync += [first.eq(after), after.eq(after + run_len), first_bytes.eq(after_bytes),
+                         first_bytes_up.eq(after_bytes_up),
                          after_bytes.eq(after_bytes + run_bytes),
                          after_bytes_up.eq((after_bytes + run_bytes + 3) & ~3),
                          after_inside.eq(after < fan_less_run)]
@@ -155,47 +178,66 @@ class WeightLoader(wiring.Component):
                     m.next = "RUN"
                 stop_on_abort()
             with m.State("RUN"):
-                # Next SP-MB run of the next row's weights. What WORDS starts from is set in
-                # every cycle here, so that only the state waits on the arbiter's ``ready``.
-                byte0 = first_bytes & ~3
-                nbytes = Mux(after_inside, after_bytes_up, fan_bytes_up) - byte0
-                f0 = Mux(wbytes == 1, byte0, byte0 >> 1)
-                m.d.sync += [fan_first.eq(first), fan_end.eq(Mux(after_inside, after, F)),
-                             f.eq(f0), f_addr.eq(f0 + Mux(bank, half, 0)), slot.eq(0),
-                             remaining.eq(nbytes >> 2)]
+                # Next SP-MB run of the next row's weights: a loaded run joins the pending
+                # range, which is read when a run that is not loaded, or the row's end,
+                # closes it (that run is looked at again after the read). What WORDS starts
+                # from is set in every cycle here, so that only the state waits on the
+                # arbiter's ``ready``.
+                end_fan = Mux(spmb.at_end, F, first)
+                end_bytes_up = Mux(spmb.at_end, fan_bytes_up, first_bytes_up)
+                nbytes = end_bytes_up - p_byte0
+                m.d.sync += [w_addr.eq((p_byte0 >> 2) + Mux(bank, half_words, 0)),
+                             first_word.eq(1), remaining.eq(nbytes >> 2),
+                             lo.eq(p_first[:slot_shift] if slots > 1 else 0),
+                             hi.eq(Mux(end_fan[:slot_shift] == 0, slots, end_fan[:slot_shift])
+                                   if slots > 1 else 1)]
                 with m.If(rows_done):
                     m.d.sync += self.control.busy.eq(0)
                     m.next = "IDLE"
+                with m.Elif(pending & (spmb.at_end | ~spmb_active)):
+                    m.d.comb += [self.dram.request.valid.eq(1),
+                                 self.dram.request.payload.addr.eq(row_addr + p_byte0),
+                                 self.dram.request.payload.length.eq(nbytes)]
+                    with m.If(self.dram.request.ready):
+                        m.d.sync += pending.eq(0)
+                        m.next = "WORDS"
                 with m.Elif(spmb.at_end):
                     m.d.sync += [lrow.eq(lrow + 1), rows_done.eq(lrow + 1 == lrows),
                                  row_addr.eq(row_addr + cfg.row_bytes)]
                     first_run()
                 with m.Elif(spmb_active):
-                    m.d.comb += [self.dram.request.valid.eq(1),
-                                 self.dram.request.payload.addr.eq(row_addr + byte0),
-                                 self.dram.request.payload.length.eq(nbytes)]
-                    with m.If(self.dram.request.ready):
-                        m.next = "WORDS"
+                    with m.If(~pending):
+                        m.d.sync += [pending.eq(1), p_first.eq(first),
+                                     p_byte0.eq(first_bytes & ~3)]
+                    next_run()
                 with m.Else():
                     next_run()
                 stop_on_abort()
             with m.State("WORDS"):
-                # One weight slot of the current bus word per cycle.
-                raw = Mux(wbytes == 1,
-                          rdata.payload.word_select(slot, 8).as_signed(),
-                          rdata.payload.word_select(slot[0], 16).as_signed())
-                last_slot = Mux(wbytes == 1, slot == 3, slot == 1)
-                m.d.comb += [self.weights.addr.eq(f_addr),
-                             self.weights.data.eq(Cat(raw[:self.weight_bits] for _ in range(rows)))]
+                # A bus word a cycle: its weight slots inside the range into lane ``lrow``
+                # of their fan-in inputs, one GLB word.
+                bits = 8 * (1 if self.weight_bits <= 8 else 2)
+                last_word = remaining == 1
+                inside = [(~first_word | (i >= lo)) & (~last_word | (i < hi))
+                          for i in range(slots)]
+                m.d.comb += [
+                    self.weights.addr.eq(w_addr),
+                    self.weights.data.eq(Cat(
+                        Cat(rdata.payload.word_select(i, bits)[:self.weight_bits]
+                            for _ in range(rows))
+                        for i in range(slots))),
+                ]
                 with m.If(rdata.valid):
-                    with m.If((f >= fan_first) & (f < fan_end)):
-                        m.d.comb += [self.weights.en.eq(1 << lrow), self.control.written.eq(1)]
-                    m.d.sync += [slot.eq(slot + 1), f.eq(f + 1), f_addr.eq(f_addr + 1)]
-                    with m.If(last_slot):
-                        m.d.comb += rdata.ready.eq(1)
-                        m.d.sync += [slot.eq(0), remaining.eq(remaining - 1)]
-                        with m.If(remaining == 1):
-                            next_run()
-                            m.next = "RUN"
+                    m.d.comb += [
+                        self.weights.en.eq(Cat(
+                            Cat(inside[i] & (lrow == r) for r in range(rows))
+                            for i in range(slots))),
+                        self.control.written.eq(sum(inside)),
+                        rdata.ready.eq(1),
+                    ]
+                    m.d.sync += [w_addr.eq(w_addr + 1), first_word.eq(0),
+                                 remaining.eq(remaining - 1)]
+                    with m.If(last_word):
+                        m.next = "RUN"
                 stop_on_abort()
         return m

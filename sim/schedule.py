@@ -633,7 +633,7 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group, at):
 
     # Input SP-MBs (conv: a channel; fc: 16 features): active over the whole sample, which
     # are the tags the RTL reads (the image's for layer 0, the previous layer's write-out else).
-    spmb_of_input, spmb_size, run_fan, run_words, run_first = _rtl_runs(layer, fan_in, weight_bits)
+    spmb_of_input, spmb_size, run_fan, run_first = _rtl_runs(layer, fan_in)
     n_spmb = len(spmb_size)
     active = np.zeros(n_spmb, bool)
     np.logical_or.at(active, spmb_of_input, in_spikes.reshape(steps, -1).any(axis=0))
@@ -652,12 +652,14 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group, at):
         spike_reads = groups * candidates * n_entries
     weight_reads = groups * n_chunks * candidates
 
+    weight_bytes = int(4 * out_channels * _rtl_weight_ranges(loaded, run_first, run_fan,
+                                                             wbytes)[1].sum())
     t["dram_read_bytes"] = int(4 * DESCRIPTOR_WORDS + (0 if ptb else 4 * tag_words_in)
-                               + input_bytes * loaded_inputs + 4 * out_channels * (loaded * run_words).sum())
+                               + input_bytes * loaded_inputs + weight_bytes)
     t["dram_write_bytes"] = int(input_bytes * n_out + 4 * tag_words_out)
     t["dram_bytes_by_use"] = {
-        "weights": int(4 * out_channels * (loaded * run_words).sum()),
-        "spikes": int(t["dram_read_bytes"] + t["dram_write_bytes"] - 4 * out_channels * (loaded * run_words).sum()),
+        "weights": weight_bytes,
+        "spikes": int(t["dram_read_bytes"] + t["dram_write_bytes"] - weight_bytes),
         "membranes": 0}
     t["glb_reads"] = {"weights": weight_reads, "spikes": spike_reads + n_out, "membranes": 0}
     t["glb_writes"] = {"weights": out_channels * candidates,
@@ -678,7 +680,7 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group, at):
     kernel_taps = layer.kernel * layer.kernel if conv else 1
     windows_at = np.bincount(s.pos, minlength=positions)
     dispatch = int((kernel_taps + 1 + np.maximum(1, windows_at)).sum()) + 1
-    weights = _rtl_weight_loads(at, loaded, lat, run_words, run_first, wbytes, gaps, rows,
+    weights = _rtl_weight_loads(at, loaded, lat, run_first, run_fan, wbytes, gaps, rows,
                                 group_rows)                                           # [G]
     limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
                                 weight_bits=weight_bits, glb_kb=hw.glb_kb, lbuf_kb=hw.lbuf_kb,
@@ -717,12 +719,27 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group, at):
     t["dram_cycles"] = t["cycles"] - int(passes.sum())
 
 
-def _rtl_weight_loads(at, loaded, lat, run_words, run_first, wbytes, gaps, rows, group_rows):
-    """Cycles of each row group's weight load ``[G]``: per row, a cycle per SP-MB run and
-    one more, and a read of each ``loaded`` run (one weight a cycle)."""
-    row_cycles = len(run_words) + 1 + (loaded * (
-        lat + 1 + run_words * (4 // wbytes)
-        + gaps(run_words, at.weight_runs(np.arange(int(group_rows.sum())), run_first)))).sum(axis=1)
+def _rtl_weight_ranges(loaded, run_first, run_fan, wbytes):
+    """The weight loader's requests of a weight row: one per range of consecutive
+    ``loaded`` runs (their first fan-in ``[Q]``), the 4-byte-aligned words each reads
+    ``[Q]``."""
+    loaded = np.asarray(loaded, bool)
+    edges = np.diff(np.concatenate([[0], loaded.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    first = run_first[starts]
+    end = run_first[ends] + run_fan[ends]
+    words = (((end * wbytes + 3) & ~3) - ((first * wbytes) & ~3)) // 4
+    return first, words
+
+
+def _rtl_weight_loads(at, loaded, lat, run_first, run_fan, wbytes, gaps, rows, group_rows):
+    """Cycles of each row group's weight load ``[G]`` (hw/weight_loader.py): per row, a
+    cycle per SP-MB run and one more, and per range of consecutive ``loaded`` runs a cycle
+    to issue its request and its read (a bus word a cycle)."""
+    first, words = _rtl_weight_ranges(loaded, run_first, run_fan, wbytes)
+    row_cycles = len(run_first) + 1 + (
+        2 + lat + words + gaps(words, at.weight_runs(np.arange(int(group_rows.sum())), first))
+    ).sum(axis=1)
     return np.add.reduceat(row_cycles, np.arange(len(group_rows)) * rows)
 
 
@@ -745,18 +762,15 @@ def _rtl_write_out(passes_end, free, write_group, out_pingpong):
     return (start + 1 if out_pingpong else free + 1), free
 
 
-def _rtl_runs(layer, fan_in, weight_bits):
+def _rtl_runs(layer, fan_in):
     """The input SP-MBs as the RTL walks them: the SP-MB of each input, the inputs of each
-    SP-MB, and of each SP-MB's run of a weight row its fan-in, its 32-bit DRAM words and
-    its first fan-in index."""
+    SP-MB, and of each SP-MB's run of a weight row its fan-in and its first fan-in index."""
     spmb_of_input = _spmb_groups(layer.in_shape, layer.kind)
     spmb_size = np.bincount(spmb_of_input)
-    wbytes = 1 if weight_bits <= 8 else 2
     run_len = layer.kernel * layer.kernel if layer.kind == "conv" else SPMB_FC_FEATURES
     first = np.arange(len(spmb_size)) * run_len
     last = np.minimum(first + run_len, fan_in)
-    run_words = (((last * wbytes + 3) & ~3) - ((first * wbytes) & ~3)) // 4
-    return spmb_of_input, spmb_size, last - first, run_words, first
+    return spmb_of_input, spmb_size, last - first, first
 
 
 def _inside_taps(layer):
@@ -838,7 +852,7 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group, at):
 
     # Input SP-MBs: active in each block (the block's tags: its spike loads, the gather's
     # candidates) and over the sample (the weights' tailoring).
-    spmb_of_input, spmb_size, run_fan, run_words, run_first = _rtl_runs(layer, fan_in, weight_bits)
+    spmb_of_input, spmb_size, run_fan, run_first = _rtl_runs(layer, fan_in)
     n_spmb = len(spmb_size)
     in_block = np.zeros((nb, spmb_of_input.size), bool)
     np.logical_or.at(in_block, np.arange(steps) // size, in_spikes.reshape(steps, -1) != 0)
@@ -860,7 +874,8 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group, at):
     else:
         spike_reads = groups * int(candidates[s.tb].sum())
     weight_reads = groups * int((n_chunks * candidates).sum())
-    weight_bytes = int(4 * out_channels * (weight_runs * run_words).sum())
+    weight_bytes = int(4 * out_channels * _rtl_weight_ranges(weight_runs, run_first, run_fan,
+                                                             wbytes)[1].sum())
 
     t["dram_read_bytes"] = int(4 * DESCRIPTOR_WORDS + weight_bytes + groups * (
         4 * tag_words_in * tag_reads + input_bytes * loaded_inputs.sum()))
@@ -888,7 +903,7 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group, at):
     # Per row group: B_GROUP, TAGS (SpikeX), B_LOAD until both the positions' last steps are
     # cleared (one a cycle) and the weights are in (a load started as B_LOAD starts is in
     # ``weights + 2`` cycles later, as in GROUP).
-    weights = _rtl_weight_loads(at, weight_runs, lat, run_words, run_first, wbytes, gaps, rows,
+    weights = _rtl_weight_loads(at, weight_runs, lat, run_first, run_fan, wbytes, gaps, rows,
                                 group_rows)                                           # [G]
     group_head = 1 + tags + np.maximum(positions, weights + 2) + 1                    # [G]
     # Per block: B_BLOCK, TAGS (SpikeX), LOC_CLEAR, SPMB / SPIKES, DISPATCH, GROUP (1: the

@@ -113,13 +113,16 @@ def test_counters_match_with_the_parallel_pe(make, lbuf_kb, block, dataflow):
 
 @pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
 def test_counters_match_when_weights_do_not_fit_a_bank(dataflow):
-    # 0.25 KB of GLB, 8-step spike words: the weight share holds 32 fan-in, a ping-pong bank
-    # 16, fewer than either layer's fan-in (18, 27): each row group's weights load after the
-    # previous group's passes, into the whole share. (The tests above run with ping-pong.)
+    # A 64-byte weight share: 32 fan-in, a ping-pong bank 16, fewer than either layer's
+    # fan-in (18, 27): each row group's weights load after the previous group's passes, into
+    # the whole share. (The tests above run with ping-pong.) The spike words are 32 steps
+    # wide, as sim/configure.py's rtl_parameters gives the model for a sample in one block
+    # (with 8-step words the RTL's output share would hold two banks where the model's
+    # holds one).
     net = tiny_network(batch=1)
     assert min(layer.fan_in for layer in net.layers) > 16
-    assert_counters_equal(net, dataflow, rows=2, cols=3, golden=True, glb_kb=0.25,
-                          max_timesteps=8)
+    assert_counters_equal(net, dataflow, rows=2, cols=3, golden=True, glb_kb=0.5,
+                          glb_split=(256, 64, 128), max_timesteps=32)
 
 
 @pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
