@@ -6,7 +6,7 @@ checks a network against and that the analytic model of the RTL (``sim/schedule.
 """
 
 __all__ = ["GLB_SHARES", "PAGE_BYTES", "spike_word_bytes", "weight_word_bytes", "weight_slots",
-           "glb_split_bytes", "accelerator_limits"]
+           "weight_share_bytes", "glb_split_bytes", "accelerator_limits"]
 
 
 #: The GLB's default partition, in the order of ``glb_split``; each share is double
@@ -31,6 +31,14 @@ def weight_slots(weight_bits):
     """Weights of one row in a 32-bit DRAM bus word: the fan-in inputs a GLB weight word
     holds, so that the weight loader writes a bus word a cycle (hw/weight_loader.py)."""
     return 4 // -(-weight_bits // 8)
+
+
+def weight_share_bytes(fan_in, rows, weight_bits, pingpong=False):
+    """The fewest bytes of GLB weight share whose ``max_fan_in`` (:func:`accelerator_limits`)
+    holds a row group of ``fan_in``, or, with ``pingpong``, one in each of two banks."""
+    slots = weight_slots(weight_bits)
+    inputs = 2 * slots * -(-fan_in // slots) if pingpong else 2 * slots * -(-fan_in // (2 * slots))
+    return inputs * weight_word_bytes(rows, weight_bits)
 
 
 def glb_split_bytes(glb_kb, glb_split=None):

@@ -6,7 +6,7 @@ shares it needs, and the checks that refuse, naming the layer, what it cannot ru
 import numpy as np
 
 from hw.config import DEFAULTS
-from hw.limits import glb_split_bytes, spike_word_bytes, weight_word_bytes
+from hw.limits import glb_split_bytes, spike_word_bytes, weight_share_bytes
 from spikex.netfile import SpikexError
 from sim import image as dram_image
 
@@ -18,9 +18,9 @@ def rtl_parameters(net, options):
     """The accelerator's elaboration parameters for ``net`` and the ``spikex run`` options.
 
     ``options["glb_split"]``: bytes of the GLB for input spikes, weights and output spikes;
-    None or missing: as ``net`` needs (:func:`glb_needs`), the weights and then the output
-    spikes getting room for two ping-pong banks when the GLB has it, the rest to the input
-    spikes.
+    None or missing: as ``net`` needs (:func:`glb_needs`), the weight and output shares
+    given room for ping-pong banks where that hides the most DRAM transfer
+    (:func:`_split`), the rest to the input spikes.
 
     ``options["block_steps"]``: the time block (``--time-block``); None or missing: the whole
     sample when its input fits the GLB, else, of the blocks (multiples of every layer's
@@ -90,17 +90,49 @@ def _parameters(net, options, block):
     }
     split = options.get("glb_split")
     if split is None:
-        glb_bytes = int(parameters["glb_kb"] * 1024)
-        needs = glb_needs(net, parameters)
-        spikes, weights, outputs = (needs[key][0] for key in ("spikes", "weights", "outputs"))
-        if spikes + weights + outputs > glb_bytes:
-            split = None        # does not fit: check_fits names the layer
-        else:
-            weights += min(weights, glb_bytes - spikes - weights - outputs)
-            outputs += min(outputs, glb_bytes - spikes - weights - outputs)
-            split = [glb_bytes - weights - outputs, weights, outputs]
+        split = _split(net, parameters, int(parameters["glb_kb"] * 1024), blocked=blocks > 1)
     parameters["glb_split"] = None if split is None else [int(b) for b in split]
     return parameters
+
+
+def _split(net, parameters, glb_bytes, blocked):
+    """The GLB split ``net`` needs, its spare bytes given where a ping-pong bank hides the
+    most DRAM transfer; None if the needs alone do not fit.
+
+    Each layer of ``G`` row groups whose weights fit half the weight share hides ``G - 1``
+    weight loads behind the previous group's passes (not with time blocks: the weights of
+    a row group stay for all its blocks), and whose group outputs fit half the output
+    share ``G - 1`` write-outs; of the weight and output shares that fit, the pair hiding
+    the most bytes (the smallest of those) is taken, and the rest goes to the input spikes
+    (with time blocks, ping-pong of the next block's input).
+    """
+    needs = glb_needs(net, parameters)
+    spikes, weights, outputs = (needs[key][0] for key in ("spikes", "weights", "outputs"))
+    if spikes + weights + outputs > glb_bytes:
+        return None     # does not fit: check_fits names the layer
+    rows, bits = parameters["rows"], parameters["weight_bits"]
+    spike_bytes = spike_word_bytes(parameters["max_timesteps"])
+    weight_options, output_options = [], []        # (share bytes a layer's ping-pong needs, bytes hidden)
+    for layer in net.layers:
+        groups = -(-layer.out_shape[0] // rows)
+        if not blocked:
+            weight_options.append((weight_share_bytes(layer.fan_in, rows, bits, pingpong=True),
+                                   (groups - 1) * weight_share_bytes(layer.fan_in, rows, bits)))
+        group = min(layer.out_shape[0], rows) * int(np.prod(layer.out_shape[1:])) * spike_bytes
+        output_options.append((2 * group, (groups - 1) * group))
+
+    def hidden(options, share):
+        return sum(saved for need, saved in options if need <= share)
+
+    best = None
+    for w in {weights, *(need for need, _ in weight_options if need > weights)}:
+        for o in {outputs, *(need for need, _ in output_options if need > outputs)}:
+            if spikes + w + o <= glb_bytes:
+                key = (hidden(weight_options, w) + hidden(output_options, o), -(w + o))
+                if best is None or key > best[0]:
+                    best = key, (w, o)
+    w, o = best[1]
+    return [glb_bytes - w - o, w, o]
 
 
 def glb_needs(net, parameters):
@@ -111,13 +143,13 @@ def glb_needs(net, parameters):
     group's (``rows`` weights per fan-in input); output spikes: one row group's outputs.
     """
     spike_bytes = spike_word_bytes(parameters["max_timesteps"])
-    weight_bytes = weight_word_bytes(parameters["rows"], parameters["weight_bits"])
     needs = {"spikes": (0, 0), "weights": (0, 0), "outputs": (0, 0)}
     for k, layer in enumerate(net.layers):
         inputs, outputs = int(np.prod(layer.in_shape)), int(np.prod(layer.out_shape))
         group = min(layer.out_shape[0], parameters["rows"]) * int(np.prod(layer.out_shape[1:]))
         for key, size in (("spikes", max(inputs, outputs) * spike_bytes),
-                          ("weights", layer.fan_in * weight_bytes),
+                          ("weights", weight_share_bytes(layer.fan_in, parameters["rows"],
+                                                         parameters["weight_bits"])),
                           ("outputs", group * spike_bytes)):
             if size > needs[key][0]:
                 needs[key] = (size, k)
