@@ -63,7 +63,8 @@ def _train_config(args, **overrides):
                       tws=_int_list(args.tws) if args.tws else [], edp_model=args.edp_model,
                       max_steps=args.steps, seed=args.seed, T=args.timesteps,
                       augment_shift=args.augment_shift, augment_drop=args.augment_drop,
-                      augment_time=args.augment_time, lr_schedule=args.lr_schedule)
+                      augment_time=args.augment_time, augment_rotate=args.augment_rotate,
+                      augment_scale=args.augment_scale, lr_schedule=args.lr_schedule)
     for key, value in overrides.items():
         setattr(cfg, key, value)
     return cfg
@@ -407,6 +408,12 @@ def _add_training_arguments(parser, epochs, warmup):
     parser.add_argument("--augment-time", type=int, default=0, metavar="STEPS",
                         help="shift each training sample in time by up to this many steps, "
                              "earlier or later (default 0)")
+    parser.add_argument("--augment-rotate", type=float, default=0.0, metavar="DEGREES",
+                        help="rotate each training sample about the centre by up to this many "
+                             "degrees either way (default 0)")
+    parser.add_argument("--augment-scale", type=float, default=0.0, metavar="S",
+                        help="zoom each training sample by a factor drawn from [1 - S, 1 + S] "
+                             "(default 0)")
     parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                         help="after the warm-up: constant lr, or a cosine decay to 0 at --epochs")
     parser.add_argument("--seed", type=int, default=0)

@@ -71,6 +71,8 @@ class TrainConfig:
     augment_shift: int = 0         # random translation of a training sample, up to this many pixels
     augment_drop: float = 0.0      # each sample drops its input spikes with a probability up to this
     augment_time: int = 0          # random shift of a training sample in time, up to this many steps
+    augment_rotate: float = 0.0    # random rotation of a training sample, up to this many degrees
+    augment_scale: float = 0.0     # random zoom of a training sample by 1 - s .. 1 + s
     lr_schedule: str = "constant"  # or "cosine": lr decays to 0 over the epochs after the warm-up
 
 
@@ -138,14 +140,17 @@ def split_train_val(n, val_fraction, seed):
     return order[n_val:].sort().values, order[:n_val].sort().values
 
 
-def augment(spikes, shift, drop, generator, time=0):
+def augment(spikes, shift, drop, generator, time=0, rotate=0.0, scale=0.0):
     """Event-data augmentation of a batch ``[B, T, C, H, W]`` (uint8), drawn from ``generator``.
 
     Each sample is translated by ``(dy, dx)`` uniform in ``-shift..shift`` pixels (what
     leaves the sensor is lost, what comes in is silent), drops each of its input
     spikes with probability ``p``, ``p`` uniform in ``[0, drop)`` per sample, and is
     delayed by ``dt`` uniform in ``-time..time`` steps (what leaves the T steps is lost,
-    what comes in is silent). ``time`` draws after the others, so ``time=0`` draws as before.
+    what comes in is silent). Then it is rotated about the sensor's centre by an angle
+    uniform in ``-rotate..rotate`` degrees and zoomed by a factor uniform in
+    ``1 - scale .. 1 + scale`` (nearest pixel, the same for every step and polarity).
+    Each option draws after the ones before it, so a zero draws as before it existed.
     """
     batch, steps, _, height, width = spikes.shape
     if shift:
@@ -163,7 +168,25 @@ def augment(spikes, shift, drop, generator, time=0):
         dt = torch.randint(0, 2 * time + 1, (batch, 1), generator=generator)
         rows = (2 * time - dt) + torch.arange(steps)                # source step of each output step
         spikes = padded[torch.arange(batch)[:, None], rows]
+    if rotate or scale:
+        spikes = _rotate_and_zoom(spikes, rotate, scale, generator)
     return spikes
+
+
+def _rotate_and_zoom(spikes, rotate, scale, generator):
+    """Each sample of ``[B, T, C, H, W]`` rotated by up to ``rotate`` degrees and zoomed by
+    ``1 +- scale`` about the centre: every output pixel takes the input pixel nearest to
+    where the inverse transform puts it (outside the sensor: silent)."""
+    batch, steps, channels, height, width = spikes.shape
+    angle = (torch.rand(batch, generator=generator) * 2 - 1) * math.radians(rotate)
+    zoom = 1 + (torch.rand(batch, generator=generator) * 2 - 1) * scale
+    cos, sin, zero = torch.cos(angle) / zoom, torch.sin(angle) / zoom, torch.zeros(batch)
+    # affine_grid maps output to input coordinates: the inverse of rotate-then-zoom
+    inverse = torch.stack([torch.stack([cos, sin, zero], 1), torch.stack([-sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(inverse, (batch, 1, height, width), align_corners=False)
+    frames = spikes.reshape(batch, steps * channels, height, width).float()
+    moved = F.grid_sample(frames, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    return moved.to(torch.uint8).reshape(spikes.shape)
 
 
 def learning_rate(cfg, epoch, progress):
@@ -374,10 +397,12 @@ def train(cfg, out_dir, resume=None, progress=True, data=None, verbose=True):
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             trainer.model.train()
             x = spikes[idx]
-            if cfg.augment_shift or cfg.augment_drop or cfg.augment_time:
+            if (cfg.augment_shift or cfg.augment_drop or cfg.augment_time or cfg.augment_rotate
+                    or cfg.augment_scale):
                 # its own generator per (seed, epoch, batch): a resumed run draws the same
                 draws = torch.Generator().manual_seed((cfg.seed * 100003 + epoch) * 100019 + b)
-                x = augment(x, cfg.augment_shift, cfg.augment_drop, draws, cfg.augment_time)
+                x = augment(x, cfg.augment_shift, cfg.augment_drop, draws, cfg.augment_time,
+                            cfg.augment_rotate, cfg.augment_scale)
             for group in trainer.optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, epoch, b / batches)
             loss, terms, correct = trainer.loss(time_first(x), labels[idx], warmup)

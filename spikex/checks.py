@@ -53,6 +53,8 @@ LIMITS = {
     "augment_shift": (0, 16, "pixels"),
     "augment_drop": (0, 1, "a probability"),
     "augment_time": (0, 4096, "time steps"),
+    "augment_rotate": (0, 180, "degrees"),
+    "augment_scale": (0, 0.9, "a fraction of the size"),
     "seed": (0, 2 ** 63 - 1, "a seed"),
     "train_trials": (1, 100000, "recordings"),
     "test_trials": (1, 100000, "recordings"),

@@ -296,6 +296,8 @@ def test_unwritable_output_and_unreadable_input_are_refused_before_running(tmp_p
     (["train", "--tws", "a,b"], "--tws must be a comma list of positive integers"),
     (["train", "--lr", "nan"], "--lr must be a finite number"),
     (["train", "--augment-time", "-1"], "--augment-time must be 0 to 4096"),
+    (["train", "--augment-rotate", "200"], "--augment-rotate must be 0 to 180"),
+    (["train", "--augment-scale", "0.95"], "--augment-scale must be 0 to 0.9"),
     (["sweep-beta", "--betas", "x"], "--betas must be a comma list"),
     (["sweep-beta", "--betas", "inf"], "--betas must be a comma list"),
     (["train", "--threads", "100000"], "--threads must be 1 to 256"),

@@ -422,3 +422,29 @@ def test_train_command_stopped_mid_epoch_says_no_validation_yet(tmp_path, capsys
     out = capsys.readouterr().out
     assert "step 2" in out and "no validation yet (it runs at the end of each epoch)" in out
     assert "nan" not in out
+
+
+def test_augment_rotate_and_scale_keep_the_distance_to_the_centre_within_bounds():
+    """--augment-rotate / --augment-scale: a spike 9.5 pixels from the centre of the 34x34
+    sensor stays at that distance under rotation (nearest pixel: within 0.75) and moves
+    to 0.8..1.2 times it under a zoom of 0.2; the angle spreads over -30..30 degrees;
+    with both zero the draws are those of before."""
+    spikes = torch.zeros(200, 2, 2, 34, 34, dtype=torch.uint8)
+    spikes[:, :, :, 16, 26] = 1           # (-0.5, 9.5) from the centre (16.5, 16.5)
+
+    def polar(moved):
+        where = torch.cat([torch.nonzero(sample[0, 0]).float() for sample in moved]) - 16.5
+        return where.norm(dim=1), torch.rad2deg(torch.atan2(where[:, 0], where[:, 1]))
+
+    rotated = augment(spikes, 0, 0.0, torch.Generator().manual_seed(0), rotate=30)
+    assert rotated.shape == spikes.shape and rotated.dtype == torch.uint8
+    assert all((rotated[:, t, c] == rotated[:, 0, 0]).all() for t in range(2) for c in range(2))
+    radius, angle = polar(rotated)
+    assert float((radius - 9.51).abs().max()) < 0.75
+    assert float(angle.min()) < -25 and float(angle.max()) > 20 and float(angle.abs().max()) < 34
+    radius, angle = polar(augment(spikes, 0, 0.0, torch.Generator().manual_seed(0), scale=0.2))
+    assert 0.8 * 9.51 - 0.75 < float(radius.min()) < 0.85 * 9.51
+    assert 1.15 * 9.51 < float(radius.max()) < 1.2 * 9.51 + 0.75
+    assert float(angle.abs().max()) < 6
+    assert torch.equal(augment(spikes, 2, 0.3, torch.Generator().manual_seed(3)),
+                       augment(spikes, 2, 0.3, torch.Generator().manual_seed(3), rotate=0, scale=0))
