@@ -279,6 +279,16 @@ class BeatGather(wiring.Component):
                         ]
                     m.next = "RUN"
             with m.State("RUN"):
+                # Candidate f's words are read whether it is issued or its run skipped, so
+                # that the read enables (the block RAMs' clock enables) wait on registers
+                # only, not on the tag bit read this cycle; a skipped run's read goes unused
+                # and uncounted. Only the words inside the input are read: a padding address,
+                # or one past the fan-in, may fall in the bank the input loader is filling
+                # (hw/banked_memory.py).
+                with m.If(~fan_done & ~seg_full):
+                    for c in range(cols):
+                        m.d.comb += self.spikes[c].en.eq(inside[c])
+                    m.d.comb += self.weights.en.eq(1)
                 with m.If(fan_done):
                     m.d.sync += self.done.eq(1)
                     m.next = "IDLE"
@@ -299,11 +309,6 @@ class BeatGather(wiring.Component):
                     set_kx(0)
                     run.advance(m)
                 with m.Else():
-                    # Only the words inside the input are read: a padding address may fall
-                    # in the bank the input loader is filling (hw/banked_memory.py).
-                    for c in range(cols):
-                        m.d.comb += self.spikes[c].en.eq(inside[c])
-                    m.d.comb += self.weights.en.eq(1)
                     m.d.sync += [issued.eq(1), issued_inside.eq(inside),
                                  self.spike_reads.eq(self.spike_reads + popcount(inside)),
                                  self.weight_reads.eq(self.weight_reads + 1)]
