@@ -19,7 +19,8 @@ class ReadAheadIndex:
     Whether it restarts from 0 or advances is often known late in the cycle (a tag bit just
     read), so the next ``up`` and ``at_end`` are each chosen among values computed from
     registers alone: the late condition drives a multiplexer, not an adder and a compare.
-    ``end`` must hold between a restart and the last use of ``at_end``.
+    ``end`` must hold between a restart and the last use of ``at_end``; without an ``end``
+    (``None``) there is no ``at_end``.
 
     Attributes
     ----------
@@ -29,7 +30,7 @@ class ReadAheadIndex:
         Its value in the next cycle, for the read port's address.
     up : Signal(width)
         ``value + 1``.
-    at_end : Signal()
+    at_end : Signal() or None
         ``value == end``.
     """
 
@@ -37,15 +38,17 @@ class ReadAheadIndex:
         self.value = Signal(width, name=name)
         self.next = Signal(width, name=f"{name}_next")
         self.up = Signal(width, name=f"{name}_up")
-        self.at_end = Signal(name=f"{name}_end")
+        self.at_end = None if end is None else Signal(name=f"{name}_end")
         self._restart, self._advance = Signal(name=f"{name}_restart"), Signal(name=f"{name}_advance")
         restart, advance = self._restart, self._advance
         m.d.comb += self.next.eq(Mux(restart, 0, Mux(advance, self.up, self.value)))
         m.d.sync += [
             self.value.eq(self.next),
             self.up.eq(Mux(restart, 1, Mux(advance, self.up + 1, self.up))),
-            self.at_end.eq(Mux(restart, end == 0, Mux(advance, self.up == end, self.at_end))),
         ]
+        if end is not None:
+            m.d.sync += self.at_end.eq(Mux(restart, end == 0,
+                                           Mux(advance, self.up == end, self.at_end)))
 
     def restart(self, m):
         """In this cycle: 0 next."""

@@ -27,7 +27,9 @@ class BankedMemory(wiring.Component):
     the dispatcher read the other, or loads a block before they read it: the controller's
     ``in_bank``), a simulation asserts it, and each copy's reads are gated off while its
     bank is written (which tells synthesis that they never meet the write). The writer's
-    read may meet its writes.
+    read may meet its writes. A read enables its port's copies in both banks (those not
+    written), so that its enable, a block RAM's clock enable, waits on no decode of its
+    address; the word comes from the bank its address chose, registered with it.
 
     Parameters
     ----------
@@ -110,15 +112,15 @@ class BankedMemory(wiring.Component):
                              write.en.eq(write_here)]
                 for i in range(2 * k, min(2 * k + 2, len(users))):
                     user, name = users[i]
-                    wanted = user.en & (self.bank_of(user.addr) == b)
                     if name == "writer_read":
                         port = memory.read_port(transparent_for=(write,))
-                        m.d.comb += [port.addr.eq(user.addr - base), port.en.eq(wanted)]
+                        m.d.comb += [port.addr.eq(user.addr - base), port.en.eq(user.en)]
                     else:
                         # Gated by the write, so that synthesis sees that they never meet.
                         port = memory.read_port()
                         m.d.comb += [port.addr.eq(shared if i == 2 * k else user.addr - base),
-                                     port.en.eq(wanted & ~write_here)]
+                                     port.en.eq(user.en & ~write_here)]
+                        wanted = user.en & (self.bank_of(user.addr) == b)
                         m.d.sync += Assert(~(write_here & wanted), Format(
                             f"bank {b} written (word {{}}) and read by {name} (word {{}}) "
                             f"in one cycle", self.write.addr, user.addr))

@@ -273,6 +273,13 @@ class Controller(wiring.Component):
         totals = Array(totals[name] for name in COUNTER_NAMES)
         total = Signal(64)              # COUNT: ``totals[count_j - 1]``, registered
         count_j = Signal(range(len(COUNTER_NAMES) + 1))
+        # COUNT's counter memory addresses, registers: ``layer``'s first counter (``layer``
+        # holds for the whole layer, so a cycle late is in time), counter j's and the one
+        # written, counter j - 1's (so no multiplier or adder sits before the LUT RAM's
+        # write enable).
+        count_base = Signal.like(counters_r.addr)
+        count_read, count_write = Signal.like(counters_r.addr), Signal.like(counters_w.addr)
+        m.d.sync += count_base.eq(layer * len(COUNTER_NAMES))
 
         # AXI error monitor: any non-OKAY response during the run.
         axi_error = Signal()
@@ -711,20 +718,21 @@ class Controller(wiring.Component):
                 with m.If(axi_error):
                     fail(E_AXI)
                 with m.Else():
-                    m.d.sync += [in_layer.eq(0), completed.eq(completed + 1), count_j.eq(0)]
+                    m.d.sync += [in_layer.eq(0), completed.eq(completed + 1), count_j.eq(0),
+                                 count_read.eq(count_base)]
                     m.next = "COUNT"
             with m.State("COUNT"):
                 # The layer's counters added into the counter memory, one a cycle: read
                 # counter j while counter j - 1 is written (its read value plus the total).
                 # No layer counts these cycles (``in_layer`` is low), so nothing stands
                 # still but the next layer's start.
-                base = layer * len(COUNTER_NAMES)
-                m.d.comb += [counting.eq(1), counters_r.addr.eq(base + count_j),
+                m.d.comb += [counting.eq(1), counters_r.addr.eq(count_read),
                              counters_r.en.eq(1),
-                             counters_w.addr.eq(base + count_j - 1),
+                             counters_w.addr.eq(count_write),
                              counters_w.data.eq(counters_r.data + total),
                              counters_w.en.eq(count_j != 0)]
-                m.d.sync += [count_j.eq(count_j + 1), total.eq(totals[count_j])]
+                m.d.sync += [count_j.eq(count_j + 1), total.eq(totals[count_j]),
+                             count_read.eq(count_read + 1), count_write.eq(count_read)]
                 with m.If(count_j == len(COUNTER_NAMES)):
                     with m.If(layer + 1 == n_layers):
                         m.d.sync += [layer.eq(0), sample.eq(sample + 1)]

@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from hw.pe import check_parameter
-from hw.arith import times
+from hw.arith import ReadAheadIndex, times
 
 
 __all__ = ["gather_config_layout", "lbuf_entry_layout", "popcount", "BeatGather"]
@@ -174,8 +174,6 @@ class BeatGather(wiring.Component):
 
         f = Signal(self.count_bits + 1)
         ky, kx = Signal(dim), Signal(dim)
-        run = Signal(self.count_bits)       # SP-MB run of f
-        run_next = Signal(self.count_bits)  # its value in the next cycle: the tag address
         in_run = Signal(self.count_bits)
         issued = Signal()                   # a candidate was issued last cycle
         seg_issued = Signal(range(self.lbuf_depth + 1))     # candidates of this segment
@@ -209,11 +207,11 @@ class BeatGather(wiring.Component):
         tws_mask = Signal(self.tws_max)
         m.d.comb += tws_mask.eq((1 << cfg.tws) - 1)
 
-        # The tags are read a cycle ahead through a synchronous port: ``run`` is assigned
-        # through its next value, which addresses them.
-        m.d.comb += [run_next.eq(run), self.tags.addr.eq(run_next[5:])]
-        m.d.sync += run.eq(run_next)
-        tag_bit = self.tags.data.bit_select(run[:5], 1)
+        # The SP-MB run of f. Its tag is read a cycle ahead through a synchronous port,
+        # addressed by its next value, which the tag bit read this cycle chooses late.
+        run = ReadAheadIndex(m, None, width=self.count_bits, name="run")
+        m.d.comb += self.tags.addr.eq(run.next[5:])
+        tag_bit = self.tags.data.bit_select(run.value[:5], 1)
         active_run = ~cfg.tailor | tag_bit
 
         # Stage 2: the GLB words of the candidate issued last cycle, registered: of each
@@ -268,7 +266,7 @@ class BeatGather(wiring.Component):
                     set_in_run(0)
                     set_seg_issued(0)
                     m.d.sync += [written.eq(0), bits.eq(0)]
-                    m.d.comb += run_next.eq(0)
+                    run.restart(m)
                     for c in range(cols):
                         column = self.columns[c]
                         top, left = column.oy * cfg.stride - cfg.padding, \
@@ -281,6 +279,16 @@ class BeatGather(wiring.Component):
                         ]
                     m.next = "RUN"
             with m.State("RUN"):
+                # Candidate f's words are read whether it is issued or its run skipped, so
+                # that the read enables (the block RAMs' clock enables) wait on registers
+                # only, not on the tag bit read this cycle; a skipped run's read goes unused
+                # and uncounted. Only the words inside the input are read: a padding address,
+                # or one past the fan-in, may fall in the bank the input loader is filling
+                # (hw/banked_memory.py).
+                with m.If(~fan_done & ~seg_full):
+                    for c in range(cols):
+                        m.d.comb += self.spikes[c].en.eq(inside[c])
+                    m.d.comb += self.weights.en.eq(1)
                 with m.If(fan_done):
                     m.d.sync += self.done.eq(1)
                     m.next = "IDLE"
@@ -299,13 +307,8 @@ class BeatGather(wiring.Component):
                     set_in_run(0)
                     set_ky(0)
                     set_kx(0)
-                    m.d.comb += run_next.eq(run + 1)
+                    run.advance(m)
                 with m.Else():
-                    # Only the words inside the input are read: a padding address may fall
-                    # in the bank the input loader is filling (hw/banked_memory.py).
-                    for c in range(cols):
-                        m.d.comb += self.spikes[c].en.eq(inside[c])
-                    m.d.comb += self.weights.en.eq(1)
                     m.d.sync += [issued.eq(1), issued_inside.eq(inside),
                                  self.spike_reads.eq(self.spike_reads + popcount(inside)),
                                  self.weight_reads.eq(self.weight_reads + 1)]
@@ -329,7 +332,7 @@ class BeatGather(wiring.Component):
                         m.d.sync += [x[c].eq(x[c] + 1) for c in range(cols)]
                     with m.If(run_last):
                         set_in_run(0)
-                        m.d.comb += run_next.eq(run + 1)
+                        run.advance(m)
                     with m.Else():
                         set_in_run(in_run + 1)
             with m.State("WAIT"):
