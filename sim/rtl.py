@@ -320,9 +320,18 @@ def _lower_processes(source, target):
         raise SpikexError(f"yosys could not prepare {source} for Icarus: {done.stderr.strip()[-500:]}")
 
 
-#: The register yosys' Verilog backend declares in each module and reads in every
-#: ``always @*`` block, so that a simulator has a reason to run each block at time 0.
+#: The register yosys' Verilog backend declares in each module with processes and reads in
+#: each ``always @* begin ... end`` block, so that a simulator has a reason to run the block
+#: at time 0.
 _DUMP_MODULE = re.compile(r"^(\s*)reg (\\\S*dump_module\S*)\s+= 0;$", re.M)
+
+#: A process yosys writes as one statement, ``always @*`` then ``lhs = rhs;`` on the next
+#: line, without ``begin``: it does not read ``dump_module``.
+_BARE_ALWAYS = re.compile(r"^([ \t]*)always @\*\n([ \t]*)(?!begin\b)(\S[^\n]*;)$", re.M)
+
+#: The time-0 trigger :func:`_for_icarus` declares in a module that has one-statement
+#: processes but no ``dump_module`` register (named so that :data:`_DUMP_MODULE` matches it).
+_ICARUS_TRIGGER = "\\spikex_icarus_dump_module"
 
 
 def _for_icarus(text):
@@ -333,13 +342,37 @@ def _for_icarus(text):
     declaration, before any block waits; so combinational outputs that depend only on
     registers which keep their initial value stay X, and the accelerator stalls under
     Icarus though it runs under Verilator and amaranth.sim. An ``initial #0`` that sets
-    that register once all blocks wait runs each of them; the logic is unchanged. The
-    whole-network runs use this instead of yosys' ``proc`` lowering (:func:`_lowered`),
+    that register once all blocks wait runs each block that reads it; the logic is unchanged.
+
+    yosys reads ``dump_module`` only in the processes it writes as ``always @* begin ...
+    end``; one that is a single assignment comes out as ``always @*`` and ``lhs = rhs;``
+    alone, and never runs at time 0 when its inputs keep their initial values. That left
+    the layer's ``leak_shift`` field of every pass X under Icarus when the descriptor
+    register it came from stayed at its initial 0 (every layer with ``leak_shift`` 0):
+    X membranes, X spikes written to DRAM (the Icarus campaign's network 2/30, before the
+    accelerator was split into components, where a port in between happened to hide it).
+    Each such block is rewritten as a ``begin ... end`` block that reads the trigger too.
+
+    The whole-network runs use this instead of yosys' ``proc`` lowering (:func:`_lowered`),
     which takes minutes per configuration and gives Verilog that Icarus runs ten times
     slower; the cocotb bus-level testbench still uses the lowering (see there).
     """
+    modules = re.split(r"(?m)^(?=module )", text)
+    for k, module in enumerate(modules):
+        bare = _BARE_ALWAYS.search(module)
+        if bare is None:
+            continue
+        found = _DUMP_MODULE.search(module)
+        trigger = found.group(2) if found else _ICARUS_TRIGGER
+        module = _BARE_ALWAYS.sub(lambda m: f"{m.group(1)}always @* begin\n"
+                                            f"{m.group(2)}if ({trigger} ) begin end\n"
+                                            f"{m.group(2)}{m.group(3)}\n{m.group(1)}end", module)
+        if found is None:       # declared (and set at time 0 below) before its first reader
+            at = bare.start()
+            module = f"{module[:at]}{bare.group(1)}reg {trigger}  = 0;\n{module[at:]}"
+        modules[k] = module
     return _DUMP_MODULE.sub(lambda m: f"{m.group(0)}\n{m.group(1)}initial #0 {m.group(2)} = 1'b1;",
-                            text)
+                            "".join(modules))
 
 
 def dram_words(image, hosted=False):

@@ -157,3 +157,17 @@ def test_random_networks_agree_on_icarus():
     result = campaign(3, ["golden", "icarus"], seed=8, configs=RTL_CONFIGS[:1])
     _no_disagreement(result)
     assert result.counts["icarus"]["agree"] == 3, result.summary()
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")
+def test_the_icarus_campaigns_network_with_no_leak_agrees_on_icarus():
+    """Network 2/30 of ``--configs 4x4,1x1-w16-v48,2x3-w2-v4,3x2-w12-v24 --seed 2``: every
+    layer's leak_shift 0, layer 0's outputs written across the 4 KB page at 0x1000. Before
+    the accelerator's split into components, Icarus left the pass's leak_shift X (a
+    one-statement process never run at time 0, sim.rtl._for_icarus) and wrote X bits there;
+    the split's ports hid it, tests/test_top_rtl.py checks the cause itself."""
+    config = next(config for config in RTL_CONFIGS if config.name == "2x3-w2-v4")
+    net, options = config.draw(np.random.default_rng([2, 30]), max_timesteps=300)
+    assert [layer.leak_shift for layer in net.layers] == [0, 0] and net.batch == 3
+    findings = compare(net, ["analytic", "icarus"], options, "network 2/30")
+    assert [(f.backend, f.status) for f in findings] == [("analytic", "agree"), ("icarus", "agree")], findings

@@ -205,3 +205,72 @@ def test_a_run_that_does_not_finish_is_an_error(simulator):
     with pytest.raises(SpikexError, match=rf"^random.npz: the accelerator did not finish within "
                                           rf"500 cycles \({simulator}\); status 0x1$"):
         run_rtl(net, {**OPTIONS, "timeout_cycles": 500}, "random.npz", simulator)
+
+
+# A process yosys' Verilog backend writes as one statement (no ``begin``, no read of its
+# ``dump_module`` register), as it wrote the pass's leak_shift field from the descriptor
+# register before the accelerator was split into components; and one in a module without
+# ``dump_module``. Each reads a register that keeps its initial value.
+ONE_STATEMENT_PROCESSES = r"""
+module one_statement(output wire [1:0] leak_shift, output wire [3:0] wide);
+  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+  reg [31:0] word11 = 32'd0;
+  reg [7:0] payload;
+  reg [3:0] other;
+  always @*
+    payload[7:6] = word11[1:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    other = word11[3:0];
+  end
+  assign leak_shift = payload[7:6];
+  assign wide = other;
+endmodule
+
+module no_dump_module(output reg [2:0] y);
+  reg [2:0] r = 3'd5;
+  always @*
+    y = r;
+endmodule
+
+module top;
+  wire [1:0] leak_shift;
+  wire [3:0] wide;
+  wire [2:0] y;
+  one_statement a(.leak_shift(leak_shift), .wide(wide));
+  no_dump_module b(.y(y));
+  initial begin
+    #1 $display("%b %b %b", leak_shift, wide, y);
+    $finish;
+  end
+endmodule
+"""
+
+
+def test_icarus_runs_every_combinational_process_at_time_zero(tmp_path):
+    # The Icarus campaign's network 2/30 (2x3-w2-v4, every layer leak_shift 0): the pass's
+    # leak_shift stayed X under Icarus, so did the membranes and the spikes written out
+    # (bits X in the DRAM dump around 0x1000); Verilator ran it bit-exact.
+    import shutil
+    import subprocess
+    from sim.rtl import _for_icarus
+    if shutil.which("iverilog") is None:
+        pytest.skip("iverilog not installed")
+    (tmp_path / "t.v").write_text(_for_icarus(ONE_STATEMENT_PROCESSES))
+    subprocess.run(["iverilog", "-g2012", "-s", "top", "-o", "t", "t.v"], cwd=tmp_path, check=True)
+    done = subprocess.run(["vvp", "-n", "t"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert done.stdout.split()[:3] == ["00", "0000", "101"], done.stdout
+
+
+def test_no_process_of_the_accelerator_misses_the_time_zero_trigger_under_icarus():
+    # Every always @* of the Verilog that Icarus runs (the 2x3 campaign accelerator) reads
+    # a register that an initial #0 sets: none is a one-statement process left as yosys wrote it.
+    import re
+    from sim.rtl import _for_icarus, _generated
+    config = next(config for config in RTL_CONFIGS if config.name == "2x3-w2-v4")
+    text = _for_icarus(_generated(json.dumps(config.accelerator, sort_keys=True)))
+    blocks = re.findall(r"always @\*([^\n]*)\n([^\n]*)\n", text)
+    assert blocks
+    bare = [second.strip() for first, second in blocks
+            if first.strip() != "begin" or not re.fullmatch(r"\s*if \(\\\S*dump_module\S* \) begin end", second)]
+    assert not bare, f"{len(bare)} processes Icarus does not run at time 0, first: {bare[0]}"
