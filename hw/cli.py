@@ -105,7 +105,9 @@ def add_parameter_arguments(parser, what_default):
                         help=f"accelerator: LBUF KB (default {d.lbuf_kb:g})")
     parser.add_argument("--glb-split", metavar="S,W,O",
                         help="accelerator: KB of the GLB for input spikes, weights and output "
-                             "spikes (default: half, a quarter, a quarter)")
+                             "spikes; with time blocks what they leave of --glb-kb is the "
+                             "time-block state's (default: half, a quarter, a quarter, of "
+                             "what the state leaves)")
     parser.add_argument("--max-layers", type=int, default=d.max_layers,
                         help=f"accelerator: layers with counters (default {d.max_layers})")
     parser.add_argument("--data-width", type=int, default=d.data_width,

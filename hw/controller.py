@@ -80,6 +80,9 @@ class Controller(wiring.Component):
     max_inputs, max_fan_in, max_outputs, lbuf_depth, tag_words : int
         The buffers' (:func:`~hw.limits.accelerator_limits`; ``tag_words`` a bank of input
         or output SP-MB tags).
+    max_positions : int
+        With time blocks, the output positions of a row group the state memory holds; a
+        blocked layer with more is refused (ERROR_CODE 9).
 
     Ports
     -----
@@ -110,14 +113,14 @@ class Controller(wiring.Component):
 
     def __init__(self, *, rows, cols, tws_max, weight_bits, v_bits, max_layers, max_timesteps,
                  max_blocks, max_entries, dim_bits, count_bits, max_inputs, max_fan_in,
-                 max_outputs, lbuf_depth, tag_words):
+                 max_outputs, lbuf_depth, tag_words, max_positions=0):
         self.rows, self.cols, self.tws_max = rows, cols, tws_max
         self.weight_bits, self.v_bits = weight_bits, v_bits
         self.max_layers, self.max_timesteps, self.max_blocks = max_layers, max_timesteps, max_blocks
         self.time_blocks = max_blocks > 1
         self.max_entries, self.dim_bits, self.count_bits = max_entries, dim_bits, count_bits
         self.max_inputs, self.max_fan_in, self.max_outputs = max_inputs, max_fan_in, max_outputs
-        self.lbuf_depth = lbuf_depth
+        self.lbuf_depth, self.max_positions = lbuf_depth, max_positions
         self.tag_words = self.out_tag_words = tag_words
         # The per-layer counters the registers read (``COUNTER_NAMES`` per layer).
         self.counters = MemoryData(shape=64, depth=len(COUNTER_NAMES) * max_layers, init=[])
@@ -547,7 +550,8 @@ class Controller(wiring.Component):
                     ok_kind.eq(kind <= 1),
                     ok_fit.eq((n_in <= self.max_inputs) & (F <= self.max_fan_in) &
                               (group_outputs_now <= self.max_outputs) &
-                              (n_out <= self.max_inputs)),
+                              (n_out <= self.max_inputs) &
+                              (~blocked | (positions <= self.max_positions))),
                     ok_descriptor.eq(
                         (ee >> cnt == 0) & (F == C[:cnt] * ee[:cnt]) &
                         Mux(kind[0], fc_ok, conv_ok) &

@@ -86,6 +86,10 @@ class PassEngine(wiring.Component):
         The dispatcher's list depth; widths of a layer's sizes and counts.
     time_blocks : bool
         The state memory and the membranes carried between time blocks.
+    max_positions : int or None
+        Words of the state memory: the output positions of a row group it holds (default
+        ``max_outputs``; the accelerator gives it the GLB's state share,
+        :func:`hw.limits.accelerator_limits`).
 
     Ports
     -----
@@ -113,7 +117,7 @@ class PassEngine(wiring.Component):
 
     def __init__(self, *, rows, cols, tws_max, weight_bits, acc_bits, v_bits, max_timesteps,
                  max_inputs, max_fan_in, max_outputs, lbuf_depth, tag_words, max_entries,
-                 dim_bits, count_bits, time_blocks, parallel_pe=False):
+                 dim_bits, count_bits, time_blocks, max_positions=None, parallel_pe=False):
         self.rows, self.cols, self.tws_max = rows, cols, tws_max
         self.parallel_pe = parallel_pe
         self.weight_bits, self.acc_bits, self.v_bits = weight_bits, acc_bits, v_bits
@@ -125,8 +129,9 @@ class PassEngine(wiring.Component):
         if time_blocks:
             # Between time blocks, per output position of the row group: the membranes of
             # its ``rows`` neurons and the step after its last active window (0: none yet).
-            self.glb_state = MemoryData(shape=state_layout(rows, v_bits), depth=max_outputs,
-                                        init=[])
+            # ``max_positions`` words (default ``max_outputs``), in the GLB's bytes.
+            self.glb_state = MemoryData(shape=state_layout(rows, v_bits),
+                                        depth=max_positions or max_outputs, init=[])
         max_windows = max_timesteps
         self._chunk = chunk_layout(cols, max_outputs, dim_bits, max_windows)
         out_bits = output_addr_bits(max_outputs)

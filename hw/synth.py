@@ -424,7 +424,9 @@ def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capa
     # The components, synthesised apart; then the design flattened (the iCE40 shell's
     # boundary with it kept, so that the shell's cells can be told apart), which is placed.
     # SystemVerilog: the design's checks (``Assert``) come as immediate assertions.
-    read = f"read_verilog -sv {' '.join(sources)}"
+    # ``chformal -remove``: the simulation checks (``Assert``) are no cells of the part;
+    # Yosys 0.23 leaves them in the netlist, which nextpnr refuses.
+    read = f"read_verilog -sv {' '.join(sources)}; chformal -remove"
     hierarchical = [f"{_SYNTH[spec.family]} -noflatten -top {synth_top}",
                     "write_json hierarchy.json", "design -reset", read] if components else []
     script = "; ".join([read, *hierarchical,

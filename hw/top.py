@@ -39,7 +39,7 @@ from hw.config import DEFAULTS, SKIP_BITS
 from hw.controller import ERROR_CODES, Controller
 from hw.dispatch import NtwuDispatcher
 from hw.input_loader import InputLoader
-from hw.limits import accelerator_limits, weight_slots
+from hw.limits import accelerator_limits, state_word_bytes, weight_slots
 from hw.output_glb import OutputGlb
 from hw.output_writer import OutputWriter
 from hw.pass_engine import PassEngine
@@ -64,7 +64,10 @@ class SpikeXAccelerator(wiring.Component):
         GLB and LBUF sizes; they set the layer limits (:func:`accelerator_limits`).
     glb_split : (int, int, int) or None
         Bytes of the GLB for input spikes, weights and output spikes (None: half, a quarter
-        and a quarter; :func:`glb_split_bytes`).
+        and a quarter; :func:`glb_split_bytes`). With time blocks the time-block state
+        memory is part of the GLB too: it takes what the three shares leave, or by default
+        the words a full row group of the output share needs, the three shares dividing the
+        rest (:func:`hw.limits.state_share_bytes`).
     max_layers : int
         Layers with counters; a longer network is refused (ERROR_CODE 3).
     data_width : int
@@ -112,7 +115,13 @@ class SpikeXAccelerator(wiring.Component):
                 raise ValueError(f"{name} must be a positive number, not {value!r}")
         limits = accelerator_limits(rows=rows, cols=cols, tws_max=tws_max,
                                     weight_bits=weight_bits, glb_kb=glb_kb, lbuf_kb=lbuf_kb,
-                                    max_timesteps=max_timesteps, glb_split=glb_split)
+                                    max_timesteps=max_timesteps, glb_split=glb_split,
+                                    v_bits=v_bits, time_blocks=max_blocks > 1)
+        if limits.get("max_positions", 1) < 1:
+            raise ValueError(f"glb_split {glb_split!r} leaves no room in the {glb_kb} KB GLB for "
+                             f"the time-block state (a word of "
+                             f"{state_word_bytes(rows, v_bits)} bytes per position; "
+                             f"max_blocks {max_blocks})")
         for name, value in limits.items():
             if value < 1:
                 raise ValueError(f"glb_kb {glb_kb} and lbuf_kb {lbuf_kb} leave no room for "
@@ -129,6 +138,7 @@ class SpikeXAccelerator(wiring.Component):
         self.max_inputs = limits["max_inputs"]
         self.max_fan_in = limits["max_fan_in"]
         self.max_outputs = limits["max_outputs"]
+        self.max_positions = limits.get("max_positions", 0)    # time-block state words
         self.lbuf_depth = limits["lbuf_depth"]
         self.count_bits = ceil_log2(max(self.max_inputs, self.max_fan_in, self.max_outputs,
                                         max_entries) + 2) + 1
@@ -174,7 +184,7 @@ class SpikeXAccelerator(wiring.Component):
             max_inputs=self.max_inputs, max_fan_in=self.max_fan_in, max_outputs=self.max_outputs,
             lbuf_depth=self.lbuf_depth, tag_words=self.tag_words, max_entries=self.max_entries,
             dim_bits=dim, count_bits=cnt, time_blocks=self.time_blocks,
-            parallel_pe=self.parallel_pe)
+            max_positions=self.max_positions, parallel_pe=self.parallel_pe)
 
         # Memories.
         m.submodules.glb_spikes = spikes_mem = self.glb_spikes
@@ -255,7 +265,8 @@ class SpikeXAccelerator(wiring.Component):
             v_bits=self.v_bits, max_layers=self.max_layers, max_timesteps=T_max,
             max_blocks=self.max_blocks, max_entries=self.max_entries, dim_bits=dim,
             count_bits=cnt, max_inputs=self.max_inputs, max_fan_in=self.max_fan_in,
-            max_outputs=self.max_outputs, lbuf_depth=self.lbuf_depth, tag_words=self.tag_words)
+            max_outputs=self.max_outputs, lbuf_depth=self.lbuf_depth, tag_words=self.tag_words,
+            max_positions=self.max_positions)
         wiring.connect(m, wiring.flipped(self.s_axil), ctl.s_axil)
         wiring.connect(m, ctl.dram, dram.read[0])
         wiring.connect(m, ctl.weights, wloader.control)

@@ -6,7 +6,7 @@ shares it needs, and the checks that refuse, naming the layer, what it cannot ru
 import numpy as np
 
 from hw.config import DEFAULTS
-from hw.limits import glb_split_bytes, spike_word_bytes, weight_share_bytes
+from hw.limits import glb_split_bytes, spike_word_bytes, state_word_bytes, weight_share_bytes
 from spikex.netfile import SpikexError
 from sim import image as dram_image
 
@@ -60,10 +60,20 @@ def fits(net, parameters):
     if parameters["max_timesteps"] > 1024 or parameters["glb_split"] is None:
         return False
     try:
-        shares = glb_split_bytes(parameters["glb_kb"], parameters["glb_split"])
+        shares = _shares(parameters)
     except ValueError:
         return True         # a bad --glb-split: check_fits says so
-    return all(size <= share for (size, _), share in zip(glb_needs(net, parameters).values(), shares))
+    return all(size <= shares[key] for key, (size, _) in glb_needs(net, parameters).items())
+
+
+def _shares(parameters):
+    """``{share: bytes}`` of the accelerator ``parameters`` describe: the three of its
+    ``glb_split`` and, with time blocks, the state memory's, what they leave of the GLB."""
+    glb_kb, split = parameters["glb_kb"], parameters["glb_split"]
+    shares = dict(zip(("spikes", "weights", "outputs"), glb_split_bytes(glb_kb, split)))
+    if parameters["max_blocks"] > 1:
+        shares["state"] = int(glb_kb * 1024) - sum(shares.values())
+    return shares
 
 
 def _parameters(net, options, block):
@@ -97,7 +107,8 @@ def _parameters(net, options, block):
 
 def _split(net, parameters, glb_bytes, blocked):
     """The GLB split ``net`` needs, its spare bytes given where a ping-pong bank hides the
-    most DRAM transfer; None if the needs alone do not fit.
+    most DRAM transfer; None if the needs alone do not fit. With time blocks the state
+    memory's need is set aside first (what the three shares leave is its share).
 
     Each layer of ``G`` row groups whose weights fit half the weight share hides ``G - 1``
     weight loads behind the previous group's passes (not with time blocks: the weights of
@@ -108,6 +119,7 @@ def _split(net, parameters, glb_bytes, blocked):
     """
     needs = glb_needs(net, parameters)
     spikes, weights, outputs = (needs[key][0] for key in ("spikes", "weights", "outputs"))
+    glb_bytes -= needs["state"][0] if "state" in needs else 0      # time blocks: the state's
     if spikes + weights + outputs > glb_bytes:
         return None     # does not fit: check_fits names the layer
     rows, bits = parameters["rows"], parameters["weight_bits"]
@@ -140,10 +152,16 @@ def glb_needs(net, parameters):
 
     Input spikes: one word of ``max_timesteps`` bits per input of a layer, and per output
     (the next layer's input; also the size of the output tag memory); weights: one row
-    group's (``rows`` weights per fan-in input); output spikes: one row group's outputs.
+    group's (``rows`` weights per fan-in input); output spikes: one row group's outputs;
+    with time blocks (``max_blocks`` above 1), the state: a word per output position of a
+    row group (at least one).
     """
     spike_bytes = spike_word_bytes(parameters["max_timesteps"])
     needs = {"spikes": (0, 0), "weights": (0, 0), "outputs": (0, 0)}
+    if parameters["max_blocks"] > 1:
+        word = state_word_bytes(parameters["rows"], parameters["v_bits"])
+        needs["state"] = max((int(np.prod(layer.out_shape[1:])) * word, k)
+                             for k, layer in enumerate(net.layers))
     for k, layer in enumerate(net.layers):
         inputs, outputs = int(np.prod(layer.in_shape)), int(np.prod(layer.out_shape))
         group = min(layer.out_shape[0], parameters["rows"]) * int(np.prod(layer.out_shape[1:]))
@@ -182,13 +200,15 @@ def check_fits(net, parameters, source):
                               f"{parameters['block_steps'] or net.timesteps} steps; fan-in "
                               f"tiling is not implemented in the RTL")
     try:
-        shares = glb_split_bytes(glb_kb, parameters["glb_split"])
+        shares = _shares(parameters)
     except ValueError as error:
         raise SpikexError(f"{source}: {error} (--glb-kb {glb_kb}, --glb-split)") from None
-    for (key, (size, k)), share in zip(needs.items(), shares):
-        if size > share:
+    for key, (size, k) in needs.items():
+        if size > shares[key]:
             layer = net.layers[k]
+            what = ("time-block state (what --glb-split leaves of --glb-kb)" if key == "state"
+                    else key)
             raise SpikexError(f"{source}: layer {k} ({layer.kind}): needs {size} bytes of GLB "
-                              f"{key}, more than the {share} bytes of its share (--glb-kb {glb_kb}"
-                              f", --glb-split, --time-block); fan-in tiling is not "
-                              f"implemented in the RTL")
+                              f"{what}, more than the {shares[key]} bytes of its share "
+                              f"(--glb-kb {glb_kb}, --glb-split, --time-block); fan-in tiling "
+                              f"is not implemented in the RTL")

@@ -342,19 +342,19 @@ class RtlConfig:
 #: a GLB small enough that weights and outputs of the larger layers do not ping-pong.
 RTL_CONFIGS = (
     RtlConfig("4x4", weight_bits=8, v_bits=16, options=dict(
-        rows=4, cols=4, tws_max=4, acc_bits=24, glb_kb=54.0, glb_split=[27648, 13824, 13824],
+        rows=4, cols=4, tws_max=4, acc_bits=24, glb_kb=64.0, glb_split=[27648, 13824, 13824],
         lbuf_kb=36 / 1024, max_timesteps=32, max_blocks=10)),
     RtlConfig("1x1-w16-v48", weight_bits=16, v_bits=48, options=dict(
-        rows=1, cols=1, tws_max=3, acc_bits=32, glb_kb=54.0, glb_split=[27648, 13824, 13824],
+        rows=1, cols=1, tws_max=3, acc_bits=32, glb_kb=64.0, glb_split=[27648, 13824, 13824],
         lbuf_kb=2.0, max_timesteps=32, max_blocks=16), limits=dict(max_size=8)),
     RtlConfig("8x8-w4-v8", weight_bits=4, v_bits=8, options=dict(
-        rows=8, cols=8, tws_max=8, acc_bits=16, glb_kb=4.0, glb_split=[1536, 1024, 1536],
+        rows=8, cols=8, tws_max=8, acc_bits=16, glb_kb=5.0, glb_split=[1536, 1024, 1536],
         lbuf_kb=2.0, max_timesteps=64, max_blocks=8), limits=dict(max_size=6)),
     RtlConfig("2x3-w2-v4", weight_bits=2, v_bits=4, options=dict(
-        rows=2, cols=3, tws_max=5, acc_bits=16, glb_kb=8.0, glb_split=[4096, 2048, 2048],
+        rows=2, cols=3, tws_max=5, acc_bits=16, glb_kb=9.0, glb_split=[4096, 2048, 2048],
         lbuf_kb=6 / 1024, max_timesteps=32, max_blocks=16)),
     RtlConfig("3x2-w12-v24", weight_bits=12, v_bits=24, options=dict(
-        rows=3, cols=2, tws_max=6, acc_bits=24, glb_kb=54.0, glb_split=[27648, 13824, 13824],
+        rows=3, cols=2, tws_max=6, acc_bits=24, glb_kb=64.0, glb_split=[27648, 13824, 13824],
         lbuf_kb=2.0, max_timesteps=64, max_blocks=8)),
 )
 

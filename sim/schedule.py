@@ -80,8 +80,10 @@ class Hardware:
     4 KB page: the address from the image, :func:`layer_schedule`) costs 1 more cycle on
     reads and 2 on writes. False:
     bursts are pipelined (the amaranth.sim model). ``glb_split`` (rtl only): the RTL's GLB
-    bytes for input spikes, weights and output spikes (None: half, a quarter, a quarter);
-    the weight share decides whether a layer's weights ping-pong. ``block_steps`` (rtl only):
+    bytes for input spikes, weights and output spikes (None: half, a quarter, a quarter,
+    of what the time-block state leaves in a blocked layer, as the RTL divides it,
+    :func:`hw.limits.state_share_bytes`); the weight share decides whether a layer's weights
+    ping-pong. ``block_steps`` (rtl only):
     the RTL's time block (None: a sample is one block; sim/rtl.py ``rtl_parameters``); when
     less than T, the schedule's TBs are blocks of ``block_steps`` steps (the last may be
     shorter) and :func:`_memory_rtl_blocked` counts the RTL's blocked layer.
@@ -413,7 +415,7 @@ def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_
     s.compute = fill_cycles(hw) + s.beats[None, :] * beat + s.fire + drain_cycles(hw)   # [G, K]
     _memory(s, layer, in_spikes, out_spikes, hw, weight_bits, v_bits, tb_len, chunk_id)
     if hw.memory == "rtl":
-        _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group,
+        _memory_rtl(s, layer, in_spikes, hw, weight_bits, v_bits, out_group,
                     _Addresses(layer, regions, sample, in_spikes.shape[0], hw.block_steps, weight_bits))
     return s
 
@@ -611,7 +613,7 @@ class _Addresses:
             + np.asarray(first_rows) * self.positions * self.input_bytes
 
 
-def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group, at):
+def _memory_rtl(s, layer, in_spikes, hw, weight_bits, v_bits, out_group, at):
 
     """Counters of the memory system and timing of hw/top.py (docs/accelerator.md), one sample.
 
@@ -620,7 +622,7 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, out_group, at):
     controller state (docs/accelerator.md, "Cycle costs"), with ``L = hw.dram_latency``.
     """
     if s.n_tb > 1:
-        return _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group, at)
+        return _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, v_bits, out_group, at)
     t = s.totals
     lat, rows, cols, ptb, tws = hw.dram_latency, hw.rows, hw.cols, hw.dataflow == "ptb", layer.tws
     steps = in_spikes.shape[0]
@@ -829,7 +831,7 @@ def _rtl_passes(s, hw, tws, chunks, chunk_cycles, prep_fixed, segments, group_ro
     return passes + group_rows + 2, busy
 
 
-def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group, at):
+def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, v_bits, out_group, at):
     """:func:`_memory_rtl` for a sample run in time blocks of ``hw.block_steps`` steps.
 
     hw/top.py, state by state: per row group, B_GROUP (SpikeX: the SP-MB tags of the whole
@@ -921,7 +923,8 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, out_group, at):
     dispatch = (kernel_taps + 1 + np.maximum(1, windows_at)).sum(axis=1) + 1         # [NB]
     limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
                                 weight_bits=weight_bits, glb_kb=hw.glb_kb, lbuf_kb=hw.lbuf_kb,
-                                max_timesteps=hw.max_timesteps or size, glb_split=hw.glb_split)
+                                max_timesteps=hw.max_timesteps or size, glb_split=hw.glb_split,
+                                v_bits=v_bits, time_blocks=True)
     passes = np.zeros((groups, nb), np.int64)
     busy = 0
     for b, chunks in enumerate(chunks_of):

@@ -158,8 +158,10 @@ def add_hardware_arguments(parser):
     parser.add_argument("--lbuf-kb", type=float, default=2.0, help="LBUF size in KB (default 2)")
     parser.add_argument("--glb-split", metavar="S,W,O", default=None,
                         help="accelerator RTL: KB of the GLB for input spikes, weights and "
-                             "output spikes (default: as the network needs, the weights "
-                             "doubled for ping-pong when there is room, the rest to spikes)")
+                             "output spikes; with time blocks what they leave of --glb-kb is "
+                             "the time-block state's (default: as the network needs, spare "
+                             "room to the ping-pong banks that hide the most, the rest to "
+                             "spikes)")
     parser.add_argument("--time-block", dest="block_steps", type=int, default=None,
                         metavar="STEPS",
                         help="accelerator RTL: time steps per time block, a multiple of every "

@@ -121,8 +121,11 @@ def run_top(net, dataflow="spikex", *, image_data=None, error_at=None, max_cycle
     dict with ``status``, ``error_code``, ``layer`` (LAYER register), ``cycles`` (start to
     ``irq_done``) and ``counters`` (one dict per layer of the network, ``COUNTER_NAMES``).
     """
+    # Time blocks (and with them the state memory's GLB share) only for a blocked run,
+    # unless ``hardware`` says otherwise.
+    blocks = -(-net.timesteps // block_steps) if block_steps else 1
     params = dict(rows=2, cols=3, tws_max=4, glb_kb=8, lbuf_kb=2, max_layers=4,
-                  max_entries=1024)
+                  max_entries=1024, max_blocks=blocks)
     params["v_bits"] = net.v_bits
     params.update(hardware)
     dut = SpikeXAccelerator(**params)

@@ -1,12 +1,14 @@
 """The accelerator a network runs on (sim/configure.py): the GLB weight share a fan-in needs,
-and the GLB split that gives spare room to the ping-pong banks that hide the most."""
+the GLB split that gives spare room to the ping-pong banks that hide the most, and the
+time-block state's share of the GLB."""
 
 import numpy as np
 import pytest
 
-from hw.limits import accelerator_limits, weight_share_bytes, weight_word_bytes
-from sim.configure import glb_needs, rtl_parameters
-from spikex.netfile import ConvLayer, FcLayer, Network
+from hw.limits import (accelerator_limits, glb_shares, glb_split_bytes, state_word_bytes,
+                       weight_share_bytes, weight_word_bytes)
+from sim.configure import check_fits, fits, glb_needs, rtl_parameters
+from spikex.netfile import ConvLayer, FcLayer, Network, SpikexError
 
 
 def _max_fan_in(weight_share, rows, weight_bits):
@@ -67,3 +69,51 @@ def test_with_time_blocks_no_spare_room_goes_to_the_weights():
     needs = glb_needs(net, parameters)
     assert parameters["glb_split"][1] == needs["weights"][0]
     assert parameters["glb_split"][2] == 2 * needs["outputs"][0]
+
+
+def test_with_time_blocks_the_state_takes_what_the_split_leaves():
+    # Layer 0's row group: 16 positions, a state word each (2 membranes and a last step).
+    net = _net(timesteps=64)
+    options = {"rows": 2, "cols": 2, "tws_max": 4, "block_steps": 32}
+    parameters = rtl_parameters(net, dict(options, glb_kb=4))
+    needs = glb_needs(net, parameters)
+    assert needs["state"] == (16 * state_word_bytes(2, 16), 0) == (96, 0)
+    assert 4096 - sum(parameters["glb_split"]) == 96
+    limits = accelerator_limits(rows=2, cols=2, tws_max=4, weight_bits=8, glb_kb=4,
+                                lbuf_kb=1, max_timesteps=parameters["max_timesteps"],
+                                glb_split=parameters["glb_split"], time_blocks=True)
+    assert limits["max_positions"] == 16
+    # One block: no state memory, nothing set aside.
+    one = rtl_parameters(net, dict(options, glb_kb=4, block_steps=None))
+    assert one["max_blocks"] == 1 and "state" not in glb_needs(net, one)
+    assert sum(one["glb_split"]) == 4096
+
+
+def test_a_blocked_layer_whose_positions_the_state_cannot_hold_is_refused():
+    net = _net(timesteps=64)
+    parameters = rtl_parameters(net, {"rows": 2, "cols": 2, "tws_max": 4, "block_steps": 32,
+                                      "glb_kb": 4, "glb_split": [4096 - 96 - 512, 256, 256]})
+    assert fits(net, parameters)
+    parameters["glb_split"] = [4096 - 95 - 512, 256, 256]       # 95 bytes: 15 positions
+    assert not fits(net, parameters)
+    with pytest.raises(SpikexError, match=r"^net.npz: layer 0 \(conv\): needs 96 bytes of GLB "
+                                          r"time-block state .*, more than the 95 bytes"):
+        check_fits(net, parameters, "net.npz")
+
+
+@pytest.mark.parametrize("rows, v_bits, glb_kb, max_timesteps",
+                         [(8, 16, 54, 64), (2, 16, 4, 32), (4, 8, 16, 16), (1, 48, 0.5, 8)])
+def test_the_default_state_share_holds_a_full_row_group_of_the_output_share(
+        rows, v_bits, glb_kb, max_timesteps):
+    spikes, weights, outputs, state = glb_shares(glb_kb, rows=rows, v_bits=v_bits,
+                                                 max_timesteps=max_timesteps, time_blocks=True)
+    assert spikes + weights + outputs + state <= glb_kb * 1024
+    limits = accelerator_limits(rows=rows, cols=2, tws_max=4, weight_bits=8, glb_kb=glb_kb,
+                                lbuf_kb=1, max_timesteps=max_timesteps, v_bits=v_bits,
+                                time_blocks=True)
+    positions = limits["max_positions"]
+    assert state == positions * state_word_bytes(rows, v_bits)
+    assert positions * rows >= limits["max_outputs"]
+    # The fewest: with a word less, the larger output share would hold more than that.
+    word, spike_bytes = state_word_bytes(rows, v_bits), -(-max_timesteps // 8)
+    assert (positions - 1) * rows < glb_split_bytes(glb_kb, None, state - word)[2] // spike_bytes

@@ -19,7 +19,7 @@ import shutil
 import numpy as np
 import pytest
 
-from hw.limits import glb_split_bytes
+from hw.limits import glb_shares, glb_split_bytes
 from sim.analytic import layer_membrane, run_analytic
 from sim.configure import rtl_parameters
 from sim.differential import RTL_CONFIGS
@@ -38,9 +38,13 @@ def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8, g
                       block_steps=None, max_timesteps=64, parallel_pe=False):
     # run_top elaborates the default GLB split unless given one, and runs one time block
     # unless given one (rtl_parameters would cut a sample that does not fit into blocks).
+    # The shares run_top's accelerator has: with time blocks, less the state's.
+    blocked = block_steps is not None and block_steps < net.timesteps
+    split = glb_shares(glb_kb, glb_split, rows=rows, v_bits=net.v_bits,
+                       max_timesteps=max_timesteps, time_blocks=blocked)[:3]
     options = dict(dataflow=dataflow, rows=rows, cols=cols, tws_max=tws_max, memory="rtl",
                    dram_latency=1, dram_one_burst=False, lbuf_kb=lbuf_kb, glb_kb=glb_kb,
-                   glb_split=list(glb_split_bytes(glb_kb, glb_split)),
+                   glb_split=list(split),
                    block_steps=block_steps or net.timesteps, max_timesteps=max_timesteps,
                    parallel_pe=parallel_pe)
     _, counters = run_analytic(net, options)
@@ -277,13 +281,14 @@ def test_counters_match_on_random_networks_in_time_blocks(seed, block, rows, col
 @pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
 def test_counters_match_in_time_blocks_when_the_input_does_not_fit_a_bank(dataflow):
     # Input ping-pong: a block's input loads into one spike bank while the previous block's
-    # passes read the other (the tests above). Here 0.25 KB of GLB split 64, 96, 96 bytes,
-    # 8-step spike words: the spike share holds 64 inputs, a bank 32, fewer than the conv
-    # layer's 50, so each of its blocks loads after the previous block's passes; the fc
-    # layer's 27 inputs ping-pong. T = 24 in three blocks of 8.
+    # passes read the other (the tests above). Here 0.3125 KB of GLB split 64, 96, 96 bytes
+    # (the 64 bytes left over are the time-block state's: 10 positions), 8-step spike
+    # words: the spike share holds 64 inputs, a bank 32, fewer than the conv layer's 50, so
+    # each of its blocks loads after the previous block's passes; the fc layer's 27 inputs
+    # ping-pong. T = 24 in three blocks of 8.
     net = tiny_network(timesteps=24, rate=0.2)
     assert_counters_equal(net, dataflow, rows=2, cols=3, golden=True, block_steps=8,
-                          glb_kb=0.25, glb_split=(64, 96, 96), max_timesteps=8)
+                          glb_kb=0.3125, glb_split=(64, 96, 96), max_timesteps=8)
 
 
 @pytest.mark.parametrize("dataflow", ["spikex", "ptb"])

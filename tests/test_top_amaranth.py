@@ -68,9 +68,22 @@ def test_bad_time_block_ends_in_error(what, code):
         data = patched(image, 40, 20)
     else:                               # the fc layer's tws 4 does not divide a block of 6
         data = patched(image, 40, 6)
-    _, _, result = run_top(net, image_data=data, max_timesteps=16)
+    _, _, result = run_top(net, image_data=data, max_timesteps=16, max_blocks=16)
     assert result["status"] == 0b110, f"status {result['status']:#x}"
     assert result["error_code"] == code, ERROR_CODES.get(result["error_code"])
+
+
+@pytest.mark.parametrize("state_bytes, status", [(54, 0b010), (53, 0b110)])
+def test_the_state_share_of_the_glb_holds_a_blocked_row_group_or_is_refused(state_bytes, status):
+    # The time-block state memory is the GLB bytes the split leaves: a word (two membranes
+    # and a last step, 6 bytes) per position of a row group; the conv layer has 9. With one
+    # byte less, 8 words: error 9 (does not fit), as sim/configure.py's check_fits refuses.
+    net = tiny_network(timesteps=24, rate=0.2)
+    assert net.layers[0].out_size == (3, 3)
+    split = (4096, 2048, 2048 - state_bytes)
+    _, _, result = run_top(net, block_steps=8, max_timesteps=8, glb_kb=8, glb_split=split)
+    assert result["status"] == status, f"status {result['status']:#x}"
+    assert result["error_code"] == (0 if status == 0b010 else 9)
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -172,3 +185,20 @@ def test_buffer_limits_follow_the_memories_the_top_builds():
                                     weight_bits=weight_bits, glb_kb=8, lbuf_kb=2, max_timesteps=32)
         entry_bytes = -(-lbuf_entry_layout(rows, cols, tws_max, weight_bits).size // 8)
         assert dut.lbuf_depth == limits["lbuf_depth"] == 2048 // 2 // entry_bytes
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_the_time_block_state_is_part_of_the_glb():
+    # The paper's 8x8 with its 54 KB GLB: spikes, weights, outputs and the state memory
+    # (a word of 8 membranes and a last step per position) within the 54 KB.
+    from hw.limits import glb_shares, state_word_bytes
+    from hw.pass_engine import state_layout
+    dut = SpikeXAccelerator()
+    assert dut.max_blocks > 1 and dut.glb_kb == 54
+    assert state_word_bytes(8, 16) == state_layout(8, 16).size // 8 == 18
+    shares = glb_shares(54, rows=8, v_bits=16, max_timesteps=dut.max_timesteps, time_blocks=True)
+    assert sum(shares) <= 54 * 1024
+    assert dut.max_positions * 18 == shares[3] and dut.max_positions * 8 >= dut.max_outputs
+    assert dut.max_inputs == shares[0] // (dut.max_timesteps // 8)
+    no_blocks = SpikeXAccelerator(max_blocks=1)
+    assert no_blocks.max_positions == 0 and no_blocks.max_inputs == 27 * 1024 // 8

@@ -39,6 +39,9 @@ def test_verilog_command_writes_the_array(tmp_path):
     (["--what", "accelerator", "--glb-split", "40,20,20"],
      "accelerator parameters: glb_split must be three positive byte counts (spikes, weights, "
      "outputs) within the 55296-byte GLB, not (40960, 20480, 20480)"),
+    (["--what", "accelerator", "--glb-split", "27,13.5,13.5"],
+     "accelerator parameters: glb_split (27648, 13824, 13824) leaves no room in the 54.0 KB "
+     "GLB for the time-block state (a word of 18 bytes per position; max_blocks 16)"),
 ])
 def test_verilog_command_refuses_bad_parameters(tmp_path, argv, message):
     out = tmp_path / "array.v"
