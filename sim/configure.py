@@ -193,8 +193,8 @@ def check_fits(net, parameters, source):
     if parameters["glb_split"] is None:       # rtl_parameters found no split that fits
         total = sum(size for size, _ in needs.values())
         if total > int(glb_kb * 1024):
-            parts = ", ".join(f"{key} {size / 1024:.1f} KB (layer {k})"
-                              for key, (size, k) in needs.items())
+            parts = ", ".join(f"{'time-block state' if key == 'state' else key} "
+                              f"{size / 1024:.1f} KB (layer {k})" for key, (size, k) in needs.items())
             raise SpikexError(f"{source}: the network needs {total / 1024:.1f} KB of GLB ({parts}), "
                               f"more than --glb-kb {glb_kb}, in time blocks of "
                               f"{parameters['block_steps'] or net.timesteps} steps; fan-in "

@@ -124,9 +124,9 @@ def test_time_blocks_on_rtl(simulator, seed, block):
 
 def test_a_long_sample_is_cut_into_the_time_blocks_of_fewest_words_that_fit():
     # 200 steps of 3x12x12 inputs (tws 2, 4, 2): the whole sample needs 18 KB of GLB; 6 KB
-    # hold blocks of up to 72 steps. Over the sample an input takes 3 x 3 words in blocks of
-    # 72 steps, 4 x 2 in blocks of 64 and 7 x 1 in blocks of 32: 32 it is (7 blocks, the
-    # last of 8 steps), spike words of exactly 32 steps.
+    # (0.9 KB of it the time-block state: 49 positions) hold blocks of up to 56 steps. Over
+    # the sample an input takes 4 x 2 words in blocks of 56 steps and 7 x 1 in blocks of 32:
+    # 32 it is (7 blocks, the last of 8 steps), spike words of exactly 32 steps.
     net = random_network(np.random.default_rng(4), max_size=12, timesteps=(200,), tws=(1, 2, 4),
                          v_bits=(16,), max_batch=1)
     whole = rtl_parameters(net, {"glb_kb": 64})
@@ -135,8 +135,8 @@ def test_a_long_sample_is_cut_into_the_time_blocks_of_fewest_words_that_fit():
     unit = int(np.lcm.reduce([layer.tws for layer in net.layers]))
     assert cut["block_steps"] == 32 and cut["max_blocks"] == 7 and unit == 4
     assert cut["max_timesteps"] == 32
-    longest = rtl_parameters(net, {"glb_kb": 6, "block_steps": 72})
-    longer = rtl_parameters(net, {"glb_kb": 6, "block_steps": 72 + unit})
+    longest = rtl_parameters(net, {"glb_kb": 6, "block_steps": 56})
+    longer = rtl_parameters(net, {"glb_kb": 6, "block_steps": 56 + unit})
     check_fits(net, cut, "long.npz")
     check_fits(net, longest, "long.npz")
     with pytest.raises(SpikexError, match=r"^long.npz: .*more than"):
@@ -148,7 +148,8 @@ def test_a_long_sample_is_cut_into_the_time_blocks_of_fewest_words_that_fit():
 
 @pytest.mark.parametrize("split, message", [
     (None, r"^big.npz: the network needs [\d.]+ KB of GLB \(spikes [\d.]+ KB \(layer \d\), "
-           r"weights [\d.]+ KB \(layer \d\), outputs [\d.]+ KB \(layer \d\)\), more than --glb-kb 0.2, "
+           r"weights [\d.]+ KB \(layer \d\), outputs [\d.]+ KB \(layer \d\), "
+           r"time-block state [\d.]+ KB \(layer \d\)\), more than --glb-kb 0.2, "
            r"in time blocks of \d+ steps; fan-in tiling is not implemented in the RTL$"),
     ([120, 20, 30], r"^big.npz: layer \d \((conv|fc)\): needs \d+ bytes of GLB spikes, more "
                     r"than the 120 bytes of its share"),
