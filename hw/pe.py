@@ -190,35 +190,43 @@ class ProcessingElement(wiring.Component):
         clear = Signal()
         if self.parallel:
             # A register per time point and an adder each: the beat's set bits all at once.
+            # Firing shifts the registers down, zeros in at the top, so no ``tws_max``-way
+            # multiplexer sits on the firing path and the registers are zero again after
+            # the window (those at ``tws`` and up never integrate). The shift follows a
+            # firing step a cycle later (``shift``, a register, and not the late firing
+            # decision, drives the 240 registers' enables), so a step right after another
+            # reads the not yet shifted ``psum[1]``.
             psums = [Signal(signed(self.acc_bits), name=f"psum{t}") for t in range(self.tws_max)]
-            m.d.comb += psum_fired.eq(Array(psums)[t_out])
+            shift = Signal()
+            m.d.sync += shift.eq(clear)
+            m.d.comb += psum_fired.eq(Mux(shift, psums[1], psums[0]) if self.tws_max > 1
+                                      else psums[0])
             with m.If(integrating):
                 m.d.sync += integrating.eq(0)
                 for t, psum in enumerate(psums):
                     with m.If(word[t] & (t < config.tws)):
                         m.d.sync += psum.eq(psum + weight)
-            for t, psum in enumerate(psums):
-                with m.If(clear & (t_out == t)):
-                    m.d.sync += psum.eq(0)
+            with m.If(shift):
+                m.d.sync += [psum.eq(above) for psum, above in zip(psums, psums[1:] + [0])]
         else:
             # The scratchpad: psum[t] is read and written back in the same cycle, so the
-            # one accumulator serves every time point.
+            # one accumulator serves every time point. Integration and firing never overlap
+            # (``fire`` waits for the array's last beat), so the write port's address and
+            # data follow ``integrating`` alone, a register, and not the firing decision.
             m.submodules.scratchpad = scratchpad = Memory(data=self.scratchpad_data)
             psum = scratchpad.read_port(domain="comb")
             psum_write = scratchpad.write_port()
-            # The read address does not wait for the firing step's decision.
-            m.d.comb += [psum.addr.eq(Mux(integrating, t_in, t_out)), psum_fired.eq(psum.data)]
+            m.d.comb += [
+                psum.addr.eq(Mux(integrating, t_in, t_out)),
+                psum_fired.eq(psum.data),
+                psum_write.addr.eq(psum.addr),
+                psum_write.data.eq(Mux(integrating, psum.data + weight, 0)),
+                psum_write.en.eq(Mux(integrating, word.bit_select(t_in, 1), clear)),
+            ]
             with m.If(integrating):
-                m.d.comb += [
-                    psum_write.addr.eq(t_in),
-                    psum_write.data.eq(psum.data + weight),
-                    psum_write.en.eq(word.bit_select(t_in, 1)),
-                ]
                 m.d.sync += t_in.eq(t_in + 1)
                 with m.If(t_in == config.tws - 1):
                     m.d.sync += integrating.eq(0)
-            with m.If(clear):
-                m.d.comb += [psum_write.addr.eq(t_out), psum_write.data.eq(0), psum_write.en.eq(1)]
         with m.If(self.west.valid):
             m.d.sync += [
                 weight.eq(self.west.weight),
@@ -276,17 +284,24 @@ class ProcessingElement(wiring.Component):
         underflow = total[-1] & ~total[self.v_bits - 1:].all()
         m.d.comb += kept.eq(Mux(underflow, v_min, total))
 
+        # ``skipping`` is ``skip_left != 0``, kept in a register so that the late firing
+        # decision waits for no 16-bit compare. ``skip_left`` counts down on every step
+        # while skipping: once the window's first time point is fired it is not read again.
+        skipping = Signal()
+        decaying = skipping & moving
         step = self.fire & ~done & (~self.chain | self.prev.done)
         with m.If(step):
             m.d.sync += started.eq(1)
-            with m.If((skip_left != 0) & moving):
-                m.d.sync += [membrane.eq(decayed), skip_left.eq(skip_left - 1)]
+            with m.If(skipping):
+                m.d.sync += skip_left.eq(skip_left - 1)
+            with m.If(decaying):
+                m.d.sync += [membrane.eq(decayed), skipping.eq(skip_left != 1)]
             with m.Else():
                 m.d.comb += clear.eq(1)
                 # A fixed point ends the skipped steps early: none are left after the
                 # window's first time point.
                 m.d.sync += [
-                    skip_left.eq(0),
+                    skipping.eq(0),
                     membrane.eq(Mux(spike, 0, kept)),
                     spikes.bit_select(t_out, 1).eq(spike),
                     t_out.eq(t_out + 1),
@@ -297,6 +312,7 @@ class ProcessingElement(wiring.Component):
             m.d.sync += [
                 membrane.eq(self.membrane_in),
                 skip_left.eq(self.skip),
+                skipping.eq(self.skip != 0),
                 t_out.eq(0),
                 started.eq(0),
                 done.eq(0),
