@@ -13,10 +13,11 @@ and one comparator. Numerics are those of SPEC §1::
 
 Step 1 costs ``tws`` cycles per input (one time point per cycle, ``psum[t] += w`` only when
 bit ``t`` is set), or one cycle with ``parallel`` (an adder per time point); steps 2 and 3
-cost ``decay cycles + tws`` cycles.
+cost ``decay cycles + tws`` cycles. ``u >> leak_shift`` is a product, one DSP block per PE
+(a MULT18X18D on ECP5), not a barrel shifter in LUTs.
 """
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, MemoryData
 from amaranth.lib.wiring import In, Out
@@ -184,8 +185,9 @@ class ProcessingElement(wiring.Component):
             self.east.weight.eq(weight),
             self.south.word.eq(word),
         ]
-        # ``psum_fired`` is psum[t_out], read by the firing step; ``clear`` (comb) zeroes it,
-        # which leaves the scratchpad zero for the next pass without extra cycles.
+        # ``psum_fired`` is psum[t_out], read by the firing step; ``clear`` (comb, a firing
+        # step) consumes it, which leaves the partial sums zero for the next pass without
+        # extra cycles.
         psum_fired = Signal(signed(self.acc_bits))
         clear = Signal()
         if self.parallel:
@@ -254,20 +256,30 @@ class ProcessingElement(wiring.Component):
         # after it. Saturation needs no compare either: threshold <= v_max, so the sum
         # fires whenever it would saturate high, and a sum that fires is not kept.
         current = Signal(signed(self.v_bits))
+        m.d.comb += current.eq(Mux(self.chain & ~started, self.prev.membrane, membrane))
+        # ``~sh = ~current >> leak_shift`` (a floor shift commutes with ``~``) is the high
+        # half of ``~current * 2**(v_bits - leak_shift)``. As a barrel shifter it was sixteen
+        # 16:1 multiplexers in front of the carry-save stages, the deepest logic of the PE,
+        # which Yosys' ABC maps for depth with wide LUTs (about 200 LUT4 of a PE's 550); the
+        # product is one DSP block (a MULT18X18D on ECP5) and no LUT. With ``leak_shift ==
+        # 0`` the scale is 0, so ``~sh`` is 0: no decay, and no multiplexer for it either.
+        scale = Signal(self.v_bits)
+        product = Signal(signed(2 * self.v_bits + 1))
+        minus_shifted = Signal(signed(self.v_bits))
         shifted = Signal(signed(self.v_bits))
         decayed = Signal(signed(self.v_bits))
         leaky = Signal()
         m.d.comb += [
-            current.eq(Mux(self.chain & ~started, self.prev.membrane, membrane)),
-            shifted.eq(current >> config.leak_shift),
+            scale.eq(Const(1 << self.v_bits, self.v_bits + 1) >> config.leak_shift),
+            product.eq(~current * scale),
+            minus_shifted.eq(product[self.v_bits:]),
+            shifted.eq(~minus_shifted),
             leaky.eq(config.leak_shift != 0),
             decayed.eq(current - shifted),
         ]
         # A decay step changes the membrane iff the shifted-out value is not zero.
-        moving = leaky & (shifted != 0)
+        moving = leaky & ~minus_shifted.all()
         width = max(self.acc_bits, self.v_bits) + 2
-        minus_shifted = Signal(signed(self.v_bits))
-        m.d.comb += minus_shifted.eq(Mux(leaky, ~shifted, 0))
         partial, carry = _carry_save(m, current, minus_shifted, psum_fired, leaky, width)
         total = Signal(signed(width))
         m.d.comb += total.eq(partial.as_signed() + carry.as_signed())
@@ -280,9 +292,11 @@ class ProcessingElement(wiring.Component):
         spike = ~less[-1]                       # total - threshold >= 0
         # Not firing: total < threshold <= v_max, so only the low bound can saturate.
         v_min = -2 ** (self.v_bits - 1)
-        kept = Signal(signed(self.v_bits))
         underflow = total[-1] & ~total[self.v_bits - 1:].all()
-        m.d.comb += kept.eq(Mux(underflow, v_min, total))
+        # The membrane a firing step leaves. The adders' top bits (spike, underflow) come
+        # last, so they select in the LUT before the register, after the other choices.
+        fired = Signal(signed(self.v_bits))
+        m.d.comb += fired.eq(Mux(spike | underflow, Mux(spike, 0, v_min), total))
 
         # ``skipping`` is ``skip_left != 0``, kept in a register so that the late firing
         # decision waits for no 16-bit compare. ``skip_left`` counts down on every step
@@ -290,19 +304,19 @@ class ProcessingElement(wiring.Component):
         skipping = Signal()
         decaying = skipping & moving
         step = self.fire & ~done & (~self.chain | self.prev.done)
+        firing = step & ~decaying
+        m.d.comb += clear.eq(firing)
         with m.If(step):
             m.d.sync += started.eq(1)
             with m.If(skipping):
                 m.d.sync += skip_left.eq(skip_left - 1)
             with m.If(decaying):
-                m.d.sync += [membrane.eq(decayed), skipping.eq(skip_left != 1)]
+                m.d.sync += skipping.eq(skip_left != 1)
             with m.Else():
-                m.d.comb += clear.eq(1)
                 # A fixed point ends the skipped steps early: none are left after the
                 # window's first time point.
                 m.d.sync += [
                     skipping.eq(0),
-                    membrane.eq(Mux(spike, 0, kept)),
                     spikes.bit_select(t_out, 1).eq(spike),
                     t_out.eq(t_out + 1),
                 ]
@@ -310,7 +324,6 @@ class ProcessingElement(wiring.Component):
                     m.d.sync += done.eq(1)
         with m.If(self.load):
             m.d.sync += [
-                membrane.eq(self.membrane_in),
                 skip_left.eq(self.skip),
                 skipping.eq(self.skip != 0),
                 t_out.eq(0),
@@ -318,4 +331,12 @@ class ProcessingElement(wiring.Component):
                 done.eq(0),
                 spikes.eq(0),
             ]
+        # The firing choice is the last multiplexer before the register (``load`` and a
+        # decay step are known early).
+        with m.If(firing & ~self.load):
+            m.d.sync += membrane.eq(fired)
+        with m.Elif(self.load):
+            m.d.sync += membrane.eq(self.membrane_in)
+        with m.Elif(step & decaying):
+            m.d.sync += membrane.eq(decayed)
         return m
