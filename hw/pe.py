@@ -249,38 +249,46 @@ class ProcessingElement(wiring.Component):
             self.spikes.eq(spikes),
         ]
 
+        step = self.fire & ~done & (~self.chain | self.prev.done)
+
         # The membrane loop is one carry chain deep. With ``sh = current >> leak_shift``,
         # decay(u) = u - sh = u + ~sh + 1, so the window's sum u - sh + psum[t] is three
         # operands and a carry-in, added by a carry-save stage and one adder; the threshold
         # compare is a second carry-save stage and a second adder beside the first, not
         # after it. Saturation needs no compare either: threshold <= v_max, so the sum
         # fires whenever it would saturate high, and a sum that fires is not kept.
+
+        # The multiplier's operands come from registers, one LUT away at most: ``scale``
+        # and ``from_prev`` are copies of what ``params`` and ``chain`` give, taken every
+        # cycle. Both are held for the pass, and firing starts three cycles after ``load``
+        # at the soonest (a beat, its integration, then ``fire``), so the copies are
+        # current by then.
         current = Signal(signed(self.v_bits))
-        m.d.comb += current.eq(Mux(self.chain & ~started, self.prev.membrane, membrane))
-        # ``~sh = ~current >> leak_shift`` (a floor shift commutes with ``~``) is the high
-        # half of ``~current * 2**(v_bits - leak_shift)``. As a barrel shifter it was sixteen
-        # 16:1 multiplexers in front of the carry-save stages, the deepest logic of the PE,
-        # which Yosys' ABC maps for depth with wide LUTs (about 200 LUT4 of a PE's 550); the
-        # product is one DSP block (a MULT18X18D on ECP5) and no LUT. With ``leak_shift ==
-        # 0`` the scale is 0, so ``~sh`` is 0: no decay, and no multiplexer for it either.
+        from_prev = Signal()
+        started_next = Mux(self.load, 0, started | step)
+        m.d.sync += from_prev.eq(self.chain & ~started_next)
+        m.d.comb += current.eq(Mux(from_prev, self.prev.membrane, membrane))
+        # ``current >> leak_shift`` is the high half of ``current * 2**(v_bits -
+        # leak_shift)``. As a barrel shifter it was sixteen 16:1 multiplexers in front of the
+        # carry-save stages, the deepest logic of the PE, which Yosys' ABC maps for depth
+        # with wide LUTs (about 200 LUT4 of a PE's 550); the product is one DSP block (a
+        # MULT18X18D on ECP5) and no LUT. With ``leak_shift == 0`` the scale is 0, so the
+        # shift is 0 and ``u + ~0 + 1 = u``: no decay, with no multiplexer for it, and the
+        # carry-in is always 1.
         scale = Signal(self.v_bits)
         product = Signal(signed(2 * self.v_bits + 1))
-        minus_shifted = Signal(signed(self.v_bits))
         shifted = Signal(signed(self.v_bits))
         decayed = Signal(signed(self.v_bits))
-        leaky = Signal()
+        m.d.sync += scale.eq(Const(1 << self.v_bits, self.v_bits + 1) >> config.leak_shift)
         m.d.comb += [
-            scale.eq(Const(1 << self.v_bits, self.v_bits + 1) >> config.leak_shift),
-            product.eq(~current * scale),
-            minus_shifted.eq(product[self.v_bits:]),
-            shifted.eq(~minus_shifted),
-            leaky.eq(config.leak_shift != 0),
+            product.eq(current * scale),
+            shifted.eq(product[self.v_bits:]),
             decayed.eq(current - shifted),
         ]
         # A decay step changes the membrane iff the shifted-out value is not zero.
-        moving = leaky & ~minus_shifted.all()
+        moving = shifted != 0
         width = max(self.acc_bits, self.v_bits) + 2
-        partial, carry = _carry_save(m, current, minus_shifted, psum_fired, leaky, width)
+        partial, carry = _carry_save(m, current, ~shifted, psum_fired, 1, width)
         total = Signal(signed(width))
         m.d.comb += total.eq(partial.as_signed() + carry.as_signed())
         less = Signal(signed(width))
@@ -303,7 +311,6 @@ class ProcessingElement(wiring.Component):
         # while skipping: once the window's first time point is fired it is not read again.
         skipping = Signal()
         decaying = skipping & moving
-        step = self.fire & ~done & (~self.chain | self.prev.done)
         firing = step & ~decaying
         m.d.comb += clear.eq(firing)
         with m.If(step):
