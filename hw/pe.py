@@ -117,7 +117,9 @@ class ProcessingElement(wiring.Component):
     east : Out(WeightLink), south : Out(SpikeLink)
         The latched beat, one cycle after it arrived (to the right and lower neighbours).
     params : In(config_layout)
-        ``tws``, ``threshold``, ``leak_shift``; held for the whole pass.
+        ``tws``, ``threshold``, ``leak_shift``; held for the whole pass (``leak_shift``
+        and ``chain`` are copied into registers every cycle, so firing must not start
+        before the third cycle after ``load``: a pass has a beat and its integration first).
     load : In(1)
         Start of a pass: ``membrane_in`` and ``skip`` are sampled, the spikes cleared.
     membrane_in : In(signed(v_bits)), skip : In(skip_bits)
