@@ -191,27 +191,29 @@ class WeightLoader(wiring.Component):
                              lo.eq(p_first[:slot_shift] if slots > 1 else 0),
                              hi.eq(Mux(end_fan[:slot_shift] == 0, slots, end_fan[:slot_shift])
                                    if slots > 1 else 1)]
+                # The three cases, each written so that the tag bit (``spmb_active``, late:
+                # a tag word just read and a bit chosen from it) is the last term of its
+                # condition: the row's end (restart), the next run (advance; a loaded run
+                # joins the pending range), else the pending range is read.
                 with m.If(rows_done):
                     m.d.sync += self.control.busy.eq(0)
                     m.next = "IDLE"
-                with m.Elif(pending & (spmb.at_end | ~spmb_active)):
+                with m.Elif(spmb.at_end & ~pending):
+                    m.d.sync += [lrow.eq(lrow + 1), rows_done.eq(lrow + 1 == lrows),
+                                 row_addr.eq(row_addr + cfg.row_bytes)]
+                    first_run()
+                with m.Elif(~spmb.at_end & (~pending | spmb_active)):
+                    with m.If(~pending & spmb_active):
+                        m.d.sync += [pending.eq(1), p_first.eq(first),
+                                     p_byte0.eq(first_bytes & ~3)]
+                    next_run()
+                with m.Else():
                     m.d.comb += [self.dram.request.valid.eq(1),
                                  self.dram.request.payload.addr.eq(row_addr + p_byte0),
                                  self.dram.request.payload.length.eq(nbytes)]
                     with m.If(self.dram.request.ready):
                         m.d.sync += pending.eq(0)
                         m.next = "WORDS"
-                with m.Elif(spmb.at_end):
-                    m.d.sync += [lrow.eq(lrow + 1), rows_done.eq(lrow + 1 == lrows),
-                                 row_addr.eq(row_addr + cfg.row_bytes)]
-                    first_run()
-                with m.Elif(spmb_active):
-                    with m.If(~pending):
-                        m.d.sync += [pending.eq(1), p_first.eq(first),
-                                     p_byte0.eq(first_bytes & ~3)]
-                    next_run()
-                with m.Else():
-                    next_run()
                 stop_on_abort()
             with m.State("WORDS"):
                 # A bus word a cycle: its weight slots inside the range into lane ``lrow``
