@@ -6,7 +6,7 @@ gives each client its own request and data streams, so that no client drives the
 registers and none can take another's data.
 """
 
-from amaranth.hdl import Const, Module, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -99,15 +99,21 @@ class DramArbiter(wiring.Component):
         the client whose request is in it."""
         pending = Signal(range(len(clients)), name=f"{name}_pending")
         free = ~register.valid | register.ready
-        with m.If(register.ready):
-            m.d.sync += register.valid.eq(0)
         taken = Const(0, 1)
-        for i, client in enumerate(clients):
+        for client in clients:
             m.d.comb += client.request.ready.eq(free & ~taken)
-            with m.If(client.request.valid & free & ~taken):
-                m.d.sync += [register.valid.eq(1), register.payload.eq(client.request.payload),
-                             pending.eq(i)]
             taken = taken | client.request.valid
+        # Whenever the register is free it takes the first asking client's request (the
+        # last client's, not valid, when none asks), so that the payload's and the owner's
+        # clock enable wait on no client's ``valid``: only ``register.valid`` does.
+        payload, index = clients[-1].request.payload, len(clients) - 1
+        for i in reversed(range(len(clients) - 1)):
+            asks = clients[i].request.valid
+            payload = Mux(asks, clients[i].request.payload, payload)
+            index = Mux(asks, i, index)
+        with m.If(free):
+            m.d.sync += [register.valid.eq(taken), register.payload.eq(payload),
+                         pending.eq(index)]
         return pending
 
     def elaborate(self, platform):

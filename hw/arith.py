@@ -30,6 +30,8 @@ class ReadAheadIndex:
         Its value in the next cycle, for the read port's address.
     up : Signal(width)
         ``value + 1``.
+    up_next : Signal(width)
+        Its value in the next cycle (a read port's address, to read two ahead).
     at_end : Signal() or None
         ``value == end``.
     """
@@ -42,13 +44,20 @@ class ReadAheadIndex:
         self._restart, self._advance = Signal(name=f"{name}_restart"), Signal(name=f"{name}_advance")
         restart, advance = self._restart, self._advance
         m.d.comb += self.next.eq(Mux(restart, 0, Mux(advance, self.up, self.value)))
-        m.d.sync += [
-            self.value.eq(self.next),
-            self.up.eq(Mux(restart, 1, Mux(advance, self.up + 1, self.up))),
-        ]
+        self.up_next = Signal(width, name=f"{name}_up_next")
+        m.d.comb += self.up_next.eq(Mux(restart, 1, Mux(advance, self.up + 1, self.up)))
+        m.d.sync += [self.value.eq(self.next), self.up.eq(self.up_next)]
         if end is not None:
             m.d.sync += self.at_end.eq(Mux(restart, end == 0,
                                            Mux(advance, self.up == end, self.at_end)))
+
+    def follow(self, m, at_restart, at_advance, *, name):
+        """A register that follows the index: ``at_restart`` after a restart, ``at_advance``
+        after an advance (values in this cycle), held otherwise."""
+        register = Signal(name=name)
+        m.d.sync += register.eq(Mux(self._restart, at_restart,
+                                    Mux(self._advance, at_advance, register)))
+        return register
 
     def restart(self, m):
         """In this cycle: 0 next."""

@@ -41,7 +41,8 @@ from amaranth.utils import ceil_log2
 from hw.pe import check_parameter
 
 
-__all__ = ["dispatch_config_layout", "entry_layout", "chunk_layout", "NtwuDispatcher"]
+__all__ = ["dispatch_config_layout", "entry_layout", "list_layout", "chunk_layout",
+           "NtwuDispatcher"]
 
 
 def dispatch_config_layout(dim_bits):
@@ -58,6 +59,16 @@ def entry_layout(max_positions, dim_bits, max_windows):
     """One entry of the active list ``L``."""
     return data.StructLayout({
         "pos": range(max_positions), "oy": dim_bits, "ox": dim_bits, "w": range(max_windows),
+    })
+
+
+def list_layout(max_positions, dim_bits, max_windows):
+    """One word of the list memory: an entry, ``same`` (the entry before it in ``L`` has
+    its position) and ``skip`` (then ``w`` minus that entry's ``w``, minus 1; else 0),
+    worked out as the list is written, so that no compare waits on the memory's output."""
+    return data.StructLayout({
+        "entry": entry_layout(max_positions, dim_bits, max_windows), "same": 1,
+        "skip": range(max_windows),
     })
 
 
@@ -123,7 +134,8 @@ class NtwuDispatcher(wiring.Component):
         self.max_positions, self.dim_bits = max_positions, dim_bits
         self.entry_layout = entry_layout(max_positions, dim_bits, max_windows)
         self.chunk_layout = chunk_layout(cols, max_positions, dim_bits, max_windows)
-        self.list_data = MemoryData(shape=self.entry_layout, depth=max_entries, init=[])
+        self.list_data = MemoryData(shape=list_layout(max_positions, dim_bits, max_windows),
+                                    depth=max_entries, init=[])
         super().__init__({
             "config": In(dispatch_config_layout(dim_bits)),
             "build": In(1),
@@ -162,6 +174,8 @@ class NtwuDispatcher(wiring.Component):
         pending = Signal()              # a tag read is in flight
         acc = Signal(self.max_windows)
         count = Signal(range(self.max_entries + 1))
+        written = Signal()              # an entry of this position is in the list
+        written_w = Signal(range(self.max_windows))     # the last one's window
 
         y = Signal(signed(dim + 3))
         x = Signal(signed(dim + 3))
@@ -186,7 +200,7 @@ class NtwuDispatcher(wiring.Component):
         last_pos = (oy == cfg.out_h - 1) & (ox == cfg.out_w - 1)
 
         def start_position():
-            m.d.sync += [ky.eq(0), kx.eq(0), acc.eq(0), pending.eq(0)]
+            m.d.sync += [ky.eq(0), kx.eq(0), acc.eq(0), pending.eq(0), written.eq(0)]
 
         with m.FSM(name="list"):
             with m.State("IDLE"):
@@ -227,10 +241,12 @@ class NtwuDispatcher(wiring.Component):
                         m.d.comb += [
                             write.addr.eq(count),
                             write.en.eq(1),
-                            write.data.pos.eq(pos), write.data.oy.eq(oy),
-                            write.data.ox.eq(ox), write.data.w.eq(lowest),
+                            write.data.entry.pos.eq(pos), write.data.entry.oy.eq(oy),
+                            write.data.entry.ox.eq(ox), write.data.entry.w.eq(lowest),
+                            write.data.same.eq(written),
+                            write.data.skip.eq(Mux(written, lowest - written_w - 1, 0)),
                         ]
-                        m.d.sync += count.eq(count + 1)
+                        m.d.sync += [count.eq(count + 1), written.eq(1), written_w.eq(lowest)]
                     m.d.sync += acc.eq(acc & (acc - 1))
                 with m.If((acc & (acc - 1)) == 0):
                     start_position()
@@ -253,18 +269,17 @@ class NtwuDispatcher(wiring.Component):
         cols = self.cols
         idx = Signal(range(self.max_entries + 1))
         idx_up = Signal(range(self.max_entries + 2), init=1)    # ``idx + 1``
-        prev_valid = Signal()
-        prev_pos = Signal.like(read.data.pos)
-        prev_w = Signal.like(read.data.w)
         column = Signal(range(cols + 1))
         chunk = self.chunk
-        entry = read.data
+        entry = read.data.entry
         # The list is read a cycle ahead: in READ the next entry, which the column after
         # takes if this one fits (else the chunk ends, and IDLE reads this one again).
         m.d.comb += read.en.eq(1)
         m.d.sync += self.chunk_done.eq(0)
 
-        same = prev_valid & (entry.pos == prev_pos)
+        # The entry before this one in ``L`` is the one the column before took (or, for
+        # column 0, the previous chunk's last); the first entry has no ``same``.
+        same = read.data.same
         fits = (column < cols) & (self.spatial | (column == 0) | same)
         with m.FSM(name="chunks"):
             with m.State("IDLE"):
@@ -285,14 +300,13 @@ class NtwuDispatcher(wiring.Component):
                             with m.Case(c):
                                 m.d.sync += [
                                     chunk.entries[c].eq(entry),
-                                    chunk.skip_windows[c].eq(Mux(same, entry.w - prev_w - 1, 0)),
+                                    chunk.skip_windows[c].eq(read.data.skip),
                                 ]
                                 if c == 0:
                                     m.d.sync += chunk.from_store.eq(same)
                                 else:
                                     m.d.sync += chunk.chain[c].eq(same)
-                    m.d.sync += [prev_valid.eq(1), prev_pos.eq(entry.pos), prev_w.eq(entry.w),
-                                 column.eq(column + 1), chunk.len.eq(column + 1),
+                    m.d.sync += [column.eq(column + 1), chunk.len.eq(column + 1),
                                  idx.eq(idx_up), idx_up.eq(idx_up + 1)]
                     with m.If((column == cols - 1) | (idx_up == self.entries)):
                         m.d.sync += self.chunk_done.eq(1)
@@ -301,4 +315,4 @@ class NtwuDispatcher(wiring.Component):
                     m.d.sync += self.chunk_done.eq(1)
                     m.next = "IDLE"
         with m.If(self.rewind | self.build):
-            m.d.sync += [idx.eq(0), idx_up.eq(1), prev_valid.eq(0)]
+            m.d.sync += [idx.eq(0), idx_up.eq(1)]

@@ -194,10 +194,12 @@ class InputLoader(wiring.Component):
                         m.d.comb += [self.dram.request.valid.eq(1),
                                      self.dram.request.payload.addr.eq(block.tags),
                                      self.dram.request.payload.length.eq(block.tag_words << 2)]
+                        # Kept whatever the arbiter answers (ASK_TAGS asks again with it), so
+                        # that only the state waits on ``ready``.
+                        m.d.sync += request.eq(self.dram.request.payload)
                         with m.If(self.dram.request.ready):
                             m.next = "TAGS"
                         with m.Else():
-                            m.d.sync += request.eq(self.dram.request.payload)
                             m.next = "ASK_TAGS"
                     with m.Else():
                         m.next = "LOC_CLEAR"

@@ -230,6 +230,28 @@ class PassEngine(wiring.Component):
         with m.If(self.control.begin):
             m.d.sync += prep_end.eq(0)
 
+        if self.time_blocks:
+            # The state word read in MEMBRANES, registered, and which bank column takes it.
+            state_take = Signal()
+            state_col = Signal(range(cols))
+            state_starts = Signal()         # the column starts a neuron
+            state_word = Signal.like(state_r.data)
+            m.d.sync += [state_take.eq(0), state_word.eq(state_r.data)]
+            taker = banks[prep_bank]        # the gather holds prep_bank past the take
+            with m.If(state_take):
+                last = state_word.last
+                use = state_starts & (last != 0)
+                with m.Switch(state_col):
+                    for c in range(cols):
+                        with m.Case(c):
+                            m.d.sync += taker.use_init[c].eq(use)
+                            m.d.sync += [taker.init[r][c].eq(
+                                Mux(r < rows_used, state_word.membranes[r], 0))
+                                for r in range(rows)]
+                            with m.If(use):
+                                m.d.sync += taker.skip[c].eq(cfg.block_step + taker.shift[c]
+                                                             - last)
+
         with m.FSM(name="prep"):
             with m.State("IDLE"):
                 with m.If(self.control.active & ~prep_end & ~banks[prep_bank].full):
@@ -265,7 +287,10 @@ class PassEngine(wiring.Component):
                 with m.State("MEMBRANES"):
                     # Time blocks after the first: the state of each column's position (a
                     # cycle each: its rows' membranes and its last active step), for the
-                    # columns that start a neuron; then the gather.
+                    # columns that start a neuron; then the gather. Each word is registered
+                    # as it leaves the block RAM and taken into the bank a cycle later
+                    # (above), the last column's in the gather's first cycle, so that no
+                    # clock enable waits on the block RAM's output.
                     info = banks[prep_bank]
                     m.d.comb += [state_r.addr.eq(info.pos[mrow]),
                                  state_r.en.eq(1)]
@@ -275,15 +300,8 @@ class PassEngine(wiring.Component):
                         for c in range(cols):
                             with m.Case(c + 1):
                                 starts = ~info.from_store if c == 0 else ~info.chain[c]
-                                last = state_r.data.last
-                                use = starts & (last != 0) & (c < info.len)
-                                m.d.sync += info.use_init[c].eq(use)
-                                m.d.sync += [info.init[r][c].eq(
-                                    Mux(r < rows_used, state_r.data.membranes[r], 0))
-                                    for r in range(rows)]
-                                with m.If(use):
-                                    m.d.sync += info.skip[c].eq(cfg.block_step + info.shift[c]
-                                                                - last)
+                                m.d.sync += [state_take.eq(1), state_col.eq(c),
+                                             state_starts.eq(starts & (c < info.len))]
                     m.d.sync += mrow.eq(mrow + 1)
                     with m.If(mrow == cols):
                         m.d.comb += gather.start.eq(1)

@@ -25,7 +25,7 @@ loader fills the other input bank with the next block while a block computes (wh
 input fits half the spike memory). Cycle costs and error codes: docs/accelerator.md.
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Assert, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory, MemoryData
 from amaranth.lib.wiring import In, Out
@@ -253,6 +253,10 @@ class SpikeXAccelerator(wiring.Component):
         write(tags_w, iloader.tags_write)
         read_sync(tags_mem.read_port(transparent_for=(tags_w,)), iloader.tags_read)
         read_sync(tags_mem.read_port(transparent_for=(tags_w,)), wloader.tags)
+        # The weight loader reads the tags ahead of their use (hw/weight_loader.py): the
+        # sample's tag words must not be written while it loads.
+        m.d.sync += Assert(~(tags_w.en & (tags_w.addr < self.tag_words) & wloader.control.busy),
+                           "input SP-MB tags written while the weight loader reads them")
         tags_gather = tags_mem.read_port(transparent_for=(tags_w,))
         m.d.comb += [tags_gather.addr.eq(engine.tags.addr + Mux(in_bank, self.tag_words, 0)),
                      tags_gather.en.eq(engine.tags.en), engine.tags.data.eq(tags_gather.data)]

@@ -74,8 +74,9 @@ class WeightLoader(wiring.Component):
         ``busy``: high from the cycle after ``start`` until the group's last weight is
         written. ``written``: the weights written this cycle (the layer's ``glb_writes``).
     tags : In(ReadPort.Signature(...))
-        The input SP-MB tags: a synchronous read port, transparent to the tags' write port
-        (the loader addresses it with the SP-MB of the next cycle).
+        The input SP-MB tags: a synchronous read port, addressed with the word of the SP-MB
+        after the next cycle's (its bit registered a cycle before it is used), so the tags
+        must not change while the weights load.
     weights : In(WritePort.Signature(..., granularity=weight_bits))
         The weight GLB, ``max_fan_in // slots`` words of ``slots * rows`` weights.
 
@@ -142,10 +143,21 @@ class WeightLoader(wiring.Component):
         first_word = Signal()
         lo = Signal(range(slots))       # slots below ``lo`` of the first word are outside
         hi = Signal(range(slots + 1))   # slots from ``hi`` on of the last word are outside
-        # The SP-MB of the run; its tag is read a cycle ahead, through a synchronous port.
+        # The SP-MB of the run.
         spmb = ReadAheadIndex(m, cfg.spmbs, name="spmb")
-        m.d.comb += self.tags.addr.eq(spmb.next[5:])
-        spmb_active = ~cfg.tailor | self.tags.data.bit_select(spmb.value[:5], 1)
+        # Its tag bit is a register: the tag word of ``up`` is read a cycle ahead (word 0
+        # while idle, whose bit 0 is kept for the restarts), and the bit chosen from it for
+        # an advance, so that no clock enable or request waits on the tags' read and a
+        # 32-to-1 choice. (The tags are loaded before the weights that use them, never
+        # while they are read.)
+        idle = Signal()
+        m.d.comb += self.tags.addr.eq(Mux(idle, 0, spmb.up_next[5:]))
+        tag0 = Signal()                 # SP-MB 0's
+        first_tag = Mux(idle, self.tags.data[0], tag0)
+        m.d.sync += tag0.eq(first_tag)
+        tag = spmb.follow(m, first_tag, self.tags.data.bit_select(spmb.up[:5], 1),
+                          name="spmb_tag")
+        spmb_active = ~cfg.tailor | tag
 
         def first_run():
             m.d.sync += [first.eq(0), after.eq(run_len), first_bytes.eq(0),
@@ -168,7 +180,7 @@ class WeightLoader(wiring.Component):
                 m.d.sync += self.control.busy.eq(0)
                 m.next = "IDLE"
 
-        with m.FSM(name="loader"):
+        with m.FSM(name="loader") as fsm:
             with m.State("IDLE"):
                 with m.If(start):
                     left = cfg.out_channels - base
@@ -191,27 +203,29 @@ class WeightLoader(wiring.Component):
                              lo.eq(p_first[:slot_shift] if slots > 1 else 0),
                              hi.eq(Mux(end_fan[:slot_shift] == 0, slots, end_fan[:slot_shift])
                                    if slots > 1 else 1)]
+                # The three cases, each written so that the tag bit (``spmb_active``, late:
+                # a tag word just read and a bit chosen from it) is the last term of its
+                # condition: the row's end (restart), the next run (advance; a loaded run
+                # joins the pending range), else the pending range is read.
                 with m.If(rows_done):
                     m.d.sync += self.control.busy.eq(0)
                     m.next = "IDLE"
-                with m.Elif(pending & (spmb.at_end | ~spmb_active)):
+                with m.Elif(spmb.at_end & ~pending):
+                    m.d.sync += [lrow.eq(lrow + 1), rows_done.eq(lrow + 1 == lrows),
+                                 row_addr.eq(row_addr + cfg.row_bytes)]
+                    first_run()
+                with m.Elif(~spmb.at_end & (~pending | spmb_active)):
+                    with m.If(~pending & spmb_active):
+                        m.d.sync += [pending.eq(1), p_first.eq(first),
+                                     p_byte0.eq(first_bytes & ~3)]
+                    next_run()
+                with m.Else():
                     m.d.comb += [self.dram.request.valid.eq(1),
                                  self.dram.request.payload.addr.eq(row_addr + p_byte0),
                                  self.dram.request.payload.length.eq(nbytes)]
                     with m.If(self.dram.request.ready):
                         m.d.sync += pending.eq(0)
                         m.next = "WORDS"
-                with m.Elif(spmb.at_end):
-                    m.d.sync += [lrow.eq(lrow + 1), rows_done.eq(lrow + 1 == lrows),
-                                 row_addr.eq(row_addr + cfg.row_bytes)]
-                    first_run()
-                with m.Elif(spmb_active):
-                    with m.If(~pending):
-                        m.d.sync += [pending.eq(1), p_first.eq(first),
-                                     p_byte0.eq(first_bytes & ~3)]
-                    next_run()
-                with m.Else():
-                    next_run()
                 stop_on_abort()
             with m.State("WORDS"):
                 # A bus word a cycle: its weight slots inside the range into lane ``lrow``
@@ -240,4 +254,5 @@ class WeightLoader(wiring.Component):
                     with m.If(last_word):
                         m.next = "RUN"
                 stop_on_abort()
+        m.d.comb += idle.eq(fsm.ongoing("IDLE"))
         return m
