@@ -6,7 +6,7 @@ shares it needs, and the checks that refuse, naming the layer, what it cannot ru
 import numpy as np
 
 from hw.config import DEFAULTS
-from hw.limits import glb_split_bytes, spike_word_bytes, state_word_bytes, weight_share_bytes
+from hw.limits import glb_shares, spike_word_bytes, state_word_bytes, weight_share_bytes
 from spikex.netfile import SpikexError
 from sim import image as dram_image
 
@@ -69,11 +69,11 @@ def fits(net, parameters):
 def _shares(parameters):
     """``{share: bytes}`` of the accelerator ``parameters`` describe: the three of its
     ``glb_split`` and, with time blocks, the state memory's, what they leave of the GLB."""
-    glb_kb, split = parameters["glb_kb"], parameters["glb_split"]
-    shares = dict(zip(("spikes", "weights", "outputs"), glb_split_bytes(glb_kb, split)))
-    if parameters["max_blocks"] > 1:
-        shares["state"] = int(glb_kb * 1024) - sum(shares.values())
-    return shares
+    blocked = parameters["max_blocks"] > 1
+    shares = glb_shares(parameters["glb_kb"], parameters["glb_split"], rows=parameters["rows"],
+                        v_bits=parameters["v_bits"], max_timesteps=parameters["max_timesteps"],
+                        time_blocks=blocked)
+    return dict(zip(("spikes", "weights", "outputs", "state")[:4 if blocked else 3], shares))
 
 
 def _parameters(net, options, block):
