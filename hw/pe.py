@@ -13,11 +13,10 @@ and one comparator. Numerics are those of SPEC §1::
 
 Step 1 costs ``tws`` cycles per input (one time point per cycle, ``psum[t] += w`` only when
 bit ``t`` is set), or one cycle with ``parallel`` (an adder per time point); steps 2 and 3
-cost ``decay cycles + tws`` cycles. ``u >> leak_shift`` is a product, one DSP block per PE
-(a MULT18X18D on ECP5), not a barrel shifter in LUTs.
+cost ``decay cycles + tws`` cycles.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, MemoryData
 from amaranth.lib.wiring import In, Out
@@ -117,9 +116,7 @@ class ProcessingElement(wiring.Component):
     east : Out(WeightLink), south : Out(SpikeLink)
         The latched beat, one cycle after it arrived (to the right and lower neighbours).
     params : In(config_layout)
-        ``tws``, ``threshold``, ``leak_shift``; held for the whole pass (``leak_shift``
-        and ``chain`` are copied into registers every cycle, so firing must not start
-        before the third cycle after ``load``: a pass has a beat and its integration first).
+        ``tws``, ``threshold``, ``leak_shift``; held for the whole pass.
     load : In(1)
         Start of a pass: ``membrane_in`` and ``skip`` are sampled, the spikes cleared.
     membrane_in : In(signed(v_bits)), skip : In(skip_bits)
@@ -187,50 +184,41 @@ class ProcessingElement(wiring.Component):
             self.east.weight.eq(weight),
             self.south.word.eq(word),
         ]
-        # ``psum_fired`` is psum[t_out], read by the firing step; ``clear`` (comb, a firing
-        # step) consumes it, which leaves the partial sums zero for the next pass without
-        # extra cycles.
+        # ``psum_fired`` is psum[t_out], read by the firing step; ``clear`` (comb) zeroes it,
+        # which leaves the scratchpad zero for the next pass without extra cycles.
         psum_fired = Signal(signed(self.acc_bits))
         clear = Signal()
         if self.parallel:
             # A register per time point and an adder each: the beat's set bits all at once.
-            # Firing shifts the registers down, zeros in at the top, so no ``tws_max``-way
-            # multiplexer sits on the firing path and the registers are zero again after
-            # the window (those at ``tws`` and up never integrate). The shift follows a
-            # firing step a cycle later (``shift``, a register, and not the late firing
-            # decision, drives the 240 registers' enables), so a step right after another
-            # reads the not yet shifted ``psum[1]``.
             psums = [Signal(signed(self.acc_bits), name=f"psum{t}") for t in range(self.tws_max)]
-            shift = Signal()
-            m.d.sync += shift.eq(clear)
-            m.d.comb += psum_fired.eq(Mux(shift, psums[1], psums[0]) if self.tws_max > 1
-                                      else psums[0])
+            m.d.comb += psum_fired.eq(Array(psums)[t_out])
             with m.If(integrating):
                 m.d.sync += integrating.eq(0)
                 for t, psum in enumerate(psums):
                     with m.If(word[t] & (t < config.tws)):
                         m.d.sync += psum.eq(psum + weight)
-            with m.If(shift):
-                m.d.sync += [psum.eq(above) for psum, above in zip(psums, psums[1:] + [0])]
+            for t, psum in enumerate(psums):
+                with m.If(clear & (t_out == t)):
+                    m.d.sync += psum.eq(0)
         else:
             # The scratchpad: psum[t] is read and written back in the same cycle, so the
-            # one accumulator serves every time point. Integration and firing never overlap
-            # (``fire`` waits for the array's last beat), so the write port's address and
-            # data follow ``integrating`` alone, a register, and not the firing decision.
+            # one accumulator serves every time point.
             m.submodules.scratchpad = scratchpad = Memory(data=self.scratchpad_data)
             psum = scratchpad.read_port(domain="comb")
             psum_write = scratchpad.write_port()
-            m.d.comb += [
-                psum.addr.eq(Mux(integrating, t_in, t_out)),
-                psum_fired.eq(psum.data),
-                psum_write.addr.eq(psum.addr),
-                psum_write.data.eq(Mux(integrating, psum.data + weight, 0)),
-                psum_write.en.eq(Mux(integrating, word.bit_select(t_in, 1), clear)),
-            ]
+            # The read address does not wait for the firing step's decision.
+            m.d.comb += [psum.addr.eq(Mux(integrating, t_in, t_out)), psum_fired.eq(psum.data)]
             with m.If(integrating):
+                m.d.comb += [
+                    psum_write.addr.eq(t_in),
+                    psum_write.data.eq(psum.data + weight),
+                    psum_write.en.eq(word.bit_select(t_in, 1)),
+                ]
                 m.d.sync += t_in.eq(t_in + 1)
                 with m.If(t_in == config.tws - 1):
                     m.d.sync += integrating.eq(0)
+            with m.If(clear):
+                m.d.comb += [psum_write.addr.eq(t_out), psum_write.data.eq(0), psum_write.en.eq(1)]
         with m.If(self.west.valid):
             m.d.sync += [
                 weight.eq(self.west.weight),
@@ -251,46 +239,28 @@ class ProcessingElement(wiring.Component):
             self.spikes.eq(spikes),
         ]
 
-        step = self.fire & ~done & (~self.chain | self.prev.done)
-
         # The membrane loop is one carry chain deep. With ``sh = current >> leak_shift``,
         # decay(u) = u - sh = u + ~sh + 1, so the window's sum u - sh + psum[t] is three
         # operands and a carry-in, added by a carry-save stage and one adder; the threshold
         # compare is a second carry-save stage and a second adder beside the first, not
         # after it. Saturation needs no compare either: threshold <= v_max, so the sum
         # fires whenever it would saturate high, and a sum that fires is not kept.
-
-        # The multiplier's operands come from registers, one LUT away at most: ``scale``
-        # and ``from_prev`` are copies of what ``params`` and ``chain`` give, taken every
-        # cycle. Both are held for the pass, and firing starts three cycles after ``load``
-        # at the soonest (a beat, its integration, then ``fire``), so the copies are
-        # current by then.
         current = Signal(signed(self.v_bits))
-        from_prev = Signal()
-        started_next = Mux(self.load, 0, started | step)
-        m.d.sync += from_prev.eq(self.chain & ~started_next)
-        m.d.comb += current.eq(Mux(from_prev, self.prev.membrane, membrane))
-        # ``current >> leak_shift`` is the high half of ``current * 2**(v_bits -
-        # leak_shift)``. As a barrel shifter it was sixteen 16:1 multiplexers in front of the
-        # carry-save stages, the deepest logic of the PE, which Yosys' ABC maps for depth
-        # with wide LUTs (about 200 LUT4 of a PE's 550); the product is one DSP block (a
-        # MULT18X18D on ECP5) and no LUT. With ``leak_shift == 0`` the scale is 0, so the
-        # shift is 0 and ``u + ~0 + 1 = u``: no decay, with no multiplexer for it, and the
-        # carry-in is always 1.
-        scale = Signal(self.v_bits)
-        product = Signal(signed(2 * self.v_bits + 1))
         shifted = Signal(signed(self.v_bits))
         decayed = Signal(signed(self.v_bits))
-        m.d.sync += scale.eq(Const(1 << self.v_bits, self.v_bits + 1) >> config.leak_shift)
+        leaky = Signal()
         m.d.comb += [
-            product.eq(current * scale),
-            shifted.eq(product[self.v_bits:]),
+            current.eq(Mux(self.chain & ~started, self.prev.membrane, membrane)),
+            shifted.eq(current >> config.leak_shift),
+            leaky.eq(config.leak_shift != 0),
             decayed.eq(current - shifted),
         ]
         # A decay step changes the membrane iff the shifted-out value is not zero.
-        moving = shifted != 0
+        moving = leaky & (shifted != 0)
         width = max(self.acc_bits, self.v_bits) + 2
-        partial, carry = _carry_save(m, current, ~shifted, psum_fired, 1, width)
+        minus_shifted = Signal(signed(self.v_bits))
+        m.d.comb += minus_shifted.eq(Mux(leaky, ~shifted, 0))
+        partial, carry = _carry_save(m, current, minus_shifted, psum_fired, leaky, width)
         total = Signal(signed(width))
         m.d.comb += total.eq(partial.as_signed() + carry.as_signed())
         less = Signal(signed(width))
@@ -302,30 +272,22 @@ class ProcessingElement(wiring.Component):
         spike = ~less[-1]                       # total - threshold >= 0
         # Not firing: total < threshold <= v_max, so only the low bound can saturate.
         v_min = -2 ** (self.v_bits - 1)
+        kept = Signal(signed(self.v_bits))
         underflow = total[-1] & ~total[self.v_bits - 1:].all()
-        # The membrane a firing step leaves. The adders' top bits (spike, underflow) come
-        # last, so they select in the LUT before the register, after the other choices.
-        fired = Signal(signed(self.v_bits))
-        m.d.comb += fired.eq(Mux(spike | underflow, Mux(spike, 0, v_min), total))
+        m.d.comb += kept.eq(Mux(underflow, v_min, total))
 
-        # ``skipping`` is ``skip_left != 0``, kept in a register so that the late firing
-        # decision waits for no 16-bit compare. ``skip_left`` counts down on every step
-        # while skipping: once the window's first time point is fired it is not read again.
-        skipping = Signal()
-        decaying = skipping & moving
-        firing = step & ~decaying
-        m.d.comb += clear.eq(firing)
+        step = self.fire & ~done & (~self.chain | self.prev.done)
         with m.If(step):
             m.d.sync += started.eq(1)
-            with m.If(skipping):
-                m.d.sync += skip_left.eq(skip_left - 1)
-            with m.If(decaying):
-                m.d.sync += skipping.eq(skip_left != 1)
+            with m.If((skip_left != 0) & moving):
+                m.d.sync += [membrane.eq(decayed), skip_left.eq(skip_left - 1)]
             with m.Else():
+                m.d.comb += clear.eq(1)
                 # A fixed point ends the skipped steps early: none are left after the
                 # window's first time point.
                 m.d.sync += [
-                    skipping.eq(0),
+                    skip_left.eq(0),
+                    membrane.eq(Mux(spike, 0, kept)),
                     spikes.bit_select(t_out, 1).eq(spike),
                     t_out.eq(t_out + 1),
                 ]
@@ -333,19 +295,11 @@ class ProcessingElement(wiring.Component):
                     m.d.sync += done.eq(1)
         with m.If(self.load):
             m.d.sync += [
+                membrane.eq(self.membrane_in),
                 skip_left.eq(self.skip),
-                skipping.eq(self.skip != 0),
                 t_out.eq(0),
                 started.eq(0),
                 done.eq(0),
                 spikes.eq(0),
             ]
-        # The firing choice is the last multiplexer before the register (``load`` and a
-        # decay step are known early).
-        with m.If(firing & ~self.load):
-            m.d.sync += membrane.eq(fired)
-        with m.Elif(self.load):
-            m.d.sync += membrane.eq(self.membrane_in)
-        with m.Elif(step & decaying):
-            m.d.sync += membrane.eq(decayed)
         return m
