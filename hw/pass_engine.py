@@ -38,11 +38,13 @@ def pass_config(*, rows, tws_max):
 
 def pass_counts(*, cols, lbuf_depth):
     """A cycle's additions to the layer's counters: ``lbuf_writes``, ``lbuf_reads``,
-    ``acc_ops``, ``scratchpad_accesses`` and ``glb_writes`` (result words); and
-    ``array_busy`` (the array holds a pass)."""
+    ``acc_ops``, ``scratchpad_accesses``, ``glb_reads`` (a time-block state word) and
+    ``glb_writes`` (result words and a state word); and ``array_busy`` (the array holds a
+    pass)."""
     return data.StructLayout({
         "lbuf_writes": range(lbuf_depth + 1), "lbuf_reads": 1, "acc_ops": 48,
-        "scratchpad_accesses": 48, "glb_writes": range(cols + 1), "array_busy": 1})
+        "scratchpad_accesses": 48, "glb_reads": 1, "glb_writes": range(cols + 2),
+        "array_busy": 1})
 
 
 class PassEngineControl(wiring.Signature):
@@ -180,6 +182,7 @@ class PassEngine(wiring.Component):
             m.submodules.glb_state = state_mem = Memory(data=self.glb_state)
             state_w = state_mem.write_port()       # one port each way: block RAM
             state_r = state_mem.read_port()
+            m.d.comb += state_r.en.eq(0)           # read only in MEMBRANES (its en is 1 by default)
 
         # The gather: the layer, the chunk, its GLB reads.
         m.d.comb += [gather.config.eq(self.control.gather_config), gather.length.eq(self.chunk.len),
@@ -291,9 +294,10 @@ class PassEngine(wiring.Component):
                     # as it leaves the block RAM and taken into the bank a cycle later
                     # (above), the last column's in the gather's first cycle, so that no
                     # clock enable waits on the block RAM's output.
+                    # Only the chunk's columns are read: ``len`` state reads (``glb_reads``).
                     info = banks[prep_bank]
                     m.d.comb += [state_r.addr.eq(info.pos[mrow]),
-                                 state_r.en.eq(1)]
+                                 state_r.en.eq(mrow < info.len)]
                     # Rows without a channel (a last, partial row group) and columns past the
                     # chunk start from 0, so they never decay: they cost no cycle.
                     with m.Switch(mrow):
@@ -457,7 +461,12 @@ class PassEngine(wiring.Component):
             with m.If(self.control.state_clear):
                 m.d.comb += [state_w.addr.eq(self.control.state_clear_index), state_w.data.eq(0),
                              state_w.en.eq(1)]
-        m.d.comb += self.control.counts.glb_writes.eq(Mux(writing_results, w_len, 0))
+            # The state memory's accesses are GLB accesses (it is the GLB's fourth part).
+            m.d.comb += [self.control.counts.glb_reads.eq(state_r.en),
+                         self.control.counts.glb_writes.eq(
+                             Mux(writing_results, w_len, 0) + state_w.en)]
+        else:
+            m.d.comb += self.control.counts.glb_writes.eq(Mux(writing_results, w_len, 0))
         with m.If(writer_busy):
             with m.If(w_row < rows_used):
                 m.d.sync += [w_row.eq(w_row + 1)]

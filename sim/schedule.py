@@ -886,10 +886,17 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, v_bits, out_group,
         "weights": weight_bytes,
         "spikes": t["dram_read_bytes"] + t["dram_write_bytes"] - weight_bytes,
         "membranes": 0}
-    t["glb_reads"] = {"weights": weight_reads, "spikes": spike_reads + nb * n_out, "membranes": 0}
+    # The time-block state memory (the GLB's fourth part), per row group: each position's
+    # word cleared as the group starts; after each pass, the word of each position a column
+    # ends (a chain's last column); before each pass of a block after the first, the word
+    # of each of the chunk's columns.
+    state_reads = groups * int(s.chunk_len[s.chunk_tb > 0].sum())
+    state_writes = groups * (positions + int(s.chain_tail.sum()))
+    t["glb_reads"] = {"weights": weight_reads, "spikes": spike_reads + nb * n_out,
+                      "membranes": state_reads}
     t["glb_writes"] = {"weights": int(out_channels * (weight_runs * run_fan).sum()),
                        "spikes": int(groups * loaded_inputs.sum()) + out_channels * len(s.w),
-                       "membranes": 0}
+                       "membranes": state_writes}
     beats = int(s.beats.sum()) * groups
     entry_bits = rows * weight_bits + cols * (hw.tws_max or tws)
     t["lbuf_reads"] = {"beats": beats}

@@ -170,3 +170,20 @@ def test_rtl_memory_counts_by_hand():
     assert t["lbuf_reads"] == t["lbuf_writes"] == {"beats": 2}
     # acc_ops 1 * 3 rows; scratchpad 2 * 3 + 2 * tws * 3 used PEs.
     assert t["scratchpad_accesses"] == 2 * 3 + 2 * 2 * 3
+
+
+def test_rtl_time_block_state_accesses_by_hand():
+    # fc 20 -> 3, rows 2 (row groups of 2 and 1), cols 2, T 8 in two blocks of 4, tws 2;
+    # input 3 spikes at steps 1, 5 and 7: block 0 has window 0, block 1 windows 2 and 3
+    # of the one output position, in one chunk where the second column chains the first.
+    layer = FcLayer(20, 3, threshold=100, leak_shift=0, tws=2)
+    spikes = np.zeros((1, 8, 20), np.uint8)
+    spikes[0, [1, 5, 7], 3] = 1
+    weights = np.ones((3, 20), np.int64)
+    hw = Hardware(rows=2, cols=2, memory="rtl", dram_latency=1, block_steps=4, max_timesteps=4)
+    t = _schedule(layer, spikes, weights, hw).totals
+    # Per row group, state words written: the position's, cleared as the group starts, and
+    # one per chain's last column (window 0's, window 3's); read: the 2 columns of block
+    # 1's chunk.
+    assert t["glb_writes"]["membranes"] == 2 * (1 + 2)
+    assert t["glb_reads"]["membranes"] == 2 * 2
