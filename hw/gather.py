@@ -108,8 +108,8 @@ class BeatGather(wiring.Component):
         Running counts of GLB spike-word reads (one per in-bounds column per candidate)
         and weight-word reads (one per candidate).
     tags : In(ReadPort.Signature(addr_width=tag_addr_width, shape=32))
-        Synchronous read port of the input SP-MB tags (addressed a cycle ahead, with the
-        run of the next cycle).
+        Synchronous read port of the input SP-MB tags, read a word ahead: word 0 while
+        idle (taken with ``start``), then the word after the current run's.
     spikes : In(ReadPort.Signature(addr_width=spike_addr_width, shape=max_timesteps)).array(cols)
     weights : In(ReadPort.Signature(addr_width=weight_addr_width, shape=rows * weight_bits))
     lbuf : In(WritePort.Signature(addr_width=ceil_log2(lbuf_depth), shape=entry))
@@ -207,12 +207,25 @@ class BeatGather(wiring.Component):
         tws_mask = Signal(self.tws_max)
         m.d.comb += tws_mask.eq((1 << cfg.tws) - 1)
 
-        # The SP-MB run of f. Its tag is read a cycle ahead through a synchronous port,
-        # addressed by its next value, which the tag bit read this cycle chooses late.
+        # The SP-MB run of f. Its tag is bit 0 of ``tag_word``, a register that holds the
+        # tags of the runs from this one to the end of its tag word: it shifts right as the
+        # run advances, and takes the next word when the run crosses into it. The next
+        # word is read ahead through the synchronous port (``tag_addr``: the word after the
+        # run's; in IDLE, word 0, which ``start`` takes), so the step chosen from the tag bit
+        # starts at a flip-flop, not at the tag memory and a 32:1 multiplexer.
         run = ReadAheadIndex(m, None, width=self.count_bits, name="run")
-        m.d.comb += self.tags.addr.eq(run.next[5:])
-        tag_bit = self.tags.data.bit_select(run.value[:5], 1)
+        tag_word = Signal(32)
+        tag_addr = Signal(len(self.tags.addr))
+        m.d.comb += self.tags.addr.eq(tag_addr)
+        tag_bit = tag_word[0]
         active_run = ~cfg.tailor | tag_bit
+
+        def advance_run():
+            run.advance(m)
+            with m.If(run.value[:5] == 31):
+                m.d.sync += [tag_word.eq(self.tags.data), tag_addr.eq(tag_addr + 1)]
+            with m.Else():
+                m.d.sync += tag_word.eq(tag_word >> 1)
 
         # Stage 2: the GLB words of the candidate issued last cycle, registered: of each
         # spike word only its column's window (the shift is the chunk's, set at start).
@@ -267,6 +280,7 @@ class BeatGather(wiring.Component):
                     set_seg_issued(0)
                     m.d.sync += [written.eq(0), bits.eq(0)]
                     run.restart(m)
+                    m.d.sync += [tag_word.eq(self.tags.data), tag_addr.eq(1)]
                     for c in range(cols):
                         column = self.columns[c]
                         top, left = column.oy * cfg.stride - cfg.padding, \
@@ -290,7 +304,7 @@ class BeatGather(wiring.Component):
                         m.d.comb += self.spikes[c].en.eq(inside[c])
                     m.d.comb += self.weights.en.eq(1)
                 with m.If(fan_done):
-                    m.d.sync += self.done.eq(1)
+                    m.d.sync += [self.done.eq(1), tag_addr.eq(0)]
                     m.next = "IDLE"
                 with m.Elif(seg_full):
                     # The bank is full of this segment's candidates; the pass goes on.
@@ -307,7 +321,7 @@ class BeatGather(wiring.Component):
                     set_in_run(0)
                     set_ky(0)
                     set_kx(0)
-                    run.advance(m)
+                    advance_run()
                 with m.Else():
                     m.d.sync += [issued.eq(1), issued_inside.eq(inside),
                                  self.spike_reads.eq(self.spike_reads + popcount(inside)),
@@ -332,7 +346,7 @@ class BeatGather(wiring.Component):
                         m.d.sync += [x[c].eq(x[c] + 1) for c in range(cols)]
                     with m.If(run_last):
                         set_in_run(0)
-                        run.advance(m)
+                        advance_run()
                     with m.Else():
                         set_in_run(in_run + 1)
             with m.State("WAIT"):
