@@ -86,7 +86,8 @@ class InputLoader(wiring.Component):
         cycle (the layer's ``glb_writes``).
     tags_write, tags_read : In(WritePort.Signature(...)), In(ReadPort.Signature(...))
         The input SP-MB tags. ``tags_read`` is synchronous and transparent to
-        ``tags_write``: the loader addresses it with the SP-MB index of the next cycle.
+        ``tags_write``: the loader addresses it with the word of the SP-MB after the next
+        cycle's (word 0 before its SP-MBs), its bit registered a cycle before it is used.
     spikes : In(WritePort.Signature(...))
     locations_write, locations_read : In(WritePort.Signature(...)), In(ReadPort.Signature(...))
         The location tags: a read-modify-write a cycle. ``locations_read`` is synchronous
@@ -161,9 +162,16 @@ class InputLoader(wiring.Component):
         # through their next values, which address the synchronous read ports.
         m.d.comb += loc_next.eq(loc_addr)
         m.d.sync += loc_addr.eq(loc_next)
-        m.d.comb += [self.tags_read.addr.eq(tags_base + spmb.next[5:]),
-                     self.locations_read.addr.eq(loc_next)]
-        spmb_active = ~cfg.tailor | self.tags_read.data.bit_select(spmb.value[:5], 1)
+        m.d.comb += self.locations_read.addr.eq(loc_next)
+        # The SP-MB's tag bit is a register (as in hw/weight_loader.py): the tag word of
+        # ``spmb.up`` is read a cycle ahead (word 0 before SPMB, which the restart takes
+        # bit 0 of), and the bit chosen from it for an advance, so that the DRAM request
+        # waits on no tag read and no 32-to-1 choice.
+        loading = Signal()              # in SPMB or SPIKES
+        m.d.comb += self.tags_read.addr.eq(tags_base + Mux(loading, spmb.up_next[5:], 0))
+        tag = spmb.follow(m, self.tags_read.data[0],
+                          self.tags_read.data.bit_select(spmb.up[:5], 1), name="spmb_tag")
+        spmb_active = ~cfg.tailor | tag
         spike_mask = Signal(T_max)      # ``steps`` ones, registered (SPIKES is cycles away)
         m.d.sync += spike_mask.eq((Const(1, T_max + 1) << steps) - 1)
         spike_word = Signal(T_max)
@@ -280,5 +288,6 @@ class InputLoader(wiring.Component):
                         m.d.sync += [word_in.eq(word_in + 1), word_last.eq(word_in + 2 == wpi),
                                      assembly.eq(spike_word)]
                 stop_on_abort()
-        m.d.comb += self.control.busy.eq(~fsm.ongoing("IDLE"))
+        m.d.comb += [self.control.busy.eq(~fsm.ongoing("IDLE")),
+                     loading.eq(fsm.ongoing("SPMB") | fsm.ongoing("SPIKES"))]
         return m

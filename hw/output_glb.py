@@ -11,7 +11,8 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 
-__all__ = ["OutputGlb", "OutputWriteSignature", "OutputReadSignature", "output_addr_bits"]
+__all__ = ["OutputGlb", "OutputWriteSignature", "OutputReadSignature", "output_addr_bits",
+           "next_read_address"]
 
 
 def output_addr_bits(max_outputs):
@@ -33,14 +34,25 @@ class OutputWriteSignature(wiring.Signature):
 
 
 class OutputReadSignature(wiring.Signature):
-    """A synchronous read, seen from the reader: ``data`` the cycle after ``en``."""
+    """A synchronous read, seen from the reader: word ``addr`` of bank ``bank`` (an address
+    within the bank, so that no comparison or subtraction lies between the reader's
+    registers and the block RAMs), ``data`` the cycle after ``en``."""
 
     def __init__(self, *, addr_bits, max_timesteps):
         super().__init__({
             "addr": Out(addr_bits),
+            "bank": Out(1),
             "en": Out(1),
             "data": In(max_timesteps),
         })
+
+
+def next_read_address(bank, addr, max_outputs):
+    """The output GLB word after word ``addr`` of bank ``bank``, as ``(bank, addr)``: a
+    row group that needs more than half the words runs from bank 0 into bank 1."""
+    half = max_outputs // 2
+    wrap = ~bank & (addr + 1 == half)
+    return bank | wrap, Mux(wrap, 0, addr + 1)
 
 
 class OutputGlb(wiring.Component):
@@ -74,7 +86,8 @@ class OutputGlb(wiring.Component):
     clear : In(OutputWriteSignature(...))
         Word ``addr`` to zero (a column's write to the word in the same cycle wins).
     read : In(OutputReadSignature(...))
-        Word ``addr``, the OR of its columns, in ``data`` the cycle after ``en``.
+        Word ``addr`` of bank ``bank``, the OR of its columns, in ``data`` the cycle after
+        ``en``.
 
     Attributes
     ----------
@@ -125,11 +138,12 @@ class OutputGlb(wiring.Component):
                 with m.If(port.en & here(port.addr)):
                     m.d.comb += [read.addr.eq(port.addr - base), read.en.eq(1)]
                 with m.Else():
-                    m.d.comb += [read.addr.eq(self.read.addr - base), read.en.eq(self.read.en)]
+                    m.d.comb += [read.addr.eq(self.read.addr),
+                                 read.en.eq(self.read.en & (self.read.bank == i))]
                 words.append(read.data)
             reads.append(functools.reduce(operator.or_, words))
         high = Signal()                 # the registered read came from the second bank
         with m.If(self.read.en):
-            m.d.sync += high.eq(self.read.addr >= half)
+            m.d.sync += high.eq(self.read.bank)
         m.d.comb += self.read.data.eq(Mux(high, reads[1], reads[0]))
         return m

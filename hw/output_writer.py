@@ -7,7 +7,8 @@ from amaranth.lib.memory import Memory, MemoryData
 from amaranth.lib.wiring import In, Out
 
 from hw.arbiter import DramWriteSignature
-from hw.output_glb import OutputReadSignature, OutputWriteSignature, output_addr_bits
+from hw.output_glb import (OutputReadSignature, OutputWriteSignature, next_read_address,
+                           output_addr_bits)
 
 
 __all__ = ["OutputWriter", "OutputWriterControl", "output_writer_config", "output_group_layout",
@@ -140,8 +141,11 @@ class OutputWriter(wiring.Component):
         tag_index = Signal(32)
         tag_words, sample_words = Signal(32), Signal(32)
         request = Signal.like(dram.request.payload)
-        glb_addr = Signal.like(self.glb_read.addr)     # the output's GLB word, in its bank
-        glb_addr_up = Signal.like(self.glb_read.addr)  # ``glb_addr + 1``
+        glb_addr = Signal.like(self.glb_read.addr)     # the output's GLB word (to clear)
+        # The output's GLB word as its bank reads it, and the next word's: the read address
+        # is one of two registers, chosen by whether the port takes the word.
+        rd_bank, rd_addr = Signal(), Signal.like(self.glb_read.addr)
+        rd_bank_up, rd_addr_up = Signal(), Signal.like(self.glb_read.addr)
         # An output's tag bits are set the cycle after its last word went out, from its
         # word registered then (not the GLB read through the tag write enables).
         tag_set = Signal()
@@ -188,8 +192,10 @@ class OutputWriter(wiring.Component):
         with m.FSM(name="writer") as fsm:
             with m.State("IDLE"):
                 with m.If(self.control.start):
+                    first_up = next_read_address(group.bank, 0, self.max_outputs)
                     m.d.sync += [glb_addr.eq(Mux(group.bank, half, 0)),
-                                 glb_addr_up.eq(Mux(group.bank, half, 0) + 1),
+                                 rd_bank.eq(group.bank), rd_addr.eq(0),
+                                 rd_bank_up.eq(first_up[0]), rd_addr_up.eq(first_up[1]),
                                  index.eq(0), word.eq(0),
                                  end.eq(group.count), output.eq(group.first),
                                  channel.eq(group.channel), position.eq(0),
@@ -211,7 +217,8 @@ class OutputWriter(wiring.Component):
                         m.next = state
                     stop_on_abort()
             with m.State("SPIKES"):
-                m.d.comb += [self.glb_read.addr.eq(glb_addr), self.glb_read.en.eq(1),
+                m.d.comb += [self.glb_read.addr.eq(rd_addr), self.glb_read.bank.eq(rd_bank),
+                             self.glb_read.en.eq(1),
                              dram.data.valid.eq(1),
                              dram.data.payload.eq(
                                  Cat(self.glb_read.data, Const(0, 32)).word_select(word, 32))]
@@ -223,11 +230,15 @@ class OutputWriter(wiring.Component):
                     m.d.comb += btags_r.addr.eq(btag + (spmb >> 5))
                 with m.If(dram.data.valid & dram.data.ready):
                     with m.If(last_word):
-                        m.d.comb += [self.glb_read.addr.eq(glb_addr_up),
+                        m.d.comb += [self.glb_read.addr.eq(rd_addr_up),
+                                     self.glb_read.bank.eq(rd_bank_up),
                                      self.glb_clear.addr.eq(glb_addr), self.glb_clear.en.eq(1),
                                      self.control.word_read.eq(1)]
+                        after_up = next_read_address(rd_bank_up, rd_addr_up, self.max_outputs)
                         m.d.sync += [word.eq(0), index.eq(index + 1), output.eq(output + 1),
-                                     glb_addr.eq(glb_addr_up), glb_addr_up.eq(glb_addr_up + 1),
+                                     glb_addr.eq(glb_addr + 1),
+                                     rd_bank.eq(rd_bank_up), rd_addr.eq(rd_addr_up),
+                                     rd_bank_up.eq(after_up[0]), rd_addr_up.eq(after_up[1]),
                                      tag_set.eq(1), tag_active.eq(self.glb_read.data != 0),
                                      tag_word.eq(spmb >> 5), tag_bit.eq(spmb[:5])]
                         with m.If(position + 1 == cfg.positions):
