@@ -24,7 +24,8 @@ cycles a PE integrates a beat in (``hw.config.beat_cycles``: ``tws``, or 1 with
   PE may fire at once; a chain of PEs (a neuron continued from column to column) fires one
   PE after the other;
 - ``results.valid`` rises in cycle ``beats * b + fire + rows + cols``, where ``fire`` is
-  the longest chain of any row, ``sum over its PEs of (decay cycles + tws)``;
+  the longest chain of any row, ``sum over its PEs of FIRE_STEP_CYCLES * (decay cycles +
+  tws)`` (``hw.config.FIRE_STEP_CYCLES``, 2: a PE's firing step takes two cycles);
 - the next descriptor is taken in the cycle after the result handshake.
 
 So a pass costs ``fill + beats * b + fire + drain`` cycles with ``fill = rows + cols``
@@ -144,7 +145,9 @@ class PEArray(wiring.Component):
         return 1
 
     def pass_cycles(self, beats, tws, fire):
-        """Cycles from a descriptor handshake to the next one, with no stall on any stream."""
+        """Cycles from a descriptor handshake to the next one, with no stall on any stream;
+        ``fire``: the longest chain of any row, ``sum over its PEs of FIRE_STEP_CYCLES *
+        (decay cycles + tws)``."""
         return self.fill + beats * beat_cycles(tws, self.parallel_pe) + fire + self.drain
 
     def elaborate(self, platform):

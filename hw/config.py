@@ -9,7 +9,7 @@ the analytic model (``sim.schedule.Hardware``) all take their defaults from
 from dataclasses import asdict, dataclass, fields, replace
 
 __all__ = ["AcceleratorConfig", "DEFAULTS", "ARRAY_FIELDS", "SKIP_BITS", "CLOCK_MHZ",
-           "accelerator_config", "beat_cycles"]
+           "FIRE_STEP_CYCLES", "accelerator_config", "beat_cycles"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,13 @@ SKIP_BITS = 16
 
 #: The clock latency and EDP are quoted at, in MHz (our choice; the paper gives none).
 CLOCK_MHZ = 500.0
+
+
+#: Cycles of one firing step of a PE (a decay step or a fired time point,
+#: ``hw.pe.ProcessingElement``): the first latches the operands (the membrane, its shift
+#: by ``leak_shift``, ``psum[t]``), the second adds, compares and resets. Two cycles cut
+#: the membrane loop, which in one cycle bounded the array's clock (about 72 MHz on an ECP5).
+FIRE_STEP_CYCLES = 2
 
 
 def beat_cycles(tws, parallel_pe):

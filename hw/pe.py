@@ -13,7 +13,9 @@ and one comparator. Numerics are those of SPEC §1::
 
 Step 1 costs ``tws`` cycles per input (one time point per cycle, ``psum[t] += w`` only when
 bit ``t`` is set), or one cycle with ``parallel`` (an adder per time point); steps 2 and 3
-cost ``decay cycles + tws`` cycles.
+cost ``FIRE_STEP_CYCLES * (decay cycles + tws)`` cycles (``hw.config.FIRE_STEP_CYCLES``, 2:
+each decay step and each time point latches its operands in one cycle and adds them in the
+next).
 """
 
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
@@ -137,8 +139,9 @@ class ProcessingElement(wiring.Component):
 
     Latency: a beat arriving in cycle ``a`` is integrated in cycles ``a+1 .. a+beat_cycles``
     (``beat_cycles``: ``tws``, or 1 if ``parallel``). Once
-    firing may start, the PE takes ``d + tws`` cycles, ``d = min(skip, steps to reach a fixed
-    point of decay)``, and ``link.done`` rises in the cycle after its last one. Firing starts
+    firing may start, the PE takes ``FIRE_STEP_CYCLES * (d + tws)`` cycles (2 per decay step
+    and per time point), ``d = min(skip, steps to reach a fixed point of decay)``, and
+    ``link.done`` rises in the cycle after its last one. Firing starts
     when ``fire`` is high and, if ``chain``, ``prev.done`` is high, with no cycle lost in the
     hand-over.
     """
@@ -239,35 +242,38 @@ class ProcessingElement(wiring.Component):
             self.spikes.eq(spikes),
         ]
 
-        # The membrane loop is one carry chain deep. With ``sh = current >> leak_shift``,
-        # decay(u) = u - sh = u + ~sh + 1, so the window's sum u - sh + psum[t] is three
-        # operands and a carry-in, added by a carry-save stage and one adder; the threshold
-        # compare is a second carry-save stage and a second adder beside the first, not
-        # after it. Saturation needs no compare either: threshold <= v_max, so the sum
-        # fires whenever it would saturate high, and a sum that fires is not kept.
+        # Each firing step (a decay step or a time point) takes FIRE_STEP_CYCLES = 2 cycles,
+        # so that the membrane loop is cut by a register. The first (``phase`` 0) latches the
+        # operands: ``u`` (from ``prev`` at the start of a chain), ``sh = u >> leak_shift``
+        # (0 for an IF neuron, so that ``decay(u) = u - sh = u + ~sh + 1`` always),
+        # ``psum[t]``, and whether this step is a decay step (one changes the membrane iff
+        # ``sh != 0``, that is iff u < 0 or u >= 2**leak_shift). The second adds them: the
+        # window's sum u - sh + psum[t] is three operands and a carry-in (a decay step takes
+        # psum as 0), added by a carry-save stage and one adder; the threshold compare is a
+        # second carry-save stage and a second adder beside the first, not after it.
+        # Saturation needs no compare either: threshold <= v_max, so the sum fires whenever
+        # it would saturate high, and a sum that fires is not kept.
+        phase = Signal()
+        # ``moves``: the bits of u at or above leak_shift (none for an IF neuron, so its top
+        # bit says leak_shift != 0); u >> leak_shift is not 0 iff one of them is set.
+        moves = Signal(self.v_bits)
+        m.d.sync += moves.eq(Cat((config.leak_shift != 0) & (config.leak_shift <= i)
+                                 for i in range(self.v_bits)))
         current = Signal(signed(self.v_bits))
+        m.d.comb += current.eq(Mux(self.chain & ~started, self.prev.membrane, membrane))
+        u = Signal(signed(self.v_bits))
         shifted = Signal(signed(self.v_bits))
-        decayed = Signal(signed(self.v_bits))
-        leaky = Signal()
-        m.d.comb += [
-            current.eq(Mux(self.chain & ~started, self.prev.membrane, membrane)),
-            shifted.eq(current >> config.leak_shift),
-            leaky.eq(config.leak_shift != 0),
-            decayed.eq(current - shifted),
-        ]
-        # A decay step changes the membrane iff the shifted-out value is not zero.
-        moving = leaky & (shifted != 0)
+        addend = Signal(signed(self.acc_bits))
+        decaying = Signal()
         width = max(self.acc_bits, self.v_bits) + 2
-        minus_shifted = Signal(signed(self.v_bits))
-        m.d.comb += minus_shifted.eq(Mux(leaky, ~shifted, 0))
-        partial, carry = _carry_save(m, current, minus_shifted, psum_fired, leaky, width)
+        partial, carry = _carry_save(m, u, ~shifted, addend, 1, width)
         total = Signal(signed(width))
         m.d.comb += total.eq(partial.as_signed() + carry.as_signed())
-        less = Signal(signed(width))
         threshold = Signal(width)
         m.d.comb += threshold.eq(config.threshold)
         partial_t, carry_t = _carry_save(m, partial, carry, ~threshold, 1, width,
                                          extend=(False, False, False))
+        less = Signal(signed(width))
         m.d.comb += less.eq(partial_t.as_signed() + carry_t.as_signed())
         spike = ~less[-1]                       # total - threshold >= 0
         # Not firing: total < threshold <= v_max, so only the low bound can saturate.
@@ -278,9 +284,17 @@ class ProcessingElement(wiring.Component):
 
         step = self.fire & ~done & (~self.chain | self.prev.done)
         with m.If(step):
-            m.d.sync += started.eq(1)
-            with m.If((skip_left != 0) & moving):
-                m.d.sync += [membrane.eq(decayed), skip_left.eq(skip_left - 1)]
+            m.d.sync += [started.eq(1), phase.eq(~phase)]
+            with m.If(~phase):
+                decay_step = (skip_left != 0) & (current & moves).any()
+                m.d.sync += [
+                    u.eq(current),
+                    shifted.eq(Mux(moves[-1], current >> config.leak_shift, 0)),
+                    addend.eq(Mux(decay_step, 0, psum_fired)),
+                    decaying.eq(decay_step),
+                ]
+            with m.Elif(decaying):
+                m.d.sync += [membrane.eq(total), skip_left.eq(skip_left - 1)]
             with m.Else():
                 m.d.comb += clear.eq(1)
                 # A fixed point ends the skipped steps early: none are left after the
@@ -299,6 +313,7 @@ class ProcessingElement(wiring.Component):
                 skip_left.eq(self.skip),
                 t_out.eq(0),
                 started.eq(0),
+                phase.eq(0),
                 done.eq(0),
                 spikes.eq(0),
             ]

@@ -27,22 +27,26 @@ Timing of one pass, in cycles::
     beats * b                      integrate: one beat per streamed fan-in input, b cycles each
                                    (b = hw.config.beat_cycles: tws one point a cycle, or 1
                                    for the parallel PE, Hardware.parallel_pe)
-    fire  = max over rows and chains of  sum over the chain's PEs of (decay cycles + tws)
+    fire  = max over rows and chains of  sum over the chain's PEs of
+            FIRE_STEP_CYCLES * (decay cycles + tws)
+                                   (hw.config.FIRE_STEP_CYCLES = 2: a PE's firing step, a
+                                   decay step or a time point, latches its operands in one
+                                   cycle and adds, compares and resets in the next)
 
 A *chain* is a run of columns of one chunk that hold consecutive active windows of the
 same position: a PE takes its starting membrane from its left neighbour when that
 neighbour holds the previous active window of the same neuron. *Decay cycles* of an
 entry are the number of skipped time steps (steps of the inactive windows since the
 neuron's previous active window) whose ``decay`` changes the membrane: the PE stops as
-soon as ``decay(u) == u`` (compared combinationally, so the stopping test costs no extra
-cycle). They depend on the output channel, so they are read off the golden membrane trace.
+soon as ``decay(u) == u`` (tested while the step latches its operands, so the stopping
+test costs no extra cycle). They depend on the output channel, so they are read off the golden membrane trace.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from hw.config import CLOCK_MHZ, DEFAULTS, beat_cycles
+from hw.config import CLOCK_MHZ, DEFAULTS, FIRE_STEP_CYCLES, beat_cycles
 from hw.layout import DESCRIPTOR_WORDS, SPMB_FC_FEATURES
 from hw.limits import GLB_SHARES, PAGE_BYTES, accelerator_limits
 from spikex.netfile import SpikexError
@@ -383,11 +387,13 @@ def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_
         return cum[w, :, pos] - cum[w_prev + 1, :, pos]          # [E, channels]
     s.decay = decay_cycles(membrane)                              # [E, M]
 
-    # Fire: longest chain (sum of decay + tws over its PEs) per chunk and row group.
+    # Fire: longest chain (FIRE_STEP_CYCLES * the sum of decay + tws over its PEs) per chunk
+    # and row group.
     chain_starts = _segment_starts(new_chain)
     if n_entries:
         chain_len = np.diff(np.append(chain_starts, n_entries))
-        chain_cycles = np.add.reduceat(s.decay, chain_starts, axis=0) + tws * chain_len[:, None]
+        chain_cycles = FIRE_STEP_CYCLES * (np.add.reduceat(s.decay, chain_starts, axis=0)
+                                           + tws * chain_len[:, None])
         chunk_first_chain = np.searchsorted(chain_starts, s.chunk_start)
         fire_km = np.maximum.reduceat(chain_cycles, chunk_first_chain, axis=0)    # [K, M]
     else:

@@ -20,6 +20,7 @@ import itertools
 
 import numpy as np
 
+from hw.config import FIRE_STEP_CYCLES
 from spikex.netfile import SpikexError
 
 
@@ -170,7 +171,8 @@ class AmaranthArray:
 
 def fire_cycles(design, descriptor, result):
     """The ``fire`` term of a pass (docs/dataflow.md): the longest chain of any row,
-    ``sum over its PEs of (decay cycles + tws)``, from the pass's descriptor and result."""
+    ``sum over its PEs of FIRE_STEP_CYCLES * (decay cycles + tws)``, from the pass's
+    descriptor and result."""
     from sim.golden import decay
     desc = design.pass_layout.from_bits(descriptor)
     res = design.result_layout.from_bits(result)
@@ -186,7 +188,7 @@ def fire_cycles(design, descriptor, result):
             decays = 0
             while decays < desc["skip"][c] and int(decay(u, leak_shift)) != u:
                 u, decays = int(decay(u, leak_shift)), decays + 1
-            run += decays + tws
+            run += FIRE_STEP_CYCLES * (decays + tws)
             longest = max(longest, run)
     return longest
 

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from hw.config import FIRE_STEP_CYCLES
 from spikex.example import example_network
 from spikex.netfile import FcLayer, SpikexError
 from sim import golden
@@ -33,9 +34,10 @@ def test_tiny_fc_spikex_by_hand():
     assert (c["passes"], c["beats"], c["active_ntwus"]) == (1, 3, 4)
     # (set input bit, row) pairs in the streamed beats: (1 + 3) bits x 2 rows.
     assert c["acc_ops"] == 8
-    # fill 4 + 3 beats x 2 + fire (one chain of two PEs: 2 + 2) + drain 1 = 15, plus one
-    # GLB word to put the row group's 64 bits of weights in the LBUF.
-    assert c["cycles"] == 16
+    # fill 4 + 3 beats x 2 + fire (one chain of two PEs: 2 + 2 firing steps of
+    # FIRE_STEP_CYCLES) + drain 1 = 19, plus one GLB word to put the row group's 64 bits of
+    # weights in the LBUF.
+    assert c["cycles"] == 4 + 3 * 2 + FIRE_STEP_CYCLES * (2 + 2) + 1 + 1
     # DRAM: 8 weight bytes; 4 x (4 steps + 2 window tags) + 1 SP-MB tag = 25 bits -> 4 bytes.
     # Writes: no output spike, so only the output SP-MB tag (1 bit -> 1 byte).
     assert (c["dram_read_bytes"], c["dram_write_bytes"]) == (12, 1)
@@ -52,7 +54,7 @@ def test_tiny_fc_ptb_by_hand():
     c = analyze_layer(layer, spikes, Hardware(rows=2, cols=2, dataflow="ptb"), weights=weights)
     assert c["modes"] == {"spatial": 0, "temporal": 1}
     assert (c["passes"], c["beats"], c["acc_ops"]) == (1, 4, 8)
-    assert c["cycles"] == 4 + 4 * 2 + 4 + 1
+    assert c["cycles"] == 4 + 4 * 2 + FIRE_STEP_CYCLES * 4 + 1
     # all output spikes written: 2 neurons x (4 steps + 2 tags) + 1 SP-MB tag = 13 bits
     assert (c["dram_read_bytes"], c["dram_write_bytes"]) == (12, 2)
 

@@ -6,6 +6,7 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings, strategies as st
 
 from hw.array import PEArray
+from hw.config import FIRE_STEP_CYCLES
 from hw.pe import ProcessingElement
 from sim.golden import decay, lif_step, run_layer
 from spikex.netfile import ConvLayer, FcLayer
@@ -25,7 +26,7 @@ def reference_pe(beats, tws, threshold, leak_shift, v_bits, membrane, skip):
         spike, membrane = lif_step(membrane, current[t], threshold, leak_shift, v_bits)
         spikes |= int(spike) << t
         membrane = int(membrane)
-    return spikes, membrane, decays + tws
+    return spikes, membrane, FIRE_STEP_CYCLES * (decays + tws)
 
 
 def simulate_pe(beats, tws, threshold, leak_shift, membrane, skip, chain, *, tws_max=10,
@@ -103,21 +104,22 @@ def test_pe_matches_lif(case, chain, parallel):
 def test_pe_saturates_and_fires_at_exact_threshold():
     # -128 * 4 = -512 clamps to -128 at v_bits = 8, so +5 next step gives -123, not -507.
     beats = [(-128, 0b01)] * 4 + [(5, 0b10)]
-    assert simulate_pe(beats, 2, 5, 0, 0, 0, False, v_bits=8) == (0b00, -123, 2)
+    assert simulate_pe(beats, 2, 5, 0, 0, 0, False, v_bits=8) == (0b00, -123, 2 * FIRE_STEP_CYCLES)
     # A membrane of exactly the threshold fires and resets to zero.
-    assert simulate_pe([(5, 0b10)], 2, 5, 0, 0, 0, False, v_bits=8) == (0b10, 0, 2)
+    assert simulate_pe([(5, 0b10)], 2, 5, 0, 0, 0, False, v_bits=8) == (0b10, 0, 2 * FIRE_STEP_CYCLES)
 
 
 def test_pe_decay_stops_at_fixed_point():
-    # decay(-1) = 0 with leak_shift 4; 0 is a fixed point: 1 decay cycle of 100 skipped.
-    assert simulate_pe([(0, 0)], 1, 10, 4, -1, 100, False) == (0, 0, 2)
-    # An IF neuron never decays: no decay cycle at all.
-    assert simulate_pe([(0, 0)], 3, 10, 0, 7, 100, False) == (0, 7, 3)
-    # u = 0 is a fixed point: no decay cycle, and none of the 5 skipped steps may be
+    # decay(-1) = 0 with leak_shift 4; 0 is a fixed point: 1 decay step of 100 skipped.
+    # (Fire cycles: FIRE_STEP_CYCLES per decay step and per time point.)
+    assert simulate_pe([(0, 0)], 1, 10, 4, -1, 100, False) == (0, 0, 2 * FIRE_STEP_CYCLES)
+    # An IF neuron never decays: no decay step at all.
+    assert simulate_pe([(0, 0)], 3, 10, 0, 7, 100, False) == (0, 7, 3 * FIRE_STEP_CYCLES)
+    # u = 0 is a fixed point: no decay step, and none of the 5 skipped steps may be
     # applied later, between the window's time points (-127, then decay(-127) + 10 = -85).
-    assert simulate_pe([(-127, 0b01), (10, 0b10)], 2, 25, 2, 0, 5, False) == (0, -85, 2)
+    assert simulate_pe([(-127, 0b01), (10, 0b10)], 2, 25, 2, 0, 5, False) == (0, -85, 2 * FIRE_STEP_CYCLES)
     # Two skipped steps take 40 -> 38 -> 36, then the window's step gives 34.
-    assert simulate_pe([(0, 0)], 1, 100, 4, 40, 2, False)[1:] == (34, 3)
+    assert simulate_pe([(0, 0)], 1, 100, 4, 40, 2, False)[1:] == (34, 3 * FIRE_STEP_CYCLES)
 
 
 def test_pe_accepts_back_to_back_and_gapped_beats():
@@ -154,7 +156,8 @@ def test_array_pass_cycles_match_dataflow_formula(packing, parallel_pe):
     spikes = (rng.random((1, 16, *layer.in_shape)) < 0.06).astype(np.uint8)
     got, history = run_on_array(design, layer, weights, spikes, 8, packing=packing)
     assert np.array_equal(got, run_layer(layer, weights, spikes, 8))
-    assert any(fire_cycles(design, d, r) > 3 * layer.tws for d, _, r, _ in history), \
+    assert any(fire_cycles(design, d, r) > FIRE_STEP_CYCLES * 3 * layer.tws
+               for d, _, r, _ in history), \
         "some pass decays or chains"
     for descriptor, beats, result, cycles in history:
         fire = fire_cycles(design, descriptor, result)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from hw.config import FIRE_STEP_CYCLES
 from spikex.example import example_network
 from spikex.netfile import ConvLayer, FcLayer, SpikexError
 from sim.analytic import layer_membrane
@@ -97,10 +98,10 @@ def test_chain_and_decay_cycles_by_hand():
     assert p.from_left.tolist() == [False, True]
     assert p.from_store.tolist() == [False, False]
     assert p.to_store.tolist() == [False, True]
-    assert p.fire_cycles == (0 + 2) + (2 + 2)
+    assert p.fire_cycles == FIRE_STEP_CYCLES * ((0 + 2) + (2 + 2))
     assert p.beats.tolist() == [0]
-    # fill 1 + 2, one beat of 2 cycles, fire 6, drain 1
-    assert p.compute_cycles == 3 + 2 + 6 + 1
+    # fill 1 + 2, one beat of 2 cycles, fire 2 * 6 (two cycles a firing step), drain 1
+    assert p.compute_cycles == 3 + 2 + FIRE_STEP_CYCLES * 6 + 1
 
 
 def test_chunks_split_chains_and_read_the_membrane_store():
