@@ -398,8 +398,11 @@ class Controller(wiring.Component):
             self.outputs.config.fc.eq(g_out == 16), self.outputs.config.blocked.eq(blocked),
         ]
         # GLB reads of the output writer and of the time-block state (the gather's are its
-        # own running counts, added in ``totals``).
-        m.d.sync += acc["glb_reads"].eq(acc["glb_reads"] + late.glb_reads + self.outputs.word_read)
+        # own running counts, added in ``totals``), a cycle late as the others: the writer's
+        # ``word_read`` waits on the write channel's ``ready``.
+        word_read = Signal()
+        m.d.sync += word_read.eq(self.outputs.word_read)
+        m.d.sync += acc["glb_reads"].eq(acc["glb_reads"] + late.glb_reads + word_read)
         load_busy = self.weights.busy        # a row group's weights are loading
         ld_on, ld_done = self.inputs.busy, self.inputs.done
         wr_on = self.outputs.busy             # a write-out is in progress (until its B response)

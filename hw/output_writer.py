@@ -149,7 +149,9 @@ class OutputWriter(wiring.Component):
         # An output's tag bits are set the cycle after its last word went out, from its
         # word registered then (not the GLB read through the tag write enables).
         tag_set = Signal()
-        tag_active = Signal()
+        tag_data = Signal(T_max)        # the output's word, registered as it leaves the GLB;
+        tag_active = Signal()           # tested in the next cycle, off the block RAMs' path
+        m.d.comb += tag_active.eq(tag_data != 0)
         tag_word, tag_bit = Signal(32), Signal(5)
         with m.If(tag_set):
             m.d.comb += [otags_w.addr.eq(tag_word),
@@ -239,7 +241,7 @@ class OutputWriter(wiring.Component):
                                      glb_addr.eq(glb_addr + 1),
                                      rd_bank.eq(rd_bank_up), rd_addr.eq(rd_addr_up),
                                      rd_bank_up.eq(after_up[0]), rd_addr_up.eq(after_up[1]),
-                                     tag_set.eq(1), tag_active.eq(self.glb_read.data != 0),
+                                     tag_set.eq(1), tag_data.eq(self.glb_read.data),
                                      tag_word.eq(spmb >> 5), tag_bit.eq(spmb[:5])]
                         with m.If(position + 1 == cfg.positions):
                             m.d.sync += [position.eq(0), channel.eq(channel + 1)]
