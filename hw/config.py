@@ -8,6 +8,8 @@ the analytic model (``sim.schedule.Hardware``) all take their defaults from
 
 from dataclasses import asdict, dataclass, fields, replace
 
+import numpy as np
+
 __all__ = ["AcceleratorConfig", "DEFAULTS", "ARRAY_FIELDS", "SKIP_BITS", "CLOCK_MHZ",
            "FIRE_STEP_CYCLES", "accelerator_config", "beat_cycles"]
 
@@ -22,6 +24,9 @@ class AcceleratorConfig:
     parallel_pe : False, a PE integrates a beat one time point a cycle (``tws`` cycles, one
         accumulator and a LUT-RAM scratchpad); True, all its time points in one cycle (an
         adder and a register per time point: more area, fewer cycles).
+    sparse_pe : True, the serial PE visits only the set bits of its spike word: a beat
+        takes as many cycles as the most set bits of any column's word, at least one
+        (:func:`beat_cycles`); excludes ``parallel_pe``.
     weight_bits, acc_bits, v_bits : weight, partial-sum and membrane widths.
     glb_kb, lbuf_kb : global and local buffer sizes.
     glb_split : bytes of the GLB for input spikes, weights and output spikes (None: half, a
@@ -36,6 +41,7 @@ class AcceleratorConfig:
     cols: int = 8
     tws_max: int = 10
     parallel_pe: bool = False
+    sparse_pe: bool = False
     weight_bits: int = 8
     acc_bits: int = 24
     v_bits: int = 16
@@ -52,7 +58,8 @@ class AcceleratorConfig:
 DEFAULTS = AcceleratorConfig()
 
 #: The parameters of the PE array alone (``hw.array.PEArray``), with :data:`SKIP_BITS`.
-ARRAY_FIELDS = ("rows", "cols", "tws_max", "weight_bits", "acc_bits", "v_bits", "parallel_pe")
+ARRAY_FIELDS = ("rows", "cols", "tws_max", "weight_bits", "acc_bits", "v_bits", "parallel_pe",
+                "sparse_pe")
 
 #: Width of a PE's skipped-step count.
 SKIP_BITS = 16
@@ -68,10 +75,17 @@ CLOCK_MHZ = 500.0
 FIRE_STEP_CYCLES = 2
 
 
-def beat_cycles(tws, parallel_pe):
-    """Cycles a PE takes to integrate one beat (``hw.pe.ProcessingElement``): ``tws`` for
-    the serial PE, 1 for the parallel one."""
-    return 1 if parallel_pe else tws
+def beat_cycles(tws, parallel_pe, sparse_pe=False, most_bits=0):
+    """Cycles the PE array takes a beat in (``hw.pe.ProcessingElement``,
+    ``hw.array.PEArray``): ``tws`` for the serial PE, 1 for the parallel one, and for the
+    sparse PE the most set bits of any column's spike word of the beat (``most_bits``, an
+    int or a numpy array of them), at least one. The gather writes this figure into each
+    LBUF entry (``hw.gather``), the array paces its beats by it."""
+    if parallel_pe:
+        return 1
+    if sparse_pe:
+        return np.maximum(1, most_bits)
+    return tws
 
 
 def accelerator_config(**given):
@@ -82,6 +96,8 @@ def accelerator_config(**given):
     if unknown:
         raise TypeError(f"unknown accelerator parameters {sorted(unknown)}")
     config = replace(DEFAULTS, **{k: v for k, v in given.items() if v is not None})
+    if config.parallel_pe and config.sparse_pe:
+        raise ValueError("parallel_pe and sparse_pe exclude each other: choose one PE")
     if config.glb_split is not None:
         config = replace(config, glb_split=tuple(config.glb_split))
     return config

@@ -53,12 +53,17 @@ def gather_config_layout(dim_bits, count_bits, tws_max):
     })
 
 
-def lbuf_entry_layout(rows, cols, tws_max, weight_bits):
-    """One beat in the LBUF: the columns' spike words and the rows' weights."""
-    return data.StructLayout({
+def lbuf_entry_layout(rows, cols, tws_max, weight_bits, sparse_pe=False):
+    """One beat in the LBUF: the columns' spike words and the rows' weights; for the sparse
+    PE also its pace, the most set bits of any of its words, at least 1
+    (``hw.config.beat_cycles``). ``hw.limits.lbuf_entry_bits`` is its width."""
+    fields = {
         "words": data.ArrayLayout(tws_max, cols),
         "weights": data.ArrayLayout(signed(weight_bits), rows),
-    })
+    }
+    if sparse_pe:
+        fields["pace"] = range(1, tws_max + 1)
+    return data.StructLayout(fields)
 
 
 def popcount(value):
@@ -68,6 +73,17 @@ def popcount(value):
         bits = [bits[i] + bits[i + 1] if i + 1 < len(bits) else bits[i]
                 for i in range(0, len(bits), 2)]
     return bits[0]
+
+
+def _most(m, values):
+    """The largest of ``values`` (a tree of compares)."""
+    while len(values) > 1:
+        pairs = []
+        for i in range(0, len(values) - 1, 2):
+            a, b = values[i], values[i + 1]
+            pairs.append(Mux(a > b, a, b))
+        values = pairs + ([values[-1]] if len(values) % 2 else [])
+    return values[0]
 
 
 class BeatGather(wiring.Component):
@@ -114,17 +130,20 @@ class BeatGather(wiring.Component):
     weights : In(ReadPort.Signature(addr_width=weight_addr_width, shape=rows * weight_bits))
     lbuf : In(WritePort.Signature(addr_width=ceil_log2(lbuf_depth), shape=entry))
         Beat ``j`` is written at address ``j`` (the controller adds the bank).
+    sparse_pe : bool
+        Write each beat's pace into its entry (``lbuf_entry_layout``).
     """
 
     def __init__(self, *, rows, cols, tws_max, weight_bits, max_timesteps, spike_addr_width,
                  weight_addr_width, lbuf_depth, tag_addr_width, dim_bits, count_bits,
-                 window_bits, position_bits=1):
+                 window_bits, position_bits=1, sparse_pe=False):
         for name, value in (("rows", rows), ("cols", cols), ("lbuf_depth", lbuf_depth)):
             check_parameter(name, value)
         self.rows, self.cols, self.tws_max = rows, cols, tws_max
         self.max_timesteps, self.lbuf_depth = max_timesteps, lbuf_depth
         self.dim_bits, self.count_bits = dim_bits, count_bits
-        self.entry_layout = lbuf_entry_layout(rows, cols, tws_max, weight_bits)
+        self.sparse_pe = sparse_pe
+        self.entry_layout = lbuf_entry_layout(rows, cols, tws_max, weight_bits, sparse_pe)
         column = data.StructLayout({"oy": dim_bits, "ox": dim_bits, "w": window_bits})
         super().__init__({
             "config": In(gather_config_layout(dim_bits, count_bits, tws_max)),
@@ -254,6 +273,10 @@ class BeatGather(wiring.Component):
             self.beats.eq(written + keep),
             self.set_bits.eq(bits + Mux(keep, popcount(words.as_value()), 0)),
         ]
+        if self.sparse_pe:
+            most = Signal(range(self.tws_max + 1))
+            m.d.comb += [most.eq(_most(m, [popcount(words[c]) for c in range(cols)])),
+                         self.lbuf.data.pace.eq(Mux(most == 0, 1, most))]
         with m.If(keep):
             m.d.sync += [written.eq(written + 1), bits.eq(self.set_bits)]
 

@@ -12,7 +12,8 @@ and one comparator. Numerics are those of SPEC §1::
     decay(u) = u if leak_shift == 0 else u - (u >> leak_shift)
 
 Step 1 costs ``tws`` cycles per input (one time point per cycle, ``psum[t] += w`` only when
-bit ``t`` is set), or one cycle with ``parallel`` (an adder per time point); steps 2 and 3
+bit ``t`` is set), one cycle with ``parallel`` (an adder per time point), or with ``sparse``
+one cycle per set bit (the serial PE visiting only the set bits); steps 2 and 3
 cost ``FIRE_STEP_CYCLES * (decay cycles + tws)`` cycles (``hw.config.FIRE_STEP_CYCLES``, 2:
 each decay step and each time point latches its operands in one cycle and adds them in the
 next).
@@ -91,6 +92,19 @@ def _carry_save(m, a, b, c, carry_in, width, extend=(True, True, True)):
     return partial, carry
 
 
+def _lowest_bit(m, value):
+    """The index of the lowest set bit of ``value`` (0 if none): ``value & -value`` (a carry
+    chain) isolates it, and each index bit is the OR of the one-hot bits whose index has
+    it set."""
+    width = len(value)
+    one_hot = Signal(width)
+    m.d.comb += one_hot.eq(value & (~value + 1))
+    index = Signal(range(width))
+    m.d.comb += index.eq(Cat(Cat(one_hot[i] for i in range(width) if i >> k & 1).any()
+                             for k in range(len(index))))
+    return index
+
+
 class ProcessingElement(wiring.Component):
     """One PE of the systolic array: integrate, then fire, one NTWU per pass.
 
@@ -106,6 +120,10 @@ class ProcessingElement(wiring.Component):
         False: one accumulator and a scratchpad of ``tws_max`` partial sums (LUT RAM); a
         beat takes ``tws`` cycles, one time point each. True: a register and an adder per
         time point; a beat takes one cycle, every set bit at once (``hw.config.beat_cycles``).
+    sparse : bool
+        With ``parallel`` False: the accumulator visits only the word's set bits, lowest
+        first, one a cycle (a beat of ``n`` set bits takes ``n`` cycles; an all-zero word
+        none). The array paces the beats by the most set bits of any column.
 
     Ports
     -----
@@ -138,7 +156,7 @@ class ProcessingElement(wiring.Component):
         Bit ``t``: spike at time point ``t`` of the window; valid once ``link.done``.
 
     Latency: a beat arriving in cycle ``a`` is integrated in cycles ``a+1 .. a+beat_cycles``
-    (``beat_cycles``: ``tws``, or 1 if ``parallel``). Once
+    (``beat_cycles``: ``tws``, 1 if ``parallel``, its word's set bits if ``sparse``). Once
     firing may start, the PE takes ``FIRE_STEP_CYCLES * (d + tws)`` cycles (2 per decay step
     and per time point), ``d = min(skip, steps to reach a fixed point of decay)``, and
     ``link.done`` rises in the cycle after its last one. Firing starts
@@ -146,9 +164,13 @@ class ProcessingElement(wiring.Component):
     hand-over.
     """
 
-    def __init__(self, *, tws_max, weight_bits, acc_bits, v_bits, skip_bits, parallel=False):
+    def __init__(self, *, tws_max, weight_bits, acc_bits, v_bits, skip_bits, parallel=False,
+                 sparse=False):
+        if parallel and sparse:
+            raise ValueError("a PE is parallel or sparse, not both")
         self.tws_max = tws_max
         self.parallel = bool(parallel)
+        self.sparse = bool(sparse)
         self.weight_bits = weight_bits
         self.acc_bits = acc_bits
         self.v_bits = v_bits
@@ -211,15 +233,30 @@ class ProcessingElement(wiring.Component):
             psum_write = scratchpad.write_port()
             # The read address does not wait for the firing step's decision.
             m.d.comb += [psum.addr.eq(Mux(integrating, t_in, t_out)), psum_fired.eq(psum.data)]
-            with m.If(integrating):
-                m.d.comb += [
-                    psum_write.addr.eq(t_in),
-                    psum_write.data.eq(psum.data + weight),
-                    psum_write.en.eq(word.bit_select(t_in, 1)),
-                ]
-                m.d.sync += t_in.eq(t_in + 1)
-                with m.If(t_in == config.tws - 1):
-                    m.d.sync += integrating.eq(0)
+            if self.sparse:
+                # ``remaining``: the set bits not yet added, ``t_in`` the lowest of them
+                # (kept a cycle ahead, so the scratchpad address is a register).
+                remaining = Signal(self.tws_max)
+                rest = Signal(self.tws_max)
+                m.d.comb += rest.eq(remaining & (remaining - 1))
+                with m.If(integrating):
+                    m.d.comb += [
+                        psum_write.addr.eq(t_in),
+                        psum_write.data.eq(psum.data + weight),
+                        psum_write.en.eq(1),
+                    ]
+                    m.d.sync += [remaining.eq(rest), t_in.eq(_lowest_bit(m, rest)),
+                                 integrating.eq(rest != 0)]
+            else:
+                with m.If(integrating):
+                    m.d.comb += [
+                        psum_write.addr.eq(t_in),
+                        psum_write.data.eq(psum.data + weight),
+                        psum_write.en.eq(word.bit_select(t_in, 1)),
+                    ]
+                    m.d.sync += t_in.eq(t_in + 1)
+                    with m.If(t_in == config.tws - 1):
+                        m.d.sync += integrating.eq(0)
             with m.If(clear):
                 m.d.comb += [psum_write.addr.eq(t_out), psum_write.data.eq(0), psum_write.en.eq(1)]
         with m.If(self.west.valid):
@@ -229,6 +266,11 @@ class ProcessingElement(wiring.Component):
                 t_in.eq(0),
                 integrating.eq(1),
             ]
+            if self.sparse and not self.parallel:
+                # The word's bits at or above tws are zero (the gather cuts the window).
+                incoming = self.north.word
+                m.d.sync += [remaining.eq(incoming), t_in.eq(_lowest_bit(m, incoming)),
+                             integrating.eq(incoming != 0)]
 
         # Steps 2 and 3: decay over the skipped steps, then one time point per cycle.
         membrane = Signal(signed(self.v_bits))

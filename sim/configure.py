@@ -84,6 +84,7 @@ def _parameters(net, options, block):
         "cols": options.get("cols") or DEFAULTS.cols,
         "tws_max": tws_max,
         "parallel_pe": bool(options.get("parallel_pe")),
+        "sparse_pe": bool(options.get("sparse_pe")),
         "weight_bits": net.weight_bits,
         "acc_bits": options.get("acc_bits") or DEFAULTS.acc_bits,
         "v_bits": net.v_bits,

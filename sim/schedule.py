@@ -25,8 +25,10 @@ Timing of one pass, in cycles::
     fill  = rows + cols            descriptor cycle, edge skew rows + cols - 2, PE input latch
     drain = 1                      the result handshake (hw/array.py, PEArray.pass_cycles)
     beats * b                      integrate: one beat per streamed fan-in input, b cycles each
-                                   (b = hw.config.beat_cycles: tws one point a cycle, or 1
-                                   for the parallel PE, Hardware.parallel_pe)
+                                   (b = hw.config.beat_cycles: tws one point a cycle, 1 for
+                                   the parallel PE, Hardware.parallel_pe; for the sparse PE,
+                                   Hardware.sparse_pe, each beat's own b, the most set bits
+                                   of any column's word, at least 1: the sum of those)
     fire  = max over rows and chains of  sum over the chain's PEs of
             FIRE_STEP_CYCLES * (decay cycles + tws)
                                    (hw.config.FIRE_STEP_CYCLES = 2: a PE's firing step, a
@@ -48,7 +50,7 @@ import numpy as np
 
 from hw.config import CLOCK_MHZ, DEFAULTS, FIRE_STEP_CYCLES, beat_cycles
 from hw.layout import DESCRIPTOR_WORDS, SPMB_FC_FEATURES
-from hw.limits import GLB_SHARES, PAGE_BYTES, accelerator_limits
+from hw.limits import GLB_SHARES, PAGE_BYTES, accelerator_limits, lbuf_entry_bits
 from spikex.netfile import SpikexError
 from sim.ntwu import ntwu_tags
 
@@ -112,6 +114,7 @@ class Hardware:
     block_steps: int = None
     max_timesteps: int = None
     parallel_pe: bool = DEFAULTS.parallel_pe
+    sparse_pe: bool = DEFAULTS.sparse_pe
 
     def __post_init__(self):
         for name in ("rows", "cols", "glb_width_bits", "lbuf_width_bits", "acc_bits"):
@@ -127,9 +130,11 @@ class Hardware:
                 raise SpikexError(f"{name} must be a positive number, not {value!r}")
         if self.dataflow not in ("spikex", "ptb"):
             raise SpikexError(f"dataflow must be 'spikex' or 'ptb', not {self.dataflow!r}")
-        for name in ("dram_one_burst", "parallel_pe"):
+        for name in ("dram_one_burst", "parallel_pe", "sparse_pe"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise SpikexError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        if self.parallel_pe and self.sparse_pe:
+            raise SpikexError("parallel_pe and sparse_pe exclude each other: choose one PE")
         if self.memory not in ("blocks", "rtl"):
             raise SpikexError(f"memory must be 'blocks' or 'rtl', not {self.memory!r}")
         if not isinstance(self.dram_latency, (int, np.integer)) or isinstance(self.dram_latency, bool) \
@@ -417,8 +422,18 @@ def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_
         s.beat_masks = np.zeros((0, -(-fan_in // 8)), np.uint8)
         s.beats = np.zeros(0, np.int64)
 
-    beat = beat_cycles(tws, hw.parallel_pe)
-    s.compute = fill_cycles(hw) + s.beats[None, :] * beat + s.fire + drain_cycles(hw)   # [G, K]
+    # Beat cycles of each chunk's passes. The sparse PE's beat takes the most set bits of
+    # any column's word (``beat_most``: of each fan-in input, the most spikes any of the
+    # chunk's windows sees there), at least 1; SpikeX streams only beats with a set bit.
+    s.beat_most = None
+    if hw.sparse_pe:
+        s.beat_most = (np.maximum.reduceat(fields, s.chunk_start, axis=0) if n_entries
+                       else np.zeros((n_chunks, fan_in), np.int64))              # [K, F]
+        s.beat_cycles = beat_cycles(tws, False, True, s.beat_most).sum(axis=1) if ptb \
+            else s.beat_most.sum(axis=1)
+    else:
+        s.beat_cycles = s.beats * beat_cycles(tws, hw.parallel_pe)
+    s.compute = fill_cycles(hw) + s.beat_cycles[None, :] + s.fire + drain_cycles(hw)   # [G, K]
     _memory(s, layer, in_spikes, out_spikes, hw, weight_bits, v_bits, tb_len, chunk_id)
     if hw.memory == "rtl":
         _memory_rtl(s, layer, in_spikes, hw, weight_bits, v_bits, out_group,
@@ -673,7 +688,8 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, v_bits, out_group, at):
     t["glb_writes"] = {"weights": out_channels * candidates,
                        "spikes": loaded_inputs + out_channels * n_entries, "membranes": 0}
     beats = int(s.beats.sum()) * groups          # one LBUF entry: a beat's spike words and weights
-    entry_bits = rows * weight_bits + cols * (hw.tws_max or tws)
+    entry_bits = lbuf_entry_bits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
+                                 weight_bits=weight_bits, sparse_pe=hw.sparse_pe)
     t["lbuf_reads"] = {"beats": beats}
     t["lbuf_writes"] = {"beats": beats}
     t["lbuf_share"] = {"weights": rows * weight_bits / entry_bits,
@@ -693,7 +709,7 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, v_bits, out_group, at):
     limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
                                 weight_bits=weight_bits, glb_kb=hw.glb_kb, lbuf_kb=hw.lbuf_kb,
                                 max_timesteps=hw.max_timesteps or 32 * -(-steps // 32),
-                                glb_split=hw.glb_split)
+                                glb_split=hw.glb_split, sparse_pe=hw.sparse_pe)
     cut = np.zeros(n_chunks, bool)              # a temporal chunk ended by a position change
     if not s.tb_spatial[0]:
         cut[:-1] = s.chunk_len[:-1] < cols
@@ -822,7 +838,7 @@ def _rtl_passes(s, hw, tws, chunks, chunk_cycles, prep_fixed, segments, group_ro
     chunk before its gather; ``prep_fixed``: the gather's cycles (candidates and skipped runs)
     and handshakes; ``segments``: :func:`_lbuf_segments` of these chunks. Without a chunk
     (no active NTWU) PASSES lasts 3 cycles."""
-    segment_cycles, segment_beats = segments
+    segment_cycles, segment_beats, pace_sum, pace_last = segments
     if not len(chunks):
         return np.full(len(group_rows), 3), np.zeros(len(group_rows), np.int64)
     if len(segment_cycles) == 1:
@@ -833,7 +849,7 @@ def _rtl_passes(s, hw, tws, chunks, chunk_cycles, prep_fixed, segments, group_ro
             + compute[:, -1] + group_rows + 2                                         # [G]
         return passes, compute.sum(axis=1)
     passes, busy = _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats,
-                                    chunks)
+                                    pace_sum, pace_last, chunks)
     return passes + group_rows + 2, busy
 
 
@@ -904,7 +920,8 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, v_bits, out_group,
                        "spikes": int(groups * loaded_inputs.sum()) + out_channels * len(s.w),
                        "membranes": state_writes}
     beats = int(s.beats.sum()) * groups
-    entry_bits = rows * weight_bits + cols * (hw.tws_max or tws)
+    entry_bits = lbuf_entry_bits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
+                                 weight_bits=weight_bits, sparse_pe=hw.sparse_pe)
     t["lbuf_reads"] = {"beats": beats}
     t["lbuf_writes"] = {"beats": beats}
     t["lbuf_share"] = {"weights": rows * weight_bits / entry_bits,
@@ -937,7 +954,7 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, v_bits, out_group,
     limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
                                 weight_bits=weight_bits, glb_kb=hw.glb_kb, lbuf_kb=hw.lbuf_kb,
                                 max_timesteps=hw.max_timesteps or size, glb_split=hw.glb_split,
-                                v_bits=v_bits, time_blocks=True)
+                                v_bits=v_bits, time_blocks=True, sparse_pe=hw.sparse_pe)
     passes = np.zeros((groups, nb), np.int64)
     busy = 0
     for b, chunks in enumerate(chunks_of):
@@ -991,8 +1008,10 @@ def _lbuf_segments(s, loaded, run_fan, ptb, depth, chunks=None):
     The gather visits the SP-MB runs in order: a loaded run issues its candidates (one cycle
     each), an unloaded one is skipped (one cycle); a segment ends after its ``depth``-th
     candidate when fan-in remains (a run skipped after it belongs to the next segment).
-    Returns the RUN cycles of each segment (issued + skipped) ``[S]`` and the beats of each
-    chunk in each segment ``[K, S]`` (SpikeX: candidates with a non-zero word in some column).
+    Returns the RUN cycles of each segment (issued + skipped) ``[S]``, the beats of each
+    chunk in each segment ``[K, S]`` (SpikeX: candidates with a non-zero word in some column),
+    and the array's cycles for them ``[K, S]`` and for the last of them ``[K, S]``
+    (``hw.config.beat_cycles``; 0 where a segment has no beat).
     ``chunks``: the indices of the chunks (None: all), those of one time block, whose passes
     see the SP-MB tags ``loaded`` of that block.
     """
@@ -1004,21 +1023,33 @@ def _lbuf_segments(s, loaded, run_fan, ptb, depth, chunks=None):
     issues = np.bincount(issue_seg, minlength=n_seg)
     cycles = issues + np.bincount(skip_seg, minlength=n_seg)
     n_chunks = len(chunks)
+    hw = s.hw
+    candidates = np.flatnonzero(np.repeat(loaded, run_fan)[: s.fan_in])
+    starts = np.arange(0, len(candidates), depth)
     if ptb:
-        beats = np.broadcast_to(issues, (n_chunks, n_seg))
-    elif n_seg == 1:
-        beats = s.beats[chunks, None]
+        masks = np.ones((n_chunks, len(candidates)), bool)
     else:
-        candidates = np.flatnonzero(np.repeat(loaded, run_fan)[: s.fan_in])
-        masks = np.unpackbits(s.beat_masks[chunks], axis=1)[:, : s.fan_in][:, candidates]  # [K, C]
-        beats = np.zeros((n_chunks, n_seg), np.int64)
-        starts = np.arange(0, len(candidates), depth)
-        if len(candidates):
-            beats[:, : len(starts)] = np.add.reduceat(masks.astype(np.int64), starts, axis=1)
-    return cycles, beats
+        masks = np.unpackbits(s.beat_masks[chunks], axis=1)[:, : s.fan_in][:, candidates] > 0
+    if hw.sparse_pe:
+        paces = np.where(masks, beat_cycles(0, False, True, s.beat_most[chunks][:, candidates]), 0)
+    else:
+        paces = masks * beat_cycles(s.layer.tws, hw.parallel_pe)                       # [K, C]
+    beats = np.zeros((n_chunks, n_seg), np.int64)
+    pace_sum = np.zeros((n_chunks, n_seg), np.int64)
+    pace_last = np.zeros((n_chunks, n_seg), np.int64)
+    if len(candidates):
+        beats[:, : len(starts)] = np.add.reduceat(masks.astype(np.int64), starts, axis=1)
+        pace_sum[:, : len(starts)] = np.add.reduceat(paces, starts, axis=1)
+        # The last beat of each segment: the streamed candidate of highest index in it.
+        index = np.where(masks, np.arange(len(candidates))[None, :], -1)
+        last = np.maximum.reduceat(index, starts, axis=1)                           # [K, S']
+        taken = np.take_along_axis(paces, np.maximum(last, 0), axis=1)
+        pace_last[:, : len(starts)] = np.where(last >= 0, taken, 0)
+    return cycles, beats, pace_sum, pace_last
 
 
-def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats, chunks=None):
+def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats, pace_sum,
+                     pace_last, chunks=None):
     """Cycles of each row group's passes when passes stream through the LBUF in segments.
 
     hw/top.py, cycle by cycle (docs/accelerator.md, "Streaming a pass through the LBUF"),
@@ -1033,7 +1064,9 @@ def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats, ch
       the previous segment's last beat has gone (an empty non-final bank is handed back in
       one cycle, an empty final one streams one all-zero beat); the result ``b - 1 +
       fire + rows + cols`` cycles after the last beat; a bank is free the cycle after its
-      last beat (the final one: after the result).
+      last beat (the final one: after the result). With the sparse PE, ``b`` is each
+      beat's own (``pace_sum``, ``pace_last``: :func:`_lbuf_segments`), a beat following
+      the previous one by the previous one's ``b``; the all-zero beat's ``b`` is 1.
 
     ``chunks``: the chunk indices (None: all) that ``chunk_cycles`` and ``segment_beats``
     describe, in order (one time block's).
@@ -1051,7 +1084,7 @@ def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats, ch
     busy = np.zeros(groups, np.int64)
     bank = 0
     fill = hw.rows + hw.cols
-    beat = beat_cycles(tws, hw.parallel_pe)
+    zero_beat = 1 if hw.sparse_pe else beat_cycles(tws, hw.parallel_pe)   # the all-zero beat's b
     for k in range(n_chunks):
         for j in range(n_seg):
             final = j == n_seg - 1
@@ -1063,19 +1096,22 @@ def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats, ch
             if j == 0:
                 descriptor = np.maximum(ready, result + 1)
                 released = descriptor
-                last_beat = descriptor + 1 - beat
+                last_beat, previous = descriptor, 1         # the first beat at descriptor + 1
             available = np.maximum(ready, released + 1)
             beats = int(segment_beats[k, j])
             if beats == 0 and not final:
                 released = available
                 free[bank] = released + 1
             else:
-                last_beat = np.maximum(available, last_beat + beat) + (max(beats, 1) - 1) * beat
+                paces, last = ((int(pace_sum[k, j]), int(pace_last[k, j])) if beats
+                               else (zero_beat, zero_beat))
+                last_beat = np.maximum(available, last_beat + previous) + paces - last
+                previous = last
                 released = last_beat
                 if not final:
                     free[bank] = released + 1
             if final:
-                result = last_beat + beat - 1 + s.fire[:, chunks[k]] + fill
+                result = last_beat + previous - 1 + s.fire[:, chunks[k]] + fill
                 free[bank] = result + 1
                 busy += result - descriptor + 1
                 prep_ready = ready

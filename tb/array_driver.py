@@ -20,11 +20,12 @@ import itertools
 
 import numpy as np
 
-from hw.config import FIRE_STEP_CYCLES
+from hw.config import FIRE_STEP_CYCLES, beat_cycles
 from spikex.netfile import SpikexError
 
 
-__all__ = ["input_patches", "window_words", "column_chunks", "Source", "Sink", "PassStreams",
+__all__ = ["input_patches", "window_words", "column_chunks", "Source", "Sink", "spike_beat",
+           "beat_paces", "PassStreams",
            "no_pauses", "random_pauses", "AmaranthArray", "fire_cycles", "rtl_layer"]
 
 
@@ -104,6 +105,24 @@ class Sink:
         return self.ready
 
 
+def spike_beat(design, words, last):
+    """The ``spike_words`` payload bits of a beat of ``words`` (one per column); with the
+    sparse PE its ``pace`` (``hw.config.beat_cycles``)."""
+    fields = {"words": [int(x) for x in words], "last": int(last)}
+    if design.sparse_pe:
+        most = max(bin(int(x)).count("1") for x in words)
+        fields["pace"] = int(beat_cycles(0, False, True, most))
+    return design.spike_layout.const(fields).as_bits()
+
+
+def beat_paces(design, beats):
+    """The ``pace`` of each of ``beats`` (``(weights, spike_words)`` bit patterns) with the
+    sparse PE, else None: the argument :meth:`hw.array.PEArray.pass_cycles` takes."""
+    if not design.sparse_pe:
+        return None
+    return [design.spike_layout.from_bits(words)["pace"] for _, words in beats]
+
+
 class PassStreams:
     """The bus models of one pass: sources of ``passes``, ``weights`` and ``spike_words``, sink of ``results``."""
 
@@ -165,7 +184,8 @@ class AmaranthArray:
             if result is not None:
                 for name in PassStreams.SOURCES:
                     ctx.set(getattr(dut, name).valid, 0)
-                self.history.append((descriptor, len(beats), result, self.cycles - start))
+                self.history.append((descriptor, len(beats), result, self.cycles - start,
+                                     beat_paces(dut, beats)))
                 return result, self.cycles - start
 
 
@@ -269,8 +289,7 @@ async def rtl_layer(layer, weights, spikes, v_bits, *, array, packing="temporal"
                 # Array-level weight tailoring: only inputs that spike in some column.
                 inputs = np.flatnonzero(column_words.any(axis=0))
                 beats = [(design.weight_layout.const(row_weights[:, i].tolist()).as_bits(),
-                          design.spike_layout.const({"words": column_words[:, i].tolist(),
-                                                     "last": int(k == len(inputs) - 1)}).as_bits())
+                          spike_beat(design, column_words[:, i], k == len(inputs) - 1))
                          for k, i in enumerate(inputs)]
                 bits, cycles = await array.run_pass(descriptor, beats)
                 result = design.result_layout.from_bits(bits)

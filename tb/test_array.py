@@ -17,7 +17,8 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from hw.array import PEArray
 from sim.golden import run_layer
 from spikex.netfile import ConvLayer, FcLayer
-from tb.array_driver import PassStreams, fire_cycles, no_pauses, random_pauses, rtl_layer
+from tb.array_driver import (PassStreams, beat_paces, fire_cycles, no_pauses, random_pauses,
+                             rtl_layer)
 
 
 TWS_CHOICES = (1, 2, 3, 5, 10)
@@ -72,7 +73,8 @@ class ArrayTB:
             if result is not None:
                 for name in PassStreams.SOURCES:
                     ports[name][0].value = 0
-                self.history.append((descriptor, len(beats), result, self.cycles - start))
+                self.history.append((descriptor, len(beats), result, self.cycles - start,
+                                     beat_paces(self.design, beats)))
                 return result, self.cycles - start
 
 
@@ -112,7 +114,8 @@ def random_layer(rng, design):
 
 @cocotb.test()
 async def pass_timing_matches_dataflow_formula(dut):
-    """Without stalls, each pass takes fill + beats * tws + fire + drain cycles."""
+    """Without stalls, each pass takes fill + beats * b + fire + drain cycles (sparse PE: the
+    beats' paces instead of beats * b)."""
     design = design_from_env()
     tb = ArrayTB(dut, design)
     await tb.reset()
@@ -120,9 +123,9 @@ async def pass_timing_matches_dataflow_formula(dut):
     layer, weights, spikes = random_layer(rng, design)
     got = await rtl_layer(layer, weights, spikes, design.v_bits, array=tb)
     assert np.array_equal(got, run_layer(layer, weights, spikes, design.v_bits)), f"{layer}"
-    for descriptor, beats, result, cycles in tb.history:
+    for descriptor, beats, result, cycles, paces in tb.history:
         fire = fire_cycles(design, descriptor, result)
-        expected = design.pass_cycles(beats, layer.tws, fire)
+        expected = design.pass_cycles(beats, layer.tws, fire, paces)
         assert cycles == expected, f"pass of {beats} beats, fire {fire}: {cycles} != {expected} cycles"
 
 

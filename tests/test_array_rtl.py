@@ -17,6 +17,7 @@ CONFIGS = {
     "1x1": dict(rows=1, cols=1, tws_max=10, v_bits=16),
     "2x3-v8": dict(rows=2, cols=3, tws_max=5, v_bits=8),
     "8x8": dict(rows=8, cols=8, tws_max=10, v_bits=16),
+    "2x3-sparse": dict(rows=2, cols=3, tws_max=5, v_bits=16, sparse_pe=True),
 }
 
 

@@ -6,7 +6,7 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings, strategies as st
 
 from hw.array import PEArray
-from hw.config import FIRE_STEP_CYCLES
+from hw.config import FIRE_STEP_CYCLES, beat_cycles
 from hw.pe import ProcessingElement
 from sim.golden import decay, lif_step, run_layer
 from spikex.netfile import ConvLayer, FcLayer
@@ -30,10 +30,10 @@ def reference_pe(beats, tws, threshold, leak_shift, v_bits, membrane, skip):
 
 
 def simulate_pe(beats, tws, threshold, leak_shift, membrane, skip, chain, *, tws_max=10,
-                weight_bits=8, acc_bits=24, v_bits=16, gap=0, parallel=False):
+                weight_bits=8, acc_bits=24, v_bits=16, gap=0, parallel=False, sparse=False):
     """Drive one PE through a pass; ``chain`` starts it from ``prev`` instead of ``membrane_in``."""
     dut = ProcessingElement(tws_max=tws_max, weight_bits=weight_bits, acc_bits=acc_bits,
-                            v_bits=v_bits, skip_bits=16, parallel=parallel)
+                            v_bits=v_bits, skip_bits=16, parallel=parallel, sparse=sparse)
     outcome = {}
 
     async def bench(ctx):
@@ -50,7 +50,8 @@ def simulate_pe(beats, tws, threshold, leak_shift, membrane, skip, chain, *, tws
             ctx.set(dut.north.word, word)
             await ctx.tick()
             ctx.set(dut.west.valid, 0)
-            beat = 1 if parallel else tws
+            # The sparse PE's beat takes its set bits (no fewer than 1, as the array paces it).
+            beat = beat_cycles(tws, parallel, sparse, bin(word).count("1"))
             if beat - 1 + gap:
                 await ctx.tick().repeat(beat - 1 + gap)
             assert ctx.get(dut.east.weight) == weight, "the beat's weight moves on to the right"
@@ -92,12 +93,12 @@ def pe_cases(draw):
 
 
 @settings(max_examples=40, deadline=None)
-@given(pe_cases(), st.booleans(), st.booleans())
-def test_pe_matches_lif(case, chain, parallel):
+@given(pe_cases(), st.booleans(), st.sampled_from(["serial", "parallel", "sparse"]))
+def test_pe_matches_lif(case, chain, pe):
     beats, tws, threshold, leak_shift, v_bits, membrane, skip = case
     expected = reference_pe(beats, tws, threshold, leak_shift, v_bits, membrane, skip)
     got = simulate_pe(beats, tws, threshold, leak_shift, membrane, skip, chain, v_bits=v_bits,
-                      parallel=parallel)
+                      parallel=pe == "parallel", sparse=pe == "sparse")
     assert got == expected, f"(spikes, membrane, fire cycles) {got} != {expected}"
 
 
@@ -122,11 +123,12 @@ def test_pe_decay_stops_at_fixed_point():
     assert simulate_pe([(0, 0)], 1, 100, 4, 40, 2, False)[1:] == (34, 3 * FIRE_STEP_CYCLES)
 
 
-def test_pe_accepts_back_to_back_and_gapped_beats():
-    beats = [(3, 0b101), (-7, 0b011), (100, 0b111)]
+@pytest.mark.parametrize("sparse", [False, True], ids=["serial", "sparse"])
+def test_pe_accepts_back_to_back_and_gapped_beats(sparse):
+    beats = [(3, 0b101), (-7, 0b011), (100, 0b111), (9, 0b000), (-2, 0b100), (5, 0b110)]
     expected = reference_pe(beats, 3, 50, 1, 16, 0, 0)
-    assert simulate_pe(beats, 3, 50, 1, 0, 0, False, gap=0) == expected
-    assert simulate_pe(beats, 3, 50, 1, 0, 0, False, gap=2) == expected
+    assert simulate_pe(beats, 3, 50, 1, 0, 0, False, gap=0, sparse=sparse) == expected
+    assert simulate_pe(beats, 3, 50, 1, 0, 0, False, gap=2, sparse=sparse) == expected
 
 
 def run_on_array(design, layer, weights, spikes, v_bits, pauses=None, packing="temporal"):
@@ -146,29 +148,34 @@ def run_on_array(design, layer, weights, spikes, v_bits, pauses=None, packing="t
     return outcome["spikes"], outcome["history"]
 
 
-@pytest.mark.parametrize("parallel_pe", [False, True], ids=["serial", "parallel"])
+@pytest.mark.parametrize("pe", ["serial", "parallel", "sparse"])
 @pytest.mark.parametrize("packing", ["temporal", "spatial"])
-def test_array_pass_cycles_match_dataflow_formula(packing, parallel_pe):
-    design = PEArray(rows=2, cols=3, tws_max=4, v_bits=8, parallel_pe=parallel_pe)
+def test_array_pass_cycles_match_dataflow_formula(packing, pe):
+    design = PEArray(rows=2, cols=3, tws_max=4, v_bits=8, parallel_pe=pe == "parallel",
+                     sparse_pe=pe == "sparse")
     rng = np.random.default_rng(7)
     layer = ConvLayer(2, (4, 4), 3, 3, 1, 1, threshold=25, leak_shift=2, tws=2)
     weights = rng.integers(-128, 128, size=layer.weight_shape)
-    spikes = (rng.random((1, 16, *layer.in_shape)) < 0.06).astype(np.uint8)
+    spikes = (rng.random((1, 16, *layer.in_shape)) < 0.12).astype(np.uint8)
     got, history = run_on_array(design, layer, weights, spikes, 8, packing=packing)
     assert np.array_equal(got, run_layer(layer, weights, spikes, 8))
     assert any(fire_cycles(design, d, r) > FIRE_STEP_CYCLES * 3 * layer.tws
-               for d, _, r, _ in history), \
+               for d, _, r, _, _ in history), \
         "some pass decays or chains"
-    for descriptor, beats, result, cycles in history:
+    if pe == "sparse":
+        assert any(max(paces) > 1 for *_, paces in history), "some beat has two bits in a word"
+    for descriptor, beats, result, cycles, paces in history:
         fire = fire_cycles(design, descriptor, result)
-        assert cycles == design.pass_cycles(beats, layer.tws, fire), (beats, fire, cycles)
+        assert cycles == design.pass_cycles(beats, layer.tws, fire, paces), (beats, fire, cycles)
 
 
-@settings(max_examples=6, deadline=None)
-@given(st.integers(0, 2 ** 32 - 1), st.sampled_from(["conv", "fc"]), st.booleans())
-def test_array_matches_golden_with_stalls(seed, kind, parallel_pe):
+@settings(max_examples=9, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), st.sampled_from(["conv", "fc"]),
+       st.sampled_from(["serial", "parallel", "sparse"]))
+def test_array_matches_golden_with_stalls(seed, kind, pe):
     rng = np.random.default_rng(seed)
-    design = PEArray(rows=2, cols=3, tws_max=5, v_bits=8, parallel_pe=parallel_pe)
+    design = PEArray(rows=2, cols=3, tws_max=5, v_bits=8, parallel_pe=pe == "parallel",
+                     sparse_pe=pe == "sparse")
     tws = int(rng.choice([1, 2, 3, 5]))
     threshold, leak_shift = int(rng.integers(1, 128)), int(rng.integers(0, 8))
     if kind == "conv":

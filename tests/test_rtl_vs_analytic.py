@@ -35,7 +35,7 @@ COUNTERS = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntwus",
 
 
 def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8, glb_split=None,
-                      block_steps=None, max_timesteps=64, parallel_pe=False):
+                      block_steps=None, max_timesteps=64, parallel_pe=False, sparse_pe=False):
     # run_top elaborates the default GLB split unless given one, and runs one time block
     # unless given one (rtl_parameters would cut a sample that does not fit into blocks).
     # The shares run_top's accelerator has: with time blocks, less the state's.
@@ -46,7 +46,7 @@ def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8, g
                    dram_latency=1, dram_one_burst=False, lbuf_kb=lbuf_kb, glb_kb=glb_kb,
                    glb_split=list(split),
                    block_steps=block_steps or net.timesteps, max_timesteps=max_timesteps,
-                   parallel_pe=parallel_pe)
+                   parallel_pe=parallel_pe, sparse_pe=sparse_pe)
     _, counters = run_analytic(net, options)
     return [dict(layer, busy_cycles=layer["compute_cycles"]) for layer in counters["layers"]]
 
@@ -61,7 +61,7 @@ def rtl_and_model(net, dataflow, rows, cols, tws_max=4, golden=False, **hardware
     model = analytic_counters(net, dataflow, rows, cols, tws_max, hardware.get("lbuf_kb", 2),
                               hardware.get("glb_kb", 8), hardware.get("glb_split"),
                               hardware.get("block_steps"), hardware.get("max_timesteps", 64),
-                              hardware.get("parallel_pe", False))
+                              hardware.get("parallel_pe", False), hardware.get("sparse_pe", False))
     assert len(result["counters"]) == len(model) == len(net.layers)
     return result["counters"], model
 
@@ -113,6 +113,28 @@ def test_counters_match_with_the_parallel_pe(make, lbuf_kb, block, dataflow):
         net, dataflow, 2, 3, 4, lbuf_kb, block_steps=block, max_timesteps=block or 64,
         parallel_pe=parallel)) for parallel in (False, True)]
     assert cycles[1] < cycles[0], f"serial {cycles[0]}, parallel {cycles[1]} cycles"
+
+
+@pytest.mark.parametrize("make, lbuf_kb, block, dataflow", [
+    (lambda: random_network(np.random.default_rng(11), rates=(0.3,)), 2, None, "spikex"),
+    (lambda: random_network(np.random.default_rng(13), rates=(0.3,)), 3 * 2 * 4 / 1024, None,
+     "spikex"),
+    (lambda: tiny_network(batch=1, rate=0.3), 3 * 2 * 4 / 1024, None, "ptb"),
+    (lambda: tiny_network(timesteps=24, rate=0.2), 2, 8, "spikex")],
+    ids=["random11-spikex", "random13-3beats-spikex", "tiny-3beats-ptb", "tiny-blocks8-spikex"])
+def test_counters_match_with_the_sparse_pe(make, lbuf_kb, block, dataflow):
+    # PEs that visit only a word's set bits: each beat paced by the most set bits of any
+    # column's word (written into the LBUF entry by the gather; still 4-byte entries), in
+    # one LBUF bank, streamed through 3-beat banks (the gather or the paces set the pace),
+    # and in time blocks of 8 steps. Outputs checked against golden.
+    net = make()
+    hardware = {} if block is None else {"block_steps": block, "max_timesteps": block}
+    assert_counters_equal(net, dataflow, rows=2, cols=3, golden=True, lbuf_kb=lbuf_kb,
+                          sparse_pe=True, **hardware)
+    cycles = [sum(layer["cycles"] for layer in analytic_counters(
+        net, dataflow, 2, 3, 4, lbuf_kb, block_steps=block, max_timesteps=block or 64,
+        sparse_pe=sparse)) for sparse in (False, True)]
+    assert cycles[1] < cycles[0], f"serial {cycles[0]}, sparse {cycles[1]} cycles"
 
 
 @pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
