@@ -16,8 +16,8 @@ A pass, as seen at the four stream ports::
     results  one result: per-PE spike bits and membrane after the window
 
 Timing, with cycle 0 the descriptor handshake and no stall on any stream, and ``b`` the
-cycles a PE integrates a beat in (``hw.config.beat_cycles``: ``tws``, 1 with
-``parallel_pe``, and with ``sparse_pe`` the beat's own ``b_j``, the most set bits of any
+cycles a PE integrates a beat in (``hw.config.beat_cycles``: ``tws`` for the serial PE, 1
+for the parallel one, and for the sparse one the beat's own ``b_j``, the most set bits of any
 column's word, at least one, which the beat carries in ``spike_words.pace``):
 
 - beat ``j`` is taken in cycle ``1 + j * b`` (sparse: ``1 + b_0 + ... + b_(j-1)``);
@@ -38,7 +38,7 @@ from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import beat_cycles
+from .config import DEFAULTS, beat_cycles, check_pe
 from .pe import ProcessingElement, check_parameter, config_layout
 
 
@@ -69,11 +69,10 @@ class PEArray(wiring.Component):
         Widths of a weight, of a partial sum and of the membrane (SPEC §1).
     skip_bits : int
         Width of a column's skipped-step count (default 16).
-    parallel_pe : bool
-        The PEs integrate a beat in one cycle instead of ``tws`` (``hw.pe``; default False).
-    sparse_pe : bool
-        The PEs visit only the set bits of their words; each beat carries its pace (default
-        False).
+    pe : str
+        The PEs, one of ``hw.config.PE_KINDS`` (default ``hw.config.DEFAULTS.pe``):
+        ``serial`` integrates a beat in ``tws`` cycles, ``parallel`` in one, ``sparse`` in
+        as many as its word has set bits (each beat carries its pace).
 
     Ports
     -----
@@ -93,12 +92,12 @@ class PEArray(wiring.Component):
     spike_words : In(stream.Signature(spike_layout))
         ``words[c]``: the beat's ``tws``-bit spike word for column ``c`` (bit ``t`` = time
         point ``t``); ``last`` marks the pass's last beat. A pass has at least one beat.
-        With ``sparse_pe``, ``pace``: the most set bits of any of the beat's words, at
+        With the sparse PE, ``pace``: the most set bits of any of the beat's words, at
         least 1 (``hw.config.beat_cycles``).
         ``weights`` and ``spike_words`` are joined: each is taken only together with the
         other (its ``ready`` waits on the other's ``valid``; neither ``valid`` waits on
         ``ready``), at most one beat every ``b`` cycles (``b = beat_cycles(tws,
-        parallel_pe, sparse_pe, pace)``).
+        pe, pace)``).
     results : Out(stream.Signature(result_layout))
         ``spikes[r][c]``: the window's spike bits of PE ``(r, c)`` (bits ``tws`` and up are
         zero); ``membrane[r][c]``: its membrane after the window.
@@ -109,16 +108,14 @@ class PEArray(wiring.Component):
     """
 
     def __init__(self, *, rows=8, cols=8, tws_max=8, weight_bits=8, acc_bits=24, v_bits=16,
-                 skip_bits=16, parallel_pe=False, sparse_pe=False):
+                 skip_bits=16, pe=DEFAULTS.pe):
         check_array_parameters(rows=rows, cols=cols, tws_max=tws_max, weight_bits=weight_bits,
                                acc_bits=acc_bits, v_bits=v_bits, skip_bits=skip_bits)
         self.rows, self.cols, self.tws_max = rows, cols, tws_max
         self.weight_bits, self.acc_bits, self.v_bits = weight_bits, acc_bits, v_bits
         self.skip_bits = skip_bits
-        self.parallel_pe = bool(parallel_pe)
-        self.sparse_pe = bool(sparse_pe)
-        if self.parallel_pe and self.sparse_pe:
-            raise ValueError("parallel_pe and sparse_pe exclude each other: choose one PE")
+        check_pe(pe)
+        self.pe = pe
 
         self.config_layout = config_layout(tws_max, v_bits)
         membranes = data.ArrayLayout(data.ArrayLayout(signed(v_bits), cols), rows)
@@ -130,7 +127,7 @@ class PEArray(wiring.Component):
         })
         self.weight_layout = data.ArrayLayout(signed(weight_bits), rows)
         spike_fields = {"words": data.ArrayLayout(unsigned(tws_max), cols), "last": 1}
-        if self.sparse_pe:
+        if pe == "sparse":
             spike_fields["pace"] = range(1, tws_max + 1)
         self.spike_layout = data.StructLayout(spike_fields)
         self.result_layout = data.StructLayout({
@@ -157,12 +154,12 @@ class PEArray(wiring.Component):
     def pass_cycles(self, beats, tws, fire, paces=None):
         """Cycles from a descriptor handshake to the next one, with no stall on any stream;
         ``fire``: the longest chain of any row, ``sum over its PEs of FIRE_STEP_CYCLES *
-        (decay cycles + tws)``; ``paces``: with ``sparse_pe``, each beat's ``pace``."""
-        if self.sparse_pe:
+        (decay cycles + tws)``; ``paces``: with the sparse PE, each beat's ``pace``."""
+        if self.pe == "sparse":
             assert paces is not None and len(paces) == beats
             streamed = int(sum(paces))
         else:
-            streamed = beats * beat_cycles(tws, self.parallel_pe)
+            streamed = beats * beat_cycles(tws, self.pe)
         return self.fill + streamed + fire + self.drain
 
     def elaborate(self, platform):
@@ -170,8 +167,8 @@ class PEArray(wiring.Component):
         rows, cols = self.rows, self.cols
         pes = [[ProcessingElement(tws_max=self.tws_max, weight_bits=self.weight_bits,
                                   acc_bits=self.acc_bits, v_bits=self.v_bits,
-                                  skip_bits=self.skip_bits, parallel=self.parallel_pe,
-                                  sparse=self.sparse_pe)
+                                  skip_bits=self.skip_bits, parallel=self.pe == "parallel",
+                                  sparse=self.pe == "sparse")
                 for _ in range(cols)] for _ in range(rows)]
         for r in range(rows):
             for c in range(cols):
@@ -179,8 +176,8 @@ class PEArray(wiring.Component):
 
         config = Signal(self.config_layout)
         chain = Signal(cols)
-        beat = (self.spike_words.payload.pace if self.sparse_pe
-                else beat_cycles(config.tws, self.parallel_pe))
+        beat = (self.spike_words.payload.pace if self.pe == "sparse"
+                else beat_cycles(config.tws, self.pe))
         take_pass = self.passes.valid & self.passes.ready
         with m.If(take_pass):
             m.d.sync += [config.eq(self.passes.payload.config),

@@ -4,7 +4,7 @@ when LUT4 or block RAM grow by more than :data:`TOLERANCE` over that record.
 
 The whole accelerator takes about eight minutes in ``synth_ecp5`` on a 2-core machine, too
 long for every CI run, so the budget holds what can be synthesised in seconds and accounts
-for most of its area: the 2x2 PE array (the PEs' arithmetic and registers, about 12 s; serial and parallel PEs) and
+for most of its area: the 2x2 PE array (the PEs' arithmetic and registers, about 12 s; serial, sparse and parallel PEs) and
 the NTWU dispatcher at the size a 2x2 accelerator with a 4 KB GLB builds it (its list
 memory is block RAM, and its arithmetic is the other large block, about 20 s).
 
@@ -32,9 +32,9 @@ DEVICE = "ecp5-25k"
 GUARDED = ("lut4", "bram")
 
 
-def _array(parallel_pe=False):
+def _array(pe):
     from .verilog import TOPLEVEL, generate
-    return generate(rows=2, cols=2, tws_max=4, parallel_pe=parallel_pe), TOPLEVEL
+    return generate(rows=2, cols=2, tws_max=4, pe=pe), TOPLEVEL
 
 
 def _dispatcher():
@@ -49,9 +49,10 @@ def _dispatcher():
 
 # name -> (the design in words, a function giving its Verilog and top module).
 DESIGNS = {
-    "pe-array-2x2": ("2x2 PE array (tws_max 4)", _array),
+    "pe-array-2x2": ("2x2 PE array of serial PEs (tws_max 4)", lambda: _array("serial")),
+    "pe-array-2x2-sparse": ("2x2 PE array of sparse PEs (tws_max 4)", lambda: _array("sparse")),
     "pe-array-2x2-parallel": ("2x2 PE array of parallel PEs (tws_max 4)",
-                              lambda: _array(parallel_pe=True)),
+                              lambda: _array("parallel")),
     "dispatcher-2x2-glb4k": ("NTWU dispatcher of a 2x2, 4 KB GLB accelerator", _dispatcher),
 }
 

@@ -1,7 +1,18 @@
 """``spikex verilog`` and ``spikex synth``: the Verilog of the PE array or of the whole
 accelerator, and its synthesis, placement and routing on an FPGA."""
 
-__all__ = ["register", "add_parameter_arguments", "design_from_args"]
+__all__ = ["register", "add_pe_argument", "add_parameter_arguments", "design_from_args"]
+
+
+def add_pe_argument(parser):
+    """``--pe serial|sparse|parallel`` (``hw.config.PE_KINDS``), as every command that builds
+    or models the accelerator takes it."""
+    from .config import DEFAULTS, PE_KINDS
+    parser.add_argument("--pe", choices=PE_KINDS, default=DEFAULTS.pe,
+                        help=f"processing elements (default {DEFAULTS.pe}): serial integrates "
+                             "a beat one time point a cycle, sparse only its set bits (a beat "
+                             "in the most set bits of any column's word), parallel every time "
+                             "point at once (an adder each)")
 
 
 def design_from_args(args):
@@ -16,12 +27,11 @@ def design_from_args(args):
             acc_bits=args.acc_bits, v_bits=args.v_bits, glb_kb=args.glb_kb,
             lbuf_kb=args.lbuf_kb, max_layers=args.max_layers, data_width=args.data_width,
             max_timesteps=args.max_timesteps, max_entries=args.max_entries, glb_split=split,
-            max_blocks=args.max_blocks, parallel_pe=args.parallel_pe, sparse_pe=args.sparse_pe)
+            max_blocks=args.max_blocks, pe=args.pe)
         return text, ACCELERATOR_TOPLEVEL, f"{args.rows}x{args.cols} accelerator"
     text = generate(rows=args.rows, cols=args.cols, tws_max=args.tws_max,
                     weight_bits=args.weight_bits, acc_bits=args.acc_bits, v_bits=args.v_bits,
-                    skip_bits=args.skip_bits, parallel_pe=args.parallel_pe,
-                    sparse_pe=args.sparse_pe)
+                    skip_bits=args.skip_bits, pe=args.pe)
     return text, TOPLEVEL, f"{args.rows}x{args.cols} PE array"
 
 
@@ -65,8 +75,7 @@ def _synth(args):
 
 
 def _parameters(args):
-    names = ["rows", "cols", "tws_max", "weight_bits", "acc_bits", "v_bits", "parallel_pe",
-             "sparse_pe"]
+    names = ["rows", "cols", "tws_max", "weight_bits", "acc_bits", "v_bits", "pe"]
     names += (["glb_kb", "lbuf_kb", "glb_split", "max_layers", "data_width", "max_timesteps",
                "max_blocks", "max_entries"] if args.what == "accelerator" else ["skip_bits"])
     return {name: getattr(args, name) for name in names}
@@ -90,12 +99,7 @@ def add_parameter_arguments(parser, what_default):
                         help=f"PE array columns (default {d.cols})")
     parser.add_argument("--tws-max", type=int, default=d.tws_max,
                         help=f"largest time-window size (default {d.tws_max})")
-    parser.add_argument("--parallel-pe", action="store_true", default=d.parallel_pe,
-                        help="PEs that integrate a beat's time points in one cycle, an adder "
-                             "each (default: one time point a cycle)")
-    parser.add_argument("--sparse-pe", action="store_true", default=d.sparse_pe,
-                        help="serial PEs that visit only the set bits of a spike word: a beat "
-                             "in as many cycles as the most set bits of a column's word")
+    add_pe_argument(parser)
     parser.add_argument("--weight-bits", type=int, default=d.weight_bits,
                         help=f"weight width (default {d.weight_bits})")
     parser.add_argument("--acc-bits", type=int, default=d.acc_bits,

@@ -53,7 +53,7 @@ def gather_config_layout(dim_bits, count_bits, tws_max):
     })
 
 
-def lbuf_entry_layout(rows, cols, tws_max, weight_bits, sparse_pe=False):
+def lbuf_entry_layout(rows, cols, tws_max, weight_bits, pace=False):
     """One beat in the LBUF: the columns' spike words and the rows' weights; for the sparse
     PE also its pace, the most set bits of any of its words, at least 1
     (``hw.config.beat_cycles``). ``hw.limits.lbuf_entry_bits`` is its width."""
@@ -61,7 +61,7 @@ def lbuf_entry_layout(rows, cols, tws_max, weight_bits, sparse_pe=False):
         "words": data.ArrayLayout(tws_max, cols),
         "weights": data.ArrayLayout(signed(weight_bits), rows),
     }
-    if sparse_pe:
+    if pace:
         fields["pace"] = range(1, tws_max + 1)
     return data.StructLayout(fields)
 
@@ -130,20 +130,20 @@ class BeatGather(wiring.Component):
     weights : In(ReadPort.Signature(addr_width=weight_addr_width, shape=rows * weight_bits))
     lbuf : In(WritePort.Signature(addr_width=ceil_log2(lbuf_depth), shape=entry))
         Beat ``j`` is written at address ``j`` (the controller adds the bank).
-    sparse_pe : bool
-        Write each beat's pace into its entry (``lbuf_entry_layout``).
+    pace : bool
+        Write each beat's pace into its entry (``lbuf_entry_layout``), for the sparse PE.
     """
 
     def __init__(self, *, rows, cols, tws_max, weight_bits, max_timesteps, spike_addr_width,
                  weight_addr_width, lbuf_depth, tag_addr_width, dim_bits, count_bits,
-                 window_bits, position_bits=1, sparse_pe=False):
+                 window_bits, position_bits=1, pace=False):
         for name, value in (("rows", rows), ("cols", cols), ("lbuf_depth", lbuf_depth)):
             check_parameter(name, value)
         self.rows, self.cols, self.tws_max = rows, cols, tws_max
         self.max_timesteps, self.lbuf_depth = max_timesteps, lbuf_depth
         self.dim_bits, self.count_bits = dim_bits, count_bits
-        self.sparse_pe = sparse_pe
-        self.entry_layout = lbuf_entry_layout(rows, cols, tws_max, weight_bits, sparse_pe)
+        self.pace = pace
+        self.entry_layout = lbuf_entry_layout(rows, cols, tws_max, weight_bits, pace)
         column = data.StructLayout({"oy": dim_bits, "ox": dim_bits, "w": window_bits})
         super().__init__({
             "config": In(gather_config_layout(dim_bits, count_bits, tws_max)),
@@ -273,7 +273,7 @@ class BeatGather(wiring.Component):
             self.beats.eq(written + keep),
             self.set_bits.eq(bits + Mux(keep, popcount(words.as_value()), 0)),
         ]
-        if self.sparse_pe:
+        if self.pace:
             most = Signal(range(self.tws_max + 1))
             m.d.comb += [most.eq(_most(m, [popcount(words[c]) for c in range(cols)])),
                          self.lbuf.data.pace.eq(Mux(most == 0, 1, most))]

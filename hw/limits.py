@@ -5,6 +5,9 @@ checks a network against and that the analytic model of the RTL (``sim/schedule.
 ``memory="rtl"``) follows; no Amaranth, so the analytic simulator does not need it.
 """
 
+from hw.config import DEFAULTS
+
+
 __all__ = ["GLB_SHARES", "PAGE_BYTES", "spike_word_bytes", "weight_word_bytes", "weight_slots",
            "weight_share_bytes", "state_word_bytes", "glb_split_bytes", "state_share_bytes",
            "glb_shares", "lbuf_entry_bits", "accelerator_limits"]
@@ -92,15 +95,15 @@ def glb_shares(glb_kb, glb_split=None, *, rows, v_bits, max_timesteps, time_bloc
     return (*glb_split_bytes(glb_kb, glb_split, state if glb_split is None else 0), state)
 
 
-def lbuf_entry_bits(*, rows, cols, tws_max, weight_bits, sparse_pe=False):
+def lbuf_entry_bits(*, rows, cols, tws_max, weight_bits, pe=DEFAULTS.pe):
     """Bits of one LBUF entry (``hw.gather.lbuf_entry_layout``): ``cols`` spike words of
     ``tws_max`` bits, ``rows`` weights and, for the sparse PE, the beat's pace (1 ..
     ``tws_max``)."""
-    return cols * tws_max + rows * weight_bits + (tws_max.bit_length() if sparse_pe else 0)
+    return cols * tws_max + rows * weight_bits + (tws_max.bit_length() if pe == "sparse" else 0)
 
 
 def accelerator_limits(*, rows, cols, tws_max, weight_bits, glb_kb, lbuf_kb, max_timesteps,
-                       glb_split=None, v_bits=16, time_blocks=False, sparse_pe=False):
+                       glb_split=None, v_bits=16, time_blocks=False, pe=DEFAULTS.pe):
     """Buffer-derived limits of a layer. A layer's weights ping-pong when its fan-in is at
     most ``max_fan_in // 2``; an LBUF beat is :func:`lbuf_entry_bits`. With ``time_blocks``, also
     ``max_positions``: the output positions of a row group the time-block state memory
@@ -110,7 +113,7 @@ def accelerator_limits(*, rows, cols, tws_max, weight_bits, glb_kb, lbuf_kb, max
         time_blocks=time_blocks)
     spike_bytes = spike_word_bytes(max_timesteps)
     entry_bytes = -(-lbuf_entry_bits(rows=rows, cols=cols, tws_max=tws_max,
-                                     weight_bits=weight_bits, sparse_pe=sparse_pe) // 8)
+                                     weight_bits=weight_bits, pe=pe) // 8)
     positions = {"max_positions": state // state_word_bytes(rows, v_bits)} if time_blocks else {}
     return {
         "max_inputs": spike_share // spike_bytes,           # input spikes of a sample

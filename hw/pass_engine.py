@@ -9,7 +9,7 @@ from amaranth.utils import ceil_log2
 
 from hw.arith import times
 from hw.array import PEArray
-from hw.config import SKIP_BITS
+from hw.config import DEFAULTS, SKIP_BITS
 from hw.dispatch import chunk_layout
 from hw.gather import BeatGather, gather_config_layout, lbuf_entry_layout
 from hw.output_glb import OutputWriteSignature, output_addr_bits
@@ -119,16 +119,15 @@ class PassEngine(wiring.Component):
 
     def __init__(self, *, rows, cols, tws_max, weight_bits, acc_bits, v_bits, max_timesteps,
                  max_inputs, max_fan_in, max_outputs, lbuf_depth, tag_words, max_entries,
-                 dim_bits, count_bits, time_blocks, max_positions=None, parallel_pe=False,
-                 sparse_pe=False):
+                 dim_bits, count_bits, time_blocks, max_positions=None, pe=DEFAULTS.pe):
         self.rows, self.cols, self.tws_max = rows, cols, tws_max
-        self.parallel_pe, self.sparse_pe = parallel_pe, sparse_pe
+        self.pe = pe
         self.weight_bits, self.acc_bits, self.v_bits = weight_bits, acc_bits, v_bits
         self.max_timesteps, self.max_inputs, self.max_fan_in = max_timesteps, max_inputs, max_fan_in
         self.max_outputs, self.lbuf_depth, self.tag_words = max_outputs, lbuf_depth, tag_words
         self.dim_bits, self.count_bits, self.time_blocks = dim_bits, count_bits, time_blocks
         self.lbuf = MemoryData(shape=lbuf_entry_layout(rows, cols, tws_max, weight_bits,
-                                                       sparse_pe),
+                                                       pace=pe == "sparse"),
                                depth=2 * lbuf_depth, init=[])
         if time_blocks:
             # Between time blocks, per output position of the row group: the membranes of
@@ -167,14 +166,13 @@ class PassEngine(wiring.Component):
         m.submodules.array = array = PEArray(rows=rows, cols=cols, tws_max=self.tws_max,
                                              weight_bits=self.weight_bits, acc_bits=self.acc_bits,
                                              v_bits=self.v_bits, skip_bits=SKIP_BITS,
-                                             parallel_pe=self.parallel_pe,
-                                             sparse_pe=self.sparse_pe)
+                                             pe=self.pe)
         m.submodules.gather = gather = BeatGather(
             rows=rows, cols=cols, tws_max=self.tws_max, weight_bits=self.weight_bits,
             max_timesteps=T_max, spike_addr_width=max(1, ceil_log2(self.max_inputs)),
             weight_addr_width=max(1, ceil_log2(self.max_fan_in)), lbuf_depth=self.lbuf_depth,
             tag_addr_width=max(1, ceil_log2(self.tag_words)), dim_bits=self.dim_bits,
-            count_bits=cnt, window_bits=ceil_log2(max_windows + 1), sparse_pe=self.sparse_pe)
+            count_bits=cnt, window_bits=ceil_log2(max_windows + 1), pace=self.pe == "sparse")
         m.submodules.lbuf = lbuf_mem = Memory(data=self.lbuf)
         lbuf_w = lbuf_mem.write_port()
         # Transparent: the gather writes a segment's last beat with its ``done`` or
@@ -388,7 +386,7 @@ class PassEngine(wiring.Component):
             array.spike_words.payload.last.eq(info.final & (dummy | last_beat)),
             array.weights.payload.eq(lbuf_r.data.weights),
         ]
-        if self.sparse_pe:
+        if self.pe == "sparse":
             # The all-zero beat that ends a pass with no beat takes one cycle.
             m.d.comb += array.spike_words.payload.pace.eq(Mux(dummy, 1, lbuf_r.data.pace))
         with m.If(take_beat):

@@ -124,6 +124,7 @@ class ProcessingElement(wiring.Component):
         With ``parallel`` False: the accumulator visits only the word's set bits, lowest
         first, one a cycle (a beat of ``n`` set bits takes ``n`` cycles; an all-zero word
         none). The array paces the beats by the most set bits of any column.
+        (``hw.config.PE_KINDS``: serial is neither, sparse and parallel exclude each other.)
 
     Ports
     -----

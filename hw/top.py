@@ -35,7 +35,7 @@ from hw.arbiter import DramArbiter
 from hw.array import check_array_parameters
 from hw.axi import OKAY, AxiLiteSignature, AxiSignature
 from hw.banked_memory import BankedMemory
-from hw.config import DEFAULTS, SKIP_BITS
+from hw.config import DEFAULTS, SKIP_BITS, check_pe
 from hw.controller import ERROR_CODES, Controller
 from hw.dispatch import NtwuDispatcher
 from hw.input_loader import InputLoader
@@ -57,9 +57,8 @@ class SpikeXAccelerator(wiring.Component):
 
     Parameters
     ----------
-    rows, cols, tws_max, weight_bits, acc_bits, v_bits, parallel_pe, sparse_pe
-        The PE array's (``weight_bits`` at most 16; ``parallel_pe``: a beat in one cycle;
-        ``sparse_pe``: a beat in as many cycles as the most set bits of a column's word;
+    rows, cols, tws_max, weight_bits, acc_bits, v_bits, pe
+        The PE array's (``weight_bits`` at most 16; ``pe``: one of ``hw.config.PE_KINDS``,
         :class:`hw.array.PEArray`).
     glb_kb, lbuf_kb : number
         GLB and LBUF sizes; they set the layer limits (:func:`accelerator_limits`).
@@ -99,9 +98,8 @@ class SpikeXAccelerator(wiring.Component):
                  max_layers=DEFAULTS.max_layers, data_width=DEFAULTS.data_width,
                  max_timesteps=DEFAULTS.max_timesteps, max_entries=DEFAULTS.max_entries,
                  dim_bits=12, glb_split=DEFAULTS.glb_split, max_blocks=DEFAULTS.max_blocks,
-                 parallel_pe=DEFAULTS.parallel_pe, sparse_pe=DEFAULTS.sparse_pe):
-        if parallel_pe and sparse_pe:
-            raise ValueError("parallel_pe and sparse_pe exclude each other: choose one PE")
+                 pe=DEFAULTS.pe):
+        check_pe(pe)
         check_array_parameters(rows=rows, cols=cols, tws_max=tws_max, weight_bits=weight_bits,
                                acc_bits=acc_bits, v_bits=v_bits, skip_bits=SKIP_BITS)
         check_parameter("weight_bits", weight_bits, minimum=2, maximum=16)
@@ -119,8 +117,7 @@ class SpikeXAccelerator(wiring.Component):
         limits = accelerator_limits(rows=rows, cols=cols, tws_max=tws_max,
                                     weight_bits=weight_bits, glb_kb=glb_kb, lbuf_kb=lbuf_kb,
                                     max_timesteps=max_timesteps, glb_split=glb_split,
-                                    v_bits=v_bits, time_blocks=max_blocks > 1,
-                                    sparse_pe=bool(sparse_pe))
+                                    v_bits=v_bits, time_blocks=max_blocks > 1, pe=pe)
         if limits.get("max_positions", 1) < 1:
             raise ValueError(f"glb_split {glb_split!r} leaves no room in the {glb_kb} KB GLB for "
                              f"the time-block state (a word of "
@@ -131,7 +128,7 @@ class SpikeXAccelerator(wiring.Component):
                 raise ValueError(f"glb_kb {glb_kb} and lbuf_kb {lbuf_kb} leave no room for "
                                  f"one word of {name}")
         self.rows, self.cols, self.tws_max = rows, cols, tws_max
-        self.parallel_pe, self.sparse_pe = bool(parallel_pe), bool(sparse_pe)
+        self.pe = pe
         self.weight_bits, self.acc_bits, self.v_bits = weight_bits, acc_bits, v_bits
         self.max_layers, self.data_width, self.max_timesteps = max_layers, data_width, max_timesteps
         self.max_entries, self.dim_bits = max_entries, dim_bits
@@ -188,8 +185,7 @@ class SpikeXAccelerator(wiring.Component):
             max_inputs=self.max_inputs, max_fan_in=self.max_fan_in, max_outputs=self.max_outputs,
             lbuf_depth=self.lbuf_depth, tag_words=self.tag_words, max_entries=self.max_entries,
             dim_bits=dim, count_bits=cnt, time_blocks=self.time_blocks,
-            max_positions=self.max_positions, parallel_pe=self.parallel_pe,
-            sparse_pe=self.sparse_pe)
+            max_positions=self.max_positions, pe=self.pe)
 
         # Memories.
         m.submodules.glb_spikes = spikes_mem = self.glb_spikes

@@ -32,7 +32,7 @@ def make_array(**parameters):
     parameters = array_parameters(**parameters)
     try:
         check_array_parameters(**{name: value for name, value in parameters.items()
-                                  if name not in ("parallel_pe", "sparse_pe")})
+                                  if name != "pe"})
     except (TypeError, ValueError) as error:
         raise SpikexError(f"array parameters: {error}") from None
     return PEArray(**parameters)

@@ -339,14 +339,15 @@ class RtlConfig:
 #: first is the one tests/test_top_rtl.py builds (a 3-beat LBUF bank: passes stream
 #: through both banks); the others reach the widths' corners (16-bit weights on a 48-bit
 #: membrane, 2-bit weights on a saturating 4-bit one), tws up to 8 on 64-step words, and
-#: a GLB small enough that weights and outputs of the larger layers do not ping-pong.
+#: a GLB small enough that weights and outputs of the larger layers do not ping-pong. The
+#: 1x1 has the serial PE, the 3x2 the parallel one, the others the default, sparse PE.
 RTL_CONFIGS = (
     RtlConfig("4x4", weight_bits=8, v_bits=16, options=dict(
         rows=4, cols=4, tws_max=4, acc_bits=24, glb_kb=64.0, glb_split=[27648, 13824, 13824],
-        lbuf_kb=36 / 1024, max_timesteps=32, max_blocks=10)),
+        lbuf_kb=42 / 1024, max_timesteps=32, max_blocks=10)),
     RtlConfig("1x1-w16-v48", weight_bits=16, v_bits=48, options=dict(
         rows=1, cols=1, tws_max=3, acc_bits=32, glb_kb=64.0, glb_split=[27648, 13824, 13824],
-        lbuf_kb=2.0, max_timesteps=32, max_blocks=16), limits=dict(max_size=8)),
+        lbuf_kb=2.0, max_timesteps=32, max_blocks=16, pe="serial"), limits=dict(max_size=8)),
     RtlConfig("8x8-w4-v8", weight_bits=4, v_bits=8, options=dict(
         rows=8, cols=8, tws_max=8, acc_bits=16, glb_kb=5.0, glb_split=[1536, 1024, 1536],
         lbuf_kb=2.0, max_timesteps=64, max_blocks=8), limits=dict(max_size=6)),
@@ -355,7 +356,7 @@ RTL_CONFIGS = (
         lbuf_kb=6 / 1024, max_timesteps=32, max_blocks=16)),
     RtlConfig("3x2-w12-v24", weight_bits=12, v_bits=24, options=dict(
         rows=3, cols=2, tws_max=6, acc_bits=24, glb_kb=64.0, glb_split=[27648, 13824, 13824],
-        lbuf_kb=2.0, max_timesteps=64, max_blocks=8)),
+        lbuf_kb=2.0, max_timesteps=64, max_blocks=8, pe="parallel")),
 )
 
 

@@ -26,8 +26,8 @@ Timing of one pass, in cycles::
     drain = 1                      the result handshake (hw/array.py, PEArray.pass_cycles)
     beats * b                      integrate: one beat per streamed fan-in input, b cycles each
                                    (b = hw.config.beat_cycles: tws one point a cycle, 1 for
-                                   the parallel PE, Hardware.parallel_pe; for the sparse PE,
-                                   Hardware.sparse_pe, each beat's own b, the most set bits
+                                   the parallel PE, Hardware.pe; for the sparse PE, the
+                                   default, each beat's own b, the most set bits
                                    of any column's word, at least 1: the sum of those)
     fire  = max over rows and chains of  sum over the chain's PEs of
             FIRE_STEP_CYCLES * (decay cycles + tws)
@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.config import CLOCK_MHZ, DEFAULTS, FIRE_STEP_CYCLES, beat_cycles
+from hw.config import CLOCK_MHZ, DEFAULTS, FIRE_STEP_CYCLES, PE_KINDS, beat_cycles
 from hw.layout import DESCRIPTOR_WORDS, SPMB_FC_FEATURES
 from hw.limits import GLB_SHARES, PAGE_BYTES, accelerator_limits, lbuf_entry_bits
 from spikex.netfile import SpikexError
@@ -113,8 +113,7 @@ class Hardware:
     glb_split: tuple = None
     block_steps: int = None
     max_timesteps: int = None
-    parallel_pe: bool = DEFAULTS.parallel_pe
-    sparse_pe: bool = DEFAULTS.sparse_pe
+    pe: str = DEFAULTS.pe
 
     def __post_init__(self):
         for name in ("rows", "cols", "glb_width_bits", "lbuf_width_bits", "acc_bits"):
@@ -130,11 +129,11 @@ class Hardware:
                 raise SpikexError(f"{name} must be a positive number, not {value!r}")
         if self.dataflow not in ("spikex", "ptb"):
             raise SpikexError(f"dataflow must be 'spikex' or 'ptb', not {self.dataflow!r}")
-        for name in ("dram_one_burst", "parallel_pe", "sparse_pe"):
+        for name in ("dram_one_burst",):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise SpikexError(f"{name} must be True or False, not {getattr(self, name)!r}")
-        if self.parallel_pe and self.sparse_pe:
-            raise SpikexError("parallel_pe and sparse_pe exclude each other: choose one PE")
+        if self.pe not in PE_KINDS:
+            raise SpikexError(f"pe must be one of {', '.join(PE_KINDS)}, not {self.pe!r}")
         if self.memory not in ("blocks", "rtl"):
             raise SpikexError(f"memory must be 'blocks' or 'rtl', not {self.memory!r}")
         if not isinstance(self.dram_latency, (int, np.integer)) or isinstance(self.dram_latency, bool) \
@@ -426,13 +425,13 @@ def layer_schedule(layer, in_spikes, membrane, out_spikes, hw, weight_bits=8, v_
     # any column's word (``beat_most``: of each fan-in input, the most spikes any of the
     # chunk's windows sees there), at least 1; SpikeX streams only beats with a set bit.
     s.beat_most = None
-    if hw.sparse_pe:
+    if hw.pe == "sparse":
         s.beat_most = (np.maximum.reduceat(fields, s.chunk_start, axis=0) if n_entries
                        else np.zeros((n_chunks, fan_in), np.int64))              # [K, F]
-        s.beat_cycles = beat_cycles(tws, False, True, s.beat_most).sum(axis=1) if ptb \
+        s.beat_cycles = beat_cycles(tws, hw.pe, s.beat_most).sum(axis=1) if ptb \
             else s.beat_most.sum(axis=1)
     else:
-        s.beat_cycles = s.beats * beat_cycles(tws, hw.parallel_pe)
+        s.beat_cycles = s.beats * beat_cycles(tws, hw.pe)
     s.compute = fill_cycles(hw) + s.beat_cycles[None, :] + s.fire + drain_cycles(hw)   # [G, K]
     _memory(s, layer, in_spikes, out_spikes, hw, weight_bits, v_bits, tb_len, chunk_id)
     if hw.memory == "rtl":
@@ -689,7 +688,7 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, v_bits, out_group, at):
                        "spikes": loaded_inputs + out_channels * n_entries, "membranes": 0}
     beats = int(s.beats.sum()) * groups          # one LBUF entry: a beat's spike words and weights
     entry_bits = lbuf_entry_bits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
-                                 weight_bits=weight_bits, sparse_pe=hw.sparse_pe)
+                                 weight_bits=weight_bits, pe=hw.pe)
     t["lbuf_reads"] = {"beats": beats}
     t["lbuf_writes"] = {"beats": beats}
     t["lbuf_share"] = {"weights": rows * weight_bits / entry_bits,
@@ -709,7 +708,7 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, v_bits, out_group, at):
     limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
                                 weight_bits=weight_bits, glb_kb=hw.glb_kb, lbuf_kb=hw.lbuf_kb,
                                 max_timesteps=hw.max_timesteps or 32 * -(-steps // 32),
-                                glb_split=hw.glb_split, sparse_pe=hw.sparse_pe)
+                                glb_split=hw.glb_split, pe=hw.pe)
     cut = np.zeros(n_chunks, bool)              # a temporal chunk ended by a position change
     if not s.tb_spatial[0]:
         cut[:-1] = s.chunk_len[:-1] < cols
@@ -921,7 +920,7 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, v_bits, out_group,
                        "membranes": state_writes}
     beats = int(s.beats.sum()) * groups
     entry_bits = lbuf_entry_bits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
-                                 weight_bits=weight_bits, sparse_pe=hw.sparse_pe)
+                                 weight_bits=weight_bits, pe=hw.pe)
     t["lbuf_reads"] = {"beats": beats}
     t["lbuf_writes"] = {"beats": beats}
     t["lbuf_share"] = {"weights": rows * weight_bits / entry_bits,
@@ -954,7 +953,7 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, v_bits, out_group,
     limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
                                 weight_bits=weight_bits, glb_kb=hw.glb_kb, lbuf_kb=hw.lbuf_kb,
                                 max_timesteps=hw.max_timesteps or size, glb_split=hw.glb_split,
-                                v_bits=v_bits, time_blocks=True, sparse_pe=hw.sparse_pe)
+                                v_bits=v_bits, time_blocks=True, pe=hw.pe)
     passes = np.zeros((groups, nb), np.int64)
     busy = 0
     for b, chunks in enumerate(chunks_of):
@@ -1030,10 +1029,10 @@ def _lbuf_segments(s, loaded, run_fan, ptb, depth, chunks=None):
         masks = np.ones((n_chunks, len(candidates)), bool)
     else:
         masks = np.unpackbits(s.beat_masks[chunks], axis=1)[:, : s.fan_in][:, candidates] > 0
-    if hw.sparse_pe:
-        paces = np.where(masks, beat_cycles(0, False, True, s.beat_most[chunks][:, candidates]), 0)
+    if hw.pe == "sparse":
+        paces = np.where(masks, beat_cycles(0, hw.pe, s.beat_most[chunks][:, candidates]), 0)
     else:
-        paces = masks * beat_cycles(s.layer.tws, hw.parallel_pe)                       # [K, C]
+        paces = masks * beat_cycles(s.layer.tws, hw.pe)                       # [K, C]
     beats = np.zeros((n_chunks, n_seg), np.int64)
     pace_sum = np.zeros((n_chunks, n_seg), np.int64)
     pace_last = np.zeros((n_chunks, n_seg), np.int64)
@@ -1084,7 +1083,7 @@ def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats, pa
     busy = np.zeros(groups, np.int64)
     bank = 0
     fill = hw.rows + hw.cols
-    zero_beat = 1 if hw.sparse_pe else beat_cycles(tws, hw.parallel_pe)   # the all-zero beat's b
+    zero_beat = beat_cycles(tws, hw.pe, 0)          # the all-zero beat's b (sparse: 1)
     for k in range(n_chunks):
         for j in range(n_seg):
             final = j == n_seg - 1

@@ -59,7 +59,7 @@ def hardware_options(args):
     options = {key: getattr(args, key) for key in ("dataflow", "rows", "cols", "acc_bits",
                                                    "tws_max", "glb_kb", "lbuf_kb", "energy_table",
                                                    "memory", "block_steps", "jobs",
-                                                   "parallel_pe", "sparse_pe")}
+                                                   "pe")}
     if args.glb_split is not None:
         from hw.verilog import parse_glb_split
         options["glb_split"] = list(parse_glb_split(args.glb_split))
@@ -151,12 +151,8 @@ def add_hardware_arguments(parser):
     parser.add_argument("--acc-bits", type=int, default=24, help="accumulator width (default 24)")
     parser.add_argument("--tws-max", type=int, default=None,
                         help="largest TWS the PEs support (default: the network's largest)")
-    parser.add_argument("--parallel-pe", action="store_true",
-                        help="PEs that integrate a beat in one cycle (an adder per time point) "
-                             "instead of one time point a cycle")
-    parser.add_argument("--sparse-pe", action="store_true",
-                        help="serial PEs that visit only the set bits of a spike word: a beat "
-                             "takes the most set bits of any column's word, at least one cycle")
+    from hw.cli import add_pe_argument
+    add_pe_argument(parser)
     parser.add_argument("--glb-kb", type=float, default=54.0, help="GLB size in KB (default 54)")
     parser.add_argument("--lbuf-kb", type=float, default=2.0, help="LBUF size in KB (default 2)")
     parser.add_argument("--glb-split", metavar="S,W,O", default=None,

@@ -109,16 +109,16 @@ def spike_beat(design, words, last):
     """The ``spike_words`` payload bits of a beat of ``words`` (one per column); with the
     sparse PE its ``pace`` (``hw.config.beat_cycles``)."""
     fields = {"words": [int(x) for x in words], "last": int(last)}
-    if design.sparse_pe:
+    if design.pe == "sparse":
         most = max(bin(int(x)).count("1") for x in words)
-        fields["pace"] = int(beat_cycles(0, False, True, most))
+        fields["pace"] = int(beat_cycles(0, "sparse", most))
     return design.spike_layout.const(fields).as_bits()
 
 
 def beat_paces(design, beats):
     """The ``pace`` of each of ``beats`` (``(weights, spike_words)`` bit patterns) with the
     sparse PE, else None: the argument :meth:`hw.array.PEArray.pass_cycles` takes."""
-    if not design.sparse_pe:
+    if design.pe != "sparse":
         return None
     return [design.spike_layout.from_bits(words)["pace"] for _, words in beats]
 

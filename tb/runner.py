@@ -45,8 +45,7 @@ def build_dir(simulator, parameters):
     p = parameters
     name = (f"array-{simulator}-{p['rows']}x{p['cols']}-tws{p['tws_max']}-w{p['weight_bits']}"
             f"-a{p['acc_bits']}-v{p['v_bits']}-s{p['skip_bits']}"
-            + ("-parallel" if p.get("parallel_pe") else "")
-            + ("-sparse" if p.get("sparse_pe") else ""))
+            + f"-{p['pe']}")
     return REPO / "build" / name
 
 

@@ -28,7 +28,7 @@ def _tiny_fc():
 
 def test_tiny_fc_spikex_by_hand():
     layer, spikes, weights = _tiny_fc()
-    c = analyze_layer(layer, spikes, Hardware(rows=2, cols=2), weights=weights)
+    c = analyze_layer(layer, spikes, Hardware(rows=2, cols=2, pe="serial"), weights=weights)
     # Both windows active, 2 <= cols: one spatial pass of both windows, beats {0, 1, 2}.
     assert c["modes"] == {"spatial": 1, "temporal": 0}
     assert (c["passes"], c["beats"], c["active_ntwus"]) == (1, 3, 4)
@@ -38,6 +38,10 @@ def test_tiny_fc_spikex_by_hand():
     # FIRE_STEP_CYCLES) + drain 1 = 19, plus one GLB word to put the row group's 64 bits of
     # weights in the LBUF.
     assert c["cycles"] == 4 + 3 * 2 + FIRE_STEP_CYCLES * (2 + 2) + 1 + 1
+    # The sparse PE: beat 0 has one set bit (input 0 at t0), beat 1 two (input 1 at t2, t3),
+    # beat 2 one: 1 + 2 + 1 cycles instead of 3 x 2.
+    sparse = analyze_layer(layer, spikes, Hardware(rows=2, cols=2, pe="sparse"), weights=weights)
+    assert sparse["cycles"] == 4 + (1 + 2 + 1) + FIRE_STEP_CYCLES * (2 + 2) + 1 + 1
     # DRAM: 8 weight bytes; 4 x (4 steps + 2 window tags) + 1 SP-MB tag = 25 bits -> 4 bytes.
     # Writes: no output spike, so only the output SP-MB tag (1 bit -> 1 byte).
     assert (c["dram_read_bytes"], c["dram_write_bytes"]) == (12, 1)
@@ -51,10 +55,15 @@ def test_tiny_fc_spikex_by_hand():
 
 def test_tiny_fc_ptb_by_hand():
     layer, spikes, weights = _tiny_fc()
-    c = analyze_layer(layer, spikes, Hardware(rows=2, cols=2, dataflow="ptb"), weights=weights)
+    c = analyze_layer(layer, spikes, Hardware(rows=2, cols=2, dataflow="ptb", pe="serial"),
+                      weights=weights)
     assert c["modes"] == {"spatial": 0, "temporal": 1}
     assert (c["passes"], c["beats"], c["acc_ops"]) == (1, 4, 8)
     assert c["cycles"] == 4 + 4 * 2 + FIRE_STEP_CYCLES * 4 + 1
+    # The sparse PE: PTB streams input 3 too, an all-zero beat of one cycle.
+    sparse = analyze_layer(layer, spikes, Hardware(rows=2, cols=2, dataflow="ptb", pe="sparse"),
+                           weights=weights)
+    assert sparse["cycles"] == 4 + (1 + 2 + 1 + 1) + FIRE_STEP_CYCLES * 4 + 1
     # all output spikes written: 2 neurons x (4 steps + 2 tags) + 1 SP-MB tag = 13 bits
     assert (c["dram_read_bytes"], c["dram_write_bytes"]) == (12, 2)
 

@@ -3,7 +3,8 @@
 Each hardware configuration is built once into its own directory under ``build/`` and runs
 ``tb/test_array.py``: a stall-free timing check of every pass against the dataflow formula,
 then random conv and fc layers with random stalls on all four streams (:data:`LAYERS`).
-The 2x3 configuration has v_bits = 8, so saturating weights clamp the membrane.
+The 2x3-v8 configuration has v_bits = 8, so saturating weights clamp the membrane; the 8x8
+has the default, sparse PE, the others each of the other two (``hw.config.PE_KINDS``).
 """
 
 import shutil
@@ -14,10 +15,10 @@ from tb.runner import build, run
 
 
 CONFIGS = {
-    "1x1": dict(rows=1, cols=1, tws_max=10, v_bits=16),
-    "2x3-v8": dict(rows=2, cols=3, tws_max=5, v_bits=8),
+    "1x1-serial": dict(rows=1, cols=1, tws_max=10, v_bits=16, pe="serial"),
+    "2x3-v8-serial": dict(rows=2, cols=3, tws_max=5, v_bits=8, pe="serial"),
     "8x8": dict(rows=8, cols=8, tws_max=10, v_bits=16),
-    "2x3-sparse": dict(rows=2, cols=3, tws_max=5, v_bits=16, sparse_pe=True),
+    "2x3-parallel": dict(rows=2, cols=3, tws_max=5, v_bits=16, pe="parallel"),
 }
 
 

@@ -51,7 +51,8 @@ def simulate_pe(beats, tws, threshold, leak_shift, membrane, skip, chain, *, tws
             await ctx.tick()
             ctx.set(dut.west.valid, 0)
             # The sparse PE's beat takes its set bits (no fewer than 1, as the array paces it).
-            beat = beat_cycles(tws, parallel, sparse, bin(word).count("1"))
+            kind = "parallel" if parallel else "sparse" if sparse else "serial"
+            beat = beat_cycles(tws, kind, bin(word).count("1"))
             if beat - 1 + gap:
                 await ctx.tick().repeat(beat - 1 + gap)
             assert ctx.get(dut.east.weight) == weight, "the beat's weight moves on to the right"
@@ -151,8 +152,7 @@ def run_on_array(design, layer, weights, spikes, v_bits, pauses=None, packing="t
 @pytest.mark.parametrize("pe", ["serial", "parallel", "sparse"])
 @pytest.mark.parametrize("packing", ["temporal", "spatial"])
 def test_array_pass_cycles_match_dataflow_formula(packing, pe):
-    design = PEArray(rows=2, cols=3, tws_max=4, v_bits=8, parallel_pe=pe == "parallel",
-                     sparse_pe=pe == "sparse")
+    design = PEArray(rows=2, cols=3, tws_max=4, v_bits=8, pe=pe)
     rng = np.random.default_rng(7)
     layer = ConvLayer(2, (4, 4), 3, 3, 1, 1, threshold=25, leak_shift=2, tws=2)
     weights = rng.integers(-128, 128, size=layer.weight_shape)
@@ -174,8 +174,7 @@ def test_array_pass_cycles_match_dataflow_formula(packing, pe):
        st.sampled_from(["serial", "parallel", "sparse"]))
 def test_array_matches_golden_with_stalls(seed, kind, pe):
     rng = np.random.default_rng(seed)
-    design = PEArray(rows=2, cols=3, tws_max=5, v_bits=8, parallel_pe=pe == "parallel",
-                     sparse_pe=pe == "sparse")
+    design = PEArray(rows=2, cols=3, tws_max=5, v_bits=8, pe=pe)
     tws = int(rng.choice([1, 2, 3, 5]))
     threshold, leak_shift = int(rng.integers(1, 128)), int(rng.integers(0, 8))
     if kind == "conv":

@@ -19,6 +19,7 @@ import shutil
 import numpy as np
 import pytest
 
+from hw.config import DEFAULTS
 from hw.limits import glb_shares, glb_split_bytes
 from sim.analytic import layer_membrane, run_analytic
 from sim.configure import rtl_parameters
@@ -35,7 +36,7 @@ COUNTERS = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntwus",
 
 
 def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8, glb_split=None,
-                      block_steps=None, max_timesteps=64, parallel_pe=False, sparse_pe=False):
+                      block_steps=None, max_timesteps=64, pe=DEFAULTS.pe):
     # run_top elaborates the default GLB split unless given one, and runs one time block
     # unless given one (rtl_parameters would cut a sample that does not fit into blocks).
     # The shares run_top's accelerator has: with time blocks, less the state's.
@@ -46,7 +47,7 @@ def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8, g
                    dram_latency=1, dram_one_burst=False, lbuf_kb=lbuf_kb, glb_kb=glb_kb,
                    glb_split=list(split),
                    block_steps=block_steps or net.timesteps, max_timesteps=max_timesteps,
-                   parallel_pe=parallel_pe, sparse_pe=sparse_pe)
+                   pe=pe)
     _, counters = run_analytic(net, options)
     return [dict(layer, busy_cycles=layer["compute_cycles"]) for layer in counters["layers"]]
 
@@ -61,7 +62,7 @@ def rtl_and_model(net, dataflow, rows, cols, tws_max=4, golden=False, **hardware
     model = analytic_counters(net, dataflow, rows, cols, tws_max, hardware.get("lbuf_kb", 2),
                               hardware.get("glb_kb", 8), hardware.get("glb_split"),
                               hardware.get("block_steps"), hardware.get("max_timesteps", 64),
-                              hardware.get("parallel_pe", False), hardware.get("sparse_pe", False))
+                              hardware.get("pe", DEFAULTS.pe))
     assert len(result["counters"]) == len(model) == len(net.layers)
     return result["counters"], model
 
@@ -95,26 +96,7 @@ def test_counters_match_when_passes_stream_through_the_lbuf(make, beats, dataflo
                           lbuf_kb=beats * 2 * 4 / 1024)
 
 
-@pytest.mark.parametrize("make, lbuf_kb, block, dataflow", [
-    (lambda: random_network(np.random.default_rng(11)), 2, None, "spikex"),
-    (lambda: tiny_network(batch=1), 3 * 2 * 4 / 1024, None, "ptb"),
-    (lambda: tiny_network(timesteps=24, rate=0.05), 2, 8, "spikex")],
-    ids=["random11-spikex", "tiny-3beats-ptb", "tiny-blocks8-spikex"])
-def test_counters_match_with_the_parallel_pe(make, lbuf_kb, block, dataflow):
-    # PEs that integrate a beat in one cycle: beats one a cycle, passes shorter by
-    # beats * (tws - 1) cycles; a pass in one LBUF bank, and passes streamed through
-    # 3-beat banks (the gather then sets the pace), and in time blocks of 8 steps. Outputs
-    # checked against golden.
-    net = make()
-    hardware = {} if block is None else {"block_steps": block, "max_timesteps": block}
-    assert_counters_equal(net, dataflow, rows=2, cols=3, golden=True, lbuf_kb=lbuf_kb,
-                          parallel_pe=True, **hardware)
-    cycles = [sum(layer["cycles"] for layer in analytic_counters(
-        net, dataflow, 2, 3, 4, lbuf_kb, block_steps=block, max_timesteps=block or 64,
-        parallel_pe=parallel)) for parallel in (False, True)]
-    assert cycles[1] < cycles[0], f"serial {cycles[0]}, parallel {cycles[1]} cycles"
-
-
+@pytest.mark.parametrize("pe", ["serial", "parallel"])
 @pytest.mark.parametrize("make, lbuf_kb, block, dataflow", [
     (lambda: random_network(np.random.default_rng(11), rates=(0.3,)), 2, None, "spikex"),
     (lambda: random_network(np.random.default_rng(13), rates=(0.3,)), 3 * 2 * 4 / 1024, None,
@@ -122,19 +104,20 @@ def test_counters_match_with_the_parallel_pe(make, lbuf_kb, block, dataflow):
     (lambda: tiny_network(batch=1, rate=0.3), 3 * 2 * 4 / 1024, None, "ptb"),
     (lambda: tiny_network(timesteps=24, rate=0.2), 2, 8, "spikex")],
     ids=["random11-spikex", "random13-3beats-spikex", "tiny-3beats-ptb", "tiny-blocks8-spikex"])
-def test_counters_match_with_the_sparse_pe(make, lbuf_kb, block, dataflow):
-    # PEs that visit only a word's set bits: each beat paced by the most set bits of any
-    # column's word (written into the LBUF entry by the gather; still 4-byte entries), in
-    # one LBUF bank, streamed through 3-beat banks (the gather or the paces set the pace),
-    # and in time blocks of 8 steps. Outputs checked against golden.
+def test_counters_match_with_each_pe(make, lbuf_kb, block, dataflow, pe):
+    # The other PEs than the default, sparse one (the tests above): serial, a beat in tws
+    # cycles; parallel, a beat in one. In one LBUF bank, streamed through 3-beat banks
+    # (4-byte entries, the sparse PE's pace included: the gather or the paces set the
+    # pace), and in time blocks of 8 steps. Outputs checked against golden. Dense enough
+    # input that words have several set bits, so the three PEs' cycles differ.
     net = make()
     hardware = {} if block is None else {"block_steps": block, "max_timesteps": block}
-    assert_counters_equal(net, dataflow, rows=2, cols=3, golden=True, lbuf_kb=lbuf_kb,
-                          sparse_pe=True, **hardware)
-    cycles = [sum(layer["cycles"] for layer in analytic_counters(
-        net, dataflow, 2, 3, 4, lbuf_kb, block_steps=block, max_timesteps=block or 64,
-        sparse_pe=sparse)) for sparse in (False, True)]
-    assert cycles[1] < cycles[0], f"serial {cycles[0]}, sparse {cycles[1]} cycles"
+    assert_counters_equal(net, dataflow, rows=2, cols=3, golden=True, lbuf_kb=lbuf_kb, pe=pe,
+                          **hardware)
+    cycles = {kind: sum(layer["cycles"] for layer in analytic_counters(
+        net, dataflow, 2, 3, 4, lbuf_kb, block_steps=block, max_timesteps=block or 64, pe=kind))
+        for kind in ("serial", "sparse", "parallel")}
+    assert cycles["parallel"] < cycles["sparse"] < cycles["serial"], cycles
 
 
 @pytest.mark.parametrize("dataflow", ["spikex", "ptb"])

@@ -91,7 +91,7 @@ def test_chain_and_decay_cycles_by_hand():
     layer = FcLayer(2, 1, threshold=100, leak_shift=1, tws=2)
     spikes = np.zeros((1, 6, 2), np.uint8)
     spikes[0, 0, 0] = spikes[0, 4, 0] = 1
-    schedule = _schedule(layer, spikes, np.array([[8, 8]]), Hardware(rows=1, cols=2))
+    schedule = _schedule(layer, spikes, np.array([[8, 8]]), Hardware(rows=1, cols=2, pe="serial"))
     (p,) = list(schedule.passes())
     assert p.entries == [(0, 0), (0, 2)]
     assert p.decay.tolist() == [[0, 2]]
@@ -102,6 +102,9 @@ def test_chain_and_decay_cycles_by_hand():
     assert p.beats.tolist() == [0]
     # fill 1 + 2, one beat of 2 cycles, fire 2 * 6 (two cycles a firing step), drain 1
     assert p.compute_cycles == 3 + 2 + FIRE_STEP_CYCLES * 6 + 1
+    # The sparse PE: the beat's words have one set bit each, so it takes one cycle.
+    schedule = _schedule(layer, spikes, np.array([[8, 8]]), Hardware(rows=1, cols=2, pe="sparse"))
+    assert next(schedule.passes()).compute_cycles == 3 + 1 + FIRE_STEP_CYCLES * 6 + 1
 
 
 def test_chunks_split_chains_and_read_the_membrane_store():
@@ -136,6 +139,7 @@ def test_blocks_cover_the_time_blocks_in_order():
     ({"memory": "cache"}, "memory must be 'blocks' or 'rtl', not 'cache'"),
     ({"memory": "rtl", "dram_latency": 0}, "dram_latency must be a positive integer, not 0"),
     ({"dram_one_burst": 1}, "dram_one_burst must be True or False, not 1"),
+    ({"pe": "fast"}, "pe must be one of serial, sparse, parallel, not 'fast'"),
 ])
 def test_hardware_parameters_are_checked(kwargs, message):
     with pytest.raises(SpikexError) as error:

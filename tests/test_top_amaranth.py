@@ -176,15 +176,20 @@ def test_verilog_of_the_accelerator_compiles(tmp_path):
 
 def test_buffer_limits_follow_the_memories_the_top_builds():
     # hw/limits.py sizes the LBUF beat without Amaranth; it must be the gather's entry.
+    from hw.config import PE_KINDS
     from hw.gather import lbuf_entry_layout
     from hw.limits import accelerator_limits
     for rows, cols, tws_max, weight_bits in [(8, 8, 10, 8), (2, 3, 4, 8), (3, 2, 4, 12)]:
-        dut = SpikeXAccelerator(rows=rows, cols=cols, tws_max=tws_max, weight_bits=weight_bits,
-                                glb_kb=8, lbuf_kb=2, max_timesteps=32)
-        limits = accelerator_limits(rows=rows, cols=cols, tws_max=tws_max,
-                                    weight_bits=weight_bits, glb_kb=8, lbuf_kb=2, max_timesteps=32)
-        entry_bytes = -(-lbuf_entry_layout(rows, cols, tws_max, weight_bits).size // 8)
-        assert dut.lbuf_depth == limits["lbuf_depth"] == 2048 // 2 // entry_bytes
+        for pe in PE_KINDS:
+            dut = SpikeXAccelerator(rows=rows, cols=cols, tws_max=tws_max,
+                                    weight_bits=weight_bits, glb_kb=8, lbuf_kb=2,
+                                    max_timesteps=32, pe=pe)
+            limits = accelerator_limits(rows=rows, cols=cols, tws_max=tws_max,
+                                        weight_bits=weight_bits, glb_kb=8, lbuf_kb=2,
+                                        max_timesteps=32, pe=pe)
+            entry = lbuf_entry_layout(rows, cols, tws_max, weight_bits, pace=pe == "sparse")
+            entry_bytes = -(-entry.size // 8)
+            assert dut.lbuf_depth == limits["lbuf_depth"] == 2048 // 2 // entry_bytes
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")

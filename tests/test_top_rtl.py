@@ -89,7 +89,7 @@ def test_spikex_run_on_rtl_is_bit_exact_and_counts_like_the_analytic_model(simul
     assert ACCELERATOR.parameters(net, OPTIONS) == ACCELERATOR.accelerator
     from hw.limits import accelerator_limits
     limits = accelerator_limits(**{key: parameters[key] for key in (
-        "rows", "cols", "tws_max", "weight_bits", "glb_kb", "lbuf_kb", "max_timesteps")})
+        "rows", "cols", "tws_max", "weight_bits", "glb_kb", "lbuf_kb", "max_timesteps", "pe")})
     fan_in = [layer.fan_in for layer in net.layers]
     assert limits["lbuf_depth"] == 3 and min(fan_in) <= 3 < max(fan_in), fan_in  # both kinds
     assert_rtl_matches(net, OPTIONS, simulator)

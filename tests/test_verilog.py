@@ -20,14 +20,15 @@ def spikex(*argv):
     args.func(args)
 
 
-def test_verilog_command_writes_the_array(tmp_path):
+@pytest.mark.parametrize("pe, word_bits", [("serial", 13), ("parallel", 13), ("sparse", 16)])
+def test_verilog_command_writes_the_array(tmp_path, pe, word_bits):
     out = tmp_path / "array.v"
-    spikex("verilog", "--rows", "2", "--cols", "3", "--tws-max", "4", "-o", str(out))
+    spikex("verilog", "--rows", "2", "--cols", "3", "--tws-max", "4", "--pe", pe, "-o", str(out))
     text = out.read_text()
     assert f"module {TOPLEVEL}(" in text
-    # 2 rows of 8-bit weights, 3 columns of 4-bit words plus last.
+    # 2 rows of 8-bit weights, 3 columns of 4-bit words plus last (sparse: and a 3-bit pace).
     assert re.search(r"input \[15:0\] weights__payload;", text)
-    assert re.search(r"input \[12:0\] spike_words__payload;", text)
+    assert re.search(rf"input \[{word_bits - 1}:0\] spike_words__payload;", text)
 
 
 @pytest.mark.parametrize("argv, message", [
