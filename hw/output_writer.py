@@ -219,8 +219,11 @@ class OutputWriter(wiring.Component):
                         m.next = state
                     stop_on_abort()
             with m.State("SPIKES"):
+                # The word to clear is addressed whether or not it goes out this cycle, so
+                # that only the clear's enable waits on the write channel's ``ready``, not the
+                # output GLB's bank comparison and subtraction of the address.
                 m.d.comb += [self.glb_read.addr.eq(rd_addr), self.glb_read.bank.eq(rd_bank),
-                             self.glb_read.en.eq(1),
+                             self.glb_read.en.eq(1), self.glb_clear.addr.eq(glb_addr),
                              dram.data.valid.eq(1),
                              dram.data.payload.eq(
                                  Cat(self.glb_read.data, Const(0, 32)).word_select(word, 32))]
@@ -234,7 +237,7 @@ class OutputWriter(wiring.Component):
                     with m.If(last_word):
                         m.d.comb += [self.glb_read.addr.eq(rd_addr_up),
                                      self.glb_read.bank.eq(rd_bank_up),
-                                     self.glb_clear.addr.eq(glb_addr), self.glb_clear.en.eq(1),
+                                     self.glb_clear.en.eq(1),
                                      self.control.word_read.eq(1)]
                         after_up = next_read_address(rd_bank_up, rd_addr_up, self.max_outputs)
                         m.d.sync += [word.eq(0), index.eq(index + 1), output.eq(output + 1),
