@@ -408,6 +408,9 @@ class Controller(wiring.Component):
         ld_on, ld_done = self.inputs.busy, self.inputs.done
         wr_on = self.outputs.busy             # a write-out is in progress (until its B response)
         out_index = Signal(32)          # controller: the clear index
+        # Given in every state (the writer clears only with ``clear``), so that the word's
+        # address waits on no decode of the state.
+        m.d.comb += self.outputs.clear_index.eq(out_index)
 
         # A state that may start a load names what it loads in the whole state
         # (``weight_group``, ``input_block``) and starts it under its conditions (``load``,
@@ -468,7 +471,7 @@ class Controller(wiring.Component):
             with m.State("CLEAR"):
                 # Output GLB, output tags and counters all zero (a run that ended in error may
                 # have left spikes and tags).
-                m.d.comb += [self.outputs.clear.eq(1), self.outputs.clear_index.eq(out_index),
+                m.d.comb += [self.outputs.clear.eq(1),
                              counters_w.addr.eq(out_index), counters_w.data.eq(0),
                              counters_w.en.eq(out_index < n_counters),
                              offsets_w.addr.eq(out_index), offsets_w.data.eq(0),

@@ -276,6 +276,19 @@ class BeatGather(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
+                # The chunk's columns are taken in every cycle here (only RUN reads them, and
+                # ``start``'s are the ones kept), so that their clock enable is the state,
+                # not ``start``, which comes late (the pass engine's state and conditions).
+                for c in range(cols):
+                    column = self.columns[c]
+                    top, left = column.oy * cfg.stride - cfg.padding, \
+                        column.ox * cfg.stride - cfg.padding
+                    m.d.sync += [
+                        base_y[c].eq(top), base_x[c].eq(left), y[c].eq(top), x[c].eq(left),
+                        row_addr[c].eq(column.oy[:addr_bits] * stride_w - pad_w),
+                        shift[c].eq(times(column.w, cfg.tws, len(cfg.tws))),
+                        used[c].eq(c < self.length),
+                    ]
                 with m.If(self.start):
                     set_f(0)
                     set_ky(0)
@@ -285,16 +298,6 @@ class BeatGather(wiring.Component):
                     m.d.sync += [written.eq(0), bits.eq(0)]
                     run.restart(m)
                     m.d.sync += [tag_word.eq(self.tags.data), tag_addr.eq(1)]
-                    for c in range(cols):
-                        column = self.columns[c]
-                        top, left = column.oy * cfg.stride - cfg.padding, \
-                            column.ox * cfg.stride - cfg.padding
-                        m.d.sync += [
-                            base_y[c].eq(top), base_x[c].eq(left), y[c].eq(top), x[c].eq(left),
-                            row_addr[c].eq(column.oy[:addr_bits] * stride_w - pad_w),
-                            shift[c].eq(times(column.w, cfg.tws, len(cfg.tws))),
-                            used[c].eq(c < self.length),
-                        ]
                     m.next = "RUN"
             with m.State("RUN"):
                 # Candidate f's words are read whether it is issued or its run skipped, so

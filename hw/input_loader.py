@@ -167,8 +167,12 @@ class InputLoader(wiring.Component):
         # ``spmb.up`` is read a cycle ahead (word 0 before SPMB, which the restart takes
         # bit 0 of), and the bit chosen from it for an advance, so that the DRAM request
         # waits on no tag read and no 32-to-1 choice.
+        # The word's address is chosen after the additions of the bank's base (to ``up``
+        # and ``up + 1``, registers), so that the advance, which waits on the DRAM data's
+        # ``valid``, drives a multiplexer, not an adder.
         loading = Signal()              # in SPMB or SPIKES
-        m.d.comb += self.tags_read.addr.eq(tags_base + Mux(loading, spmb.up_next[5:], 0))
+        m.d.comb += self.tags_read.addr.eq(Mux(loading, spmb.select(
+            tags_base, tags_base + (spmb.up + 1)[5:], tags_base + spmb.up[5:]), tags_base))
         tag = spmb.follow(m, self.tags_read.data[0],
                           self.tags_read.data.bit_select(spmb.up[:5], 1), name="spmb_tag")
         spmb_active = ~cfg.tailor | tag
