@@ -94,7 +94,8 @@ class Controller(wiring.Component):
     dram : Out(DramReadSignature())
         The header and the descriptors.
     dram_abort : Out(1)
-        The run stopped: the DRAM transfers in flight drain.
+        The run stops: the DRAM transfers in flight drain from the next cycle (the arbiter
+        registers it), as long as it is high.
     dram_busy : In(1)
         A DRAM request waits or a transfer is in flight.
     bytes_read, bytes_written : In(32)
@@ -450,14 +451,18 @@ class Controller(wiring.Component):
                 with m.If(got == count - 1):
                     m.next = state
 
-        # High exactly in DRAIN: a flip-flop, so that the aborts (the DRAM arbiter's among
-        # them, which gates every client's ``ready``) wait on no decode of the state.
-        draining = Signal()
-        m.d.comb += [self.dram_abort.eq(draining), self.outputs.abort.eq(draining),
+        # High exactly in DRAIN: a flip-flop, so that the aborts wait on no decode of the
+        # state. The DRAM arbiter, whose abort gates every client's ``valid`` and
+        # ``ready``, takes its next value and registers it beside itself.
+        draining, draining_next = Signal(), Signal()
+        m.d.comb += draining_next.eq(draining & self.dram_busy)
+        m.d.sync += draining.eq(draining_next)
+        m.d.comb += [self.dram_abort.eq(draining_next), self.outputs.abort.eq(draining),
                      self.inputs.abort.eq(draining), self.weights.abort.eq(draining)]
 
         def fail(code):
-            m.d.sync += [error.eq(1), error_code.eq(code), draining.eq(1)]
+            m.d.sync += [error.eq(1), error_code.eq(code)]
+            m.d.comb += draining_next.eq(1)
             m.next = "DRAIN"
 
         with m.FSM(name="control"):
@@ -783,9 +788,10 @@ class Controller(wiring.Component):
                         m.next = "LAYER"
             with m.State("DRAIN"):
                 # Finish any DRAM transfer in flight (reads dropped, zeros written), then stop.
-                # (``draining`` aborts the loaders, the writer and the arbiter.)
+                # (``draining`` aborts the loaders, the writer and the arbiter; it falls
+                # with the state.)
                 m.d.sync += [passes_on.eq(0), in_layer.eq(0)]
                 with m.If(~self.dram_busy):
-                    m.d.sync += [busy.eq(0), done.eq(1), draining.eq(0)]
+                    m.d.sync += [busy.eq(0), done.eq(1)]
                     m.next = "IDLE"
         return m
