@@ -61,8 +61,10 @@ class DramArbiter(wiring.Component):
     read : In(DramReadSignature(...)).array(readers)
     write : In(DramWriteSignature(...)).array(writers)
     abort : In(1)
-        While high, read data is taken and dropped and write data is zeros, whatever the
-        owner: a stopped run finishes the transfers in flight.
+        From the cycle after it rises to the cycle after it falls (it is registered, so
+        that no client's ``valid`` or ``ready`` waits on the route from where it is made),
+        read data is taken and dropped and write data is zeros, whatever the owner: a
+        stopped run finishes the transfers in flight.
     busy : Out(1)
         A request waits in a register or either engine is busy.
     write_busy : Out(1)
@@ -71,7 +73,7 @@ class DramArbiter(wiring.Component):
         Bytes moved at the port.
 
     Latency: a request taken in cycle ``n`` is at the port in cycle ``n + 1``; data passes
-    through without a register.
+    through without a register; ``abort`` acts a cycle later.
     """
 
     def __init__(self, *, readers, writers, data_width=32, addr_width=32, length_width=24,
@@ -120,6 +122,8 @@ class DramArbiter(wiring.Component):
         m = Module()
         m.submodules.port = port = AxiDramPort(**self._port)
         wiring.connect(m, port.m_axi, wiring.flipped(self.m_axi))
+        abort = Signal()
+        m.d.sync += abort.eq(self.abort)
 
         # Reads: data to the owner of the request the reader took.
         request = port.read_request
@@ -129,12 +133,12 @@ class DramArbiter(wiring.Component):
             m.d.sync += owner.eq(pending)
         ready = Signal()
         for i, client in enumerate(self.read):
-            mine = (owner == i) & ~self.abort
+            mine = (owner == i) & ~abort
             m.d.comb += [client.data.payload.eq(port.read_data.payload),
                          client.data.valid.eq(port.read_data.valid & mine)]
             with m.If(mine):
                 m.d.comb += ready.eq(client.data.ready)
-        m.d.comb += port.read_data.ready.eq(ready | self.abort)
+        m.d.comb += port.read_data.ready.eq(ready | abort)
 
         # Writes: data from the owner of the request the writer took.
         request = port.write_request
@@ -144,11 +148,11 @@ class DramArbiter(wiring.Component):
             m.d.sync += owner.eq(pending)
         data = port.write_data
         for i, client in enumerate(self.write):
-            mine = (owner == i) & ~request.valid & ~self.abort
+            mine = (owner == i) & ~request.valid & ~abort
             m.d.comb += client.data.ready.eq(data.ready & mine)
             with m.If(mine):
                 m.d.comb += [data.valid.eq(client.data.valid), data.payload.eq(client.data.payload)]
-        with m.If(self.abort):
+        with m.If(abort):
             m.d.comb += [data.valid.eq(1), data.payload.eq(0)]
 
         m.d.comb += [

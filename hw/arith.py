@@ -59,6 +59,12 @@ class ReadAheadIndex:
                                     Mux(self._advance, at_advance, register)))
         return register
 
+    def select(self, at_restart, at_advance, at_hold):
+        """``at_restart`` after a restart, ``at_advance`` after an advance, else ``at_hold``
+        (values in this cycle): a multiplexer on the late conditions, last, for values
+        computed from registers (a read address made of ``up`` and a base, say)."""
+        return Mux(self._restart, at_restart, Mux(self._advance, at_advance, at_hold))
+
     def restart(self, m):
         """In this cycle: 0 next."""
         m.d.comb += self._restart.eq(1)

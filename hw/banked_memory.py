@@ -10,7 +10,11 @@ from amaranth.utils import ceil_log2
 from hw.pe import check_parameter
 
 
-__all__ = ["BankedMemory"]
+__all__ = ["BankedMemory", "BLOCK_WORDS"]
+
+
+#: Words of a block RAM at its widest (an iCE40 EBR: 256 x 16; an ECP5 DP16KD: 512 x 36).
+BLOCK_WORDS = 256
 
 
 class BankedMemory(wiring.Component):
@@ -30,6 +34,12 @@ class BankedMemory(wiring.Component):
     read may meet its writes. A read enables its port's copies in both banks (those not
     written), so that its enable, a block RAM's clock enable, waits on no decode of its
     address; the word comes from the bank its address chose, registered with it.
+
+    Word ``a`` of the second bank is at index ``a - depth // 2`` of its memories, or, where a
+    memory of a power-of-two depth ``2**k`` costs no more block RAM (it holds no more blocks
+    of :data:`BLOCK_WORDS` words), at index ``a mod 2**k``: the bank's words are consecutive,
+    so no two share an index, and the address needs no subtraction on its way to the block
+    RAM (:meth:`index` gives either).
 
     Parameters
     ----------
@@ -57,8 +67,8 @@ class BankedMemory(wiring.Component):
     Attributes
     ----------
     banks : list of list of MemoryData
-        ``banks[b][k]``: copy ``k`` of bank ``b`` (the words from ``bases[b]``), for a
-        testbench to read or preload.
+        ``banks[b][k]``: copy ``k`` of bank ``b`` (word ``a`` at index ``index(b, a)``), for
+        a testbench to read or preload.
     """
 
     def __init__(self, *, depth, width, readers, writer_reads=False):
@@ -70,9 +80,20 @@ class BankedMemory(wiring.Component):
         self.half = depth // 2
         self.bases = [0, self.half] if self.half else [0]
         ends = self.bases[1:] + [depth]
+        # Per bank: the low address bits that index its memories, or None (the address less
+        # the bank's base). The first bank's base is 0: its address is its index.
+        def blocks(words):
+            return -(-words // BLOCK_WORDS)
+        self._wrap = []
+        depths = []
+        for base, end in zip(self.bases, ends):
+            size, bits = end - base, ceil_log2(end - base)
+            wrap = bits if base and blocks(1 << bits) == blocks(size) else None
+            self._wrap.append(wrap)
+            depths.append(size if wrap is None else 1 << wrap)
         copies = -(-(readers + self.writer_reads) // 2)
-        self.banks = [[MemoryData(shape=width, depth=end - base, init=[]) for _ in range(copies)]
-                      for base, end in zip(self.bases, ends)]
+        self.banks = [[MemoryData(shape=width, depth=d, init=[]) for _ in range(copies)]
+                      for d in depths]
         addr_width = max(1, ceil_log2(depth))
         ports = {
             "write": Out(WritePort.Signature(addr_width=addr_width, shape=width)),
@@ -85,6 +106,13 @@ class BankedMemory(wiring.Component):
     def bank_of(self, addr):
         """The bank of word ``addr``: 0 or 1 (a value)."""
         return addr >= self.half if len(self.bases) == 2 else 0
+
+    def index(self, bank, addr):
+        """Index of word ``addr`` (a value, or an integer) in the memories of bank ``bank``."""
+        wrap = self._wrap[bank]
+        if wrap is None:
+            return addr - self.bases[bank]
+        return addr % (1 << wrap) if isinstance(addr, int) else addr[:wrap]
 
     def elaborate(self, platform):
         m = Module()
@@ -99,26 +127,32 @@ class BankedMemory(wiring.Component):
             with m.If(user.en):
                 m.d.sync += bank.eq(self.bank_of(user.addr))
         words = [[] for _ in users]
-        for b, (base, copies) in enumerate(zip(self.bases, self.banks)):
+        for b, copies in enumerate(self.banks):
             write_here = self.write.en & (self.bank_of(self.write.addr) == b)
             for k, memory_data in enumerate(copies):
                 m.submodules[f"bank{b}_copy{k}"] = memory = Memory(data=memory_data)
                 write = memory.write_port()
-                # One address for the write and the first read: one read/write port.
+                # One address for the write and the first read: one read/write port. Each is
+                # made the bank's index before the choice, so that the bank comparison that
+                # makes the choice and any subtraction are side by side, not one after the
+                # other.
                 first = users[2 * k][0]
                 shared = Signal(range(memory_data.depth), name=f"bank{b}_copy{k}_addr")
-                m.d.comb += [shared.eq(Mux(write_here, self.write.addr, first.addr) - base),
+                m.d.comb += [shared.eq(Mux(write_here, self.index(b, self.write.addr),
+                                           self.index(b, first.addr))),
                              write.addr.eq(shared), write.data.eq(self.write.data),
                              write.en.eq(write_here)]
                 for i in range(2 * k, min(2 * k + 2, len(users))):
                     user, name = users[i]
                     if name == "writer_read":
                         port = memory.read_port(transparent_for=(write,))
-                        m.d.comb += [port.addr.eq(user.addr - base), port.en.eq(user.en)]
+                        m.d.comb += [port.addr.eq(self.index(b, user.addr)),
+                                     port.en.eq(user.en)]
                     else:
                         # Gated by the write, so that synthesis sees that they never meet.
                         port = memory.read_port()
-                        m.d.comb += [port.addr.eq(shared if i == 2 * k else user.addr - base),
+                        m.d.comb += [port.addr.eq(shared if i == 2 * k
+                                                  else self.index(b, user.addr)),
                                      port.en.eq(user.en & ~write_here)]
                         wanted = user.en & (self.bank_of(user.addr) == b)
                         m.d.sync += Assert(~(write_here & wanted), Format(

@@ -94,7 +94,8 @@ class Controller(wiring.Component):
     dram : Out(DramReadSignature())
         The header and the descriptors.
     dram_abort : Out(1)
-        The run stopped: the DRAM transfers in flight drain.
+        The run stops: the DRAM transfers in flight drain from the next cycle (the arbiter
+        registers it), as long as it is high.
     dram_busy : In(1)
         A DRAM request waits or a transfer is in flight.
     bytes_read, bytes_written : In(32)
@@ -251,6 +252,7 @@ class Controller(wiring.Component):
         ok_kind, ok_fit = Signal(), Signal()    # CHECK's compares, registered in DERIVE3
         ok_descriptor = Signal()
         ok_tws = Signal()
+        c_ee = Signal(2 * cnt)          # C * E * E, registered in DERIVE2 for DERIVE3's check
         # T and the block are the run's, so their residues mod 1 .. tws_max are ready
         # (16 cycles after LAYER) long before DERIVE: no divider on the descriptor's tws.
         m.submodules.tws_check = tws_check = TwsDivisibility(tws_max=self.tws_max, steps_bits=16)
@@ -407,25 +409,38 @@ class Controller(wiring.Component):
         ld_on, ld_done = self.inputs.busy, self.inputs.done
         wr_on = self.outputs.busy             # a write-out is in progress (until its B response)
         out_index = Signal(32)          # controller: the clear index
+        # Given in every state (the writer clears only with ``clear``), so that the word's
+        # address waits on no decode of the state.
+        m.d.comb += self.outputs.clear_index.eq(out_index)
 
-        def load(base, bank, weights):
+        # A state that may start a load names what it loads in the whole state
+        # (``weight_group``, ``input_block``) and starts it under its conditions (``load``,
+        # ``start_input``): so what goes to the loaders is chosen by the state alone, and
+        # only the start waits on the conditions (a pulse just in, the descriptor's checks).
+        def weight_group(base, bank, weights):
             # The weights of the row group from output channel ``base`` into bank ``bank``
             # (ping-pong: half the weight memory each, so the next group loads while this
             # one computes; a layer whose weights need more than half loads each group after
             # the previous one's passes, into the whole memory).
-            m.d.comb += [self.weights.start.eq(1), self.weights.base.eq(base),
-                         self.weights.bank.eq(bank), self.weights.addr.eq(weights)]
+            m.d.comb += [self.weights.base.eq(base), self.weights.bank.eq(bank),
+                         self.weights.addr.eq(weights)]
 
-        def start_input(tag_address, tag_words, spike_address, block_steps, bank,
+        def load():
+            m.d.comb += self.weights.start.eq(1)
+
+        def input_block(tag_address, tag_words, spike_address, block_steps, bank,
                         tags_only=False):
             # A block's input (or, with ``tags_only``, the SP-MB tags of the whole sample)
             # into input bank ``bank``; with input ping-pong the next time block loads while
             # the passes of this one run.
             block_in = self.inputs.block
-            m.d.comb += [self.inputs.start.eq(1), block_in.tags.eq(tag_address),
+            m.d.comb += [block_in.tags.eq(tag_address),
                          block_in.tag_words.eq(tag_words), block_in.spikes.eq(spike_address),
                          block_in.steps.eq(block_steps), block_in.bank.eq(bank),
                          block_in.tags_only.eq(tags_only)]
+
+        def start_input():
+            m.d.comb += self.inputs.start.eq(1)
 
         # ---------------------------------------------------------------- controller
         def receive(count, state):
@@ -436,8 +451,18 @@ class Controller(wiring.Component):
                 with m.If(got == count - 1):
                     m.next = state
 
+        # High exactly in DRAIN: a flip-flop, so that the aborts wait on no decode of the
+        # state. The DRAM arbiter, whose abort gates every client's ``valid`` and
+        # ``ready``, takes its next value and registers it beside itself.
+        draining, draining_next = Signal(), Signal()
+        m.d.comb += draining_next.eq(draining & self.dram_busy)
+        m.d.sync += draining.eq(draining_next)
+        m.d.comb += [self.dram_abort.eq(draining_next), self.outputs.abort.eq(draining),
+                     self.inputs.abort.eq(draining), self.weights.abort.eq(draining)]
+
         def fail(code):
             m.d.sync += [error.eq(1), error_code.eq(code)]
+            m.d.comb += draining_next.eq(1)
             m.next = "DRAIN"
 
         with m.FSM(name="control"):
@@ -451,7 +476,7 @@ class Controller(wiring.Component):
             with m.State("CLEAR"):
                 # Output GLB, output tags and counters all zero (a run that ended in error may
                 # have left spikes and tags).
-                m.d.comb += [self.outputs.clear.eq(1), self.outputs.clear_index.eq(out_index),
+                m.d.comb += [self.outputs.clear.eq(1),
                              counters_w.addr.eq(out_index), counters_w.data.eq(0),
                              counters_w.en.eq(out_index < n_counters),
                              offsets_w.addr.eq(out_index), offsets_w.data.eq(0),
@@ -530,7 +555,7 @@ class Controller(wiring.Component):
                 m.d.sync += [
                     tag_addr.eq(tag_base + sample_offset),
                     n_in.eq(C[:cnt] * hw_in[:cnt]), n_out.eq(M[:cnt] * positions[:cnt]),
-                    run_len.eq(Mux(kind[0], 16, ee)),
+                    run_len.eq(Mux(kind[0], 16, ee)), c_ee.eq(C[:cnt] * ee[:cnt]),
                     ok_sizes.eq((H <= limit) & (W <= limit) & (R <= limit) & (Rp <= limit) &
                                 (E <= limit) & (stride <= limit) & (padding <= limit) &
                                 (E != 0) & (stride != 0) & (M != 0) & (C != 0) &
@@ -557,7 +582,7 @@ class Controller(wiring.Component):
                               (n_out <= self.max_inputs) &
                               (~blocked | (positions <= self.max_positions))),
                     ok_descriptor.eq(
-                        (ee >> cnt == 0) & (F == C[:cnt] * ee[:cnt]) &
+                        (ee >> cnt == 0) & (F == c_ee) &
                         Mux(kind[0], fc_ok, conv_ok) &
                         ((g_out == 16) | (g_out == positions)) &
                         (threshold != 0) & (threshold < (1 << (self.v_bits - 1))) &
@@ -566,6 +591,7 @@ class Controller(wiring.Component):
                 m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.comb += [per_sample.eq(otag_sample), region.eq(0), offsets_w.en.eq(1)]
+                input_block(tag_addr, (n_spmb + 31) >> 5, in_addr, bsize, 0)
                 m.d.sync += otag_addr.eq(otag_base + sample_offset)
                 with m.If(axi_error):
                     fail(E_AXI)
@@ -594,7 +620,7 @@ class Controller(wiring.Component):
                     with m.If(blocked):
                         m.next = "B_GROUP"
                     with m.Else():
-                        start_input(tag_addr, (n_spmb + 31) >> 5, in_addr, bsize, 0)
+                        start_input()
                         m.next = "INPUT"
             with m.State("B_GROUP"):
                 # Time blocks: a row group starts with its weights, tailored by the SP-MB tags
@@ -602,15 +628,18 @@ class Controller(wiring.Component):
                 m.d.sync += [block.eq(0), bstep0.eq(0), bsteps.eq(bsize), pos_index.eq(0),
                              in_block_addr.eq(in_addr), out_block_addr.eq(out_addr),
                              tag_block_addr.eq(tag_addr + (tag_words_in << 2)), btag_base.eq(0)]
+                input_block(tag_addr, tag_words_in, 0, 0, 0, tags_only=True)
+                weight_group(m_base, 0, group_weights)
                 with m.If(tailor):
-                    start_input(tag_addr, tag_words_in, 0, 0, 0, tags_only=True)
+                    start_input()
                     m.next = "B_TAGS"
                 with m.Else():
-                    load(m_base, 0, group_weights)
+                    load()
                     m.next = "B_LOAD"
             with m.State("B_TAGS"):
+                weight_group(m_base, 0, group_weights)
                 with m.If(ld_done):
-                    load(m_base, 0, group_weights)
+                    load()
                     m.next = "B_LOAD"
             with m.State("B_LOAD"):
                 m.d.comb += [self.passes.state_clear.eq(pos_index < positions),
@@ -623,14 +652,18 @@ class Controller(wiring.Component):
                 # The block's input: its SP-MB tags, then the spikes of its active SP-MBs
                 # (already loading, or loaded, into the other bank with input ping-pong).
                 m.d.sync += in_bank.eq(in_pingpong & block[0])
+                input_block(tag_block_addr, tag_words_in, in_block_addr, bsteps, 0)
                 with m.If((block == 0) | ~in_pingpong):
-                    start_input(tag_block_addr, tag_words_in, in_block_addr, bsteps, 0)
+                    start_input()
                 m.next = "INPUT"
             with m.State("INPUT"):
                 with m.If(ld_done | ~ld_on):
                     m.d.comb += self.dispatch.build.eq(1)
                     m.next = "DISPATCH"
             with m.State("DISPATCH"):
+                weight_group(0, 0, group_weights)
+                input_block(next_tag_block_addr, tag_words_in, next_in_block_addr, next_bsteps,
+                            ~block[0])
                 with m.If(self.dispatch.built):
                     with m.If(self.dispatch.overflow):
                         fail(E_ENTRIES)
@@ -641,22 +674,22 @@ class Controller(wiring.Component):
                                               Mux(blocked, rows_next, M[:cnt])),
                                      ntwus_add.eq(1), compute_bank.eq(0)]
                         with m.If(~blocked):
-                            load(0, 0, group_weights)
+                            load()
                         # Input ping-pong: the next block of the row group loads into the
                         # other bank while this block's passes run.
                         with m.If(in_pingpong & more_blocks):
-                            start_input(next_tag_block_addr, tag_words_in, next_in_block_addr,
-                                        next_bsteps, ~block[0])
+                            start_input()
                         m.next = "GROUP"
             with m.State("GROUP"):
                 # The row group's weights are in their bank: run its passes, and (ping-pong)
                 # load the next group's weights into the other bank meanwhile.
+                weight_group(m_base + rows, ~compute_bank, next_group_weights)
                 with m.If(~load_busy):
                     m.d.comb += [self.dispatch.rewind.eq(1), self.passes.begin.eq(1)]
                     m.d.sync += [passes_on.eq(1), rows_used.eq(rows_next),
                                  group_size.eq(times(positions[:cnt], rows_next, len(rows_next)))]
                     with m.If(pingpong & more_groups):
-                        load(m_base + rows, ~compute_bank, next_group_weights)
+                        load()
                     m.next = "PASSES"
 
             def start_write():
@@ -672,10 +705,11 @@ class Controller(wiring.Component):
                 m.next = "WRITE_GROUP"
 
             with m.State("PASSES"):
+                weight_group(m_base + rows, 0, next_group_weights)
                 with m.If(group_done):
                     m.d.sync += passes_on.eq(0)
                     with m.If(~pingpong & ~blocked & more_groups):
-                        load(m_base + rows, 0, next_group_weights)
+                        load()
                     with m.If(~wr_on):
                         start_write()
                     with m.Else():
@@ -754,8 +788,8 @@ class Controller(wiring.Component):
                         m.next = "LAYER"
             with m.State("DRAIN"):
                 # Finish any DRAM transfer in flight (reads dropped, zeros written), then stop.
-                m.d.comb += [self.dram_abort.eq(1), self.outputs.abort.eq(1), self.inputs.abort.eq(1),
-                             self.weights.abort.eq(1)]
+                # (``draining`` aborts the loaders, the writer and the arbiter; it falls
+                # with the state.)
                 m.d.sync += [passes_on.eq(0), in_layer.eq(0)]
                 with m.If(~self.dram_busy):
                     m.d.sync += [busy.eq(0), done.eq(1)]

@@ -81,7 +81,7 @@ def chunk_layout(cols, max_positions, dim_bits, max_windows):
         "from_store": 1,                                # column 0 continues the previous pass
         "chain": data.ArrayLayout(1, cols),
         "skip_windows": data.ArrayLayout(range(max_windows), cols),
-        "entries": data.ArrayLayout(entry, cols),
+        "entries": data.ArrayLayout(entry, cols),     # past ``len``: unspecified
     })
 
 
@@ -294,18 +294,22 @@ class NtwuDispatcher(wiring.Component):
                         m.next = "READ"
             with m.State("READ"):
                 m.d.comb += read.addr.eq(idx_up)
+                # The column's fields are written whether the entry fits or not (a column
+                # at ``len`` or past it is not read; its start fields are 0 as at the
+                # request), so that their clock enables wait on the column alone, not on
+                # ``same``, which comes from the memory's output.
+                with m.Switch(column):
+                    for c in range(cols):
+                        with m.Case(c):
+                            m.d.sync += [
+                                chunk.entries[c].eq(entry),
+                                chunk.skip_windows[c].eq(Mux(fits, read.data.skip, 0)),
+                            ]
+                            if c == 0:
+                                m.d.sync += chunk.from_store.eq(fits & same)
+                            else:
+                                m.d.sync += chunk.chain[c].eq(fits & same)
                 with m.If(fits):
-                    with m.Switch(column):
-                        for c in range(cols):
-                            with m.Case(c):
-                                m.d.sync += [
-                                    chunk.entries[c].eq(entry),
-                                    chunk.skip_windows[c].eq(read.data.skip),
-                                ]
-                                if c == 0:
-                                    m.d.sync += chunk.from_store.eq(same)
-                                else:
-                                    m.d.sync += chunk.chain[c].eq(same)
                     m.d.sync += [column.eq(column + 1), chunk.len.eq(column + 1),
                                  idx.eq(idx_up), idx_up.eq(idx_up + 1)]
                     with m.If((column == cols - 1) | (idx_up == self.entries)):

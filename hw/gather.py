@@ -170,7 +170,6 @@ class BeatGather(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, cols, dim = self.config, self.cols, self.dim_bits
-        wide = signed(2 * self.count_bits + 4)
 
         # Per-column constants of the chunk, registered at start.
         base_y = [Signal(signed(dim + 2), name=f"base_y{c}") for c in range(cols)]
@@ -178,13 +177,18 @@ class BeatGather(wiring.Component):
         shift = [Signal(range(self.max_timesteps + 1), name=f"shift{c}") for c in range(cols)]
         used = Signal(cols)
         # Per column, kept as the candidates go: the input row and column under it and the
-        # GLB address of the input row's start (``c*in_h*in_w + y*in_w``).
+        # GLB address of the input row's start (``c*in_h*in_w + y*in_w``). The address is
+        # kept modulo the GLB's size, as wide as the read port's address: only its low bits
+        # reach the port (``row_addr + x`` is a valid word whenever the column is inside),
+        # so the product taken at ``start`` is a narrow one, not one as wide as the layer's
+        # counts.
+        addr_bits = len(self.spikes[0].addr)
         y = [Signal(signed(dim + 3), name=f"y{c}") for c in range(cols)]
         x = [Signal(signed(dim + 3), name=f"x{c}") for c in range(cols)]
-        row_addr = [Signal(wide, name=f"row_addr{c}") for c in range(cols)]
+        row_addr = [Signal(addr_bits, name=f"row_addr{c}") for c in range(cols)]
         # Per layer (the configuration is held while gathering): the products the chunk's
-        # and the candidates' addresses need.
-        stride_w, pad_w, kernel_w, channel_step = (Signal(wide, name=n) for n in
+        # and the candidates' addresses need, modulo the GLB's size as ``row_addr``.
+        stride_w, pad_w, kernel_w, channel_step = (Signal(addr_bits, name=n) for n in
                                                    ("stride_w", "pad_w", "kernel_w",
                                                     "channel_step"))
         m.d.sync += [stride_w.eq(cfg.stride * cfg.in_w), pad_w.eq(cfg.padding * cfg.in_w),
@@ -295,6 +299,19 @@ class BeatGather(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
+                # The chunk's columns are taken in every cycle here (only RUN reads them, and
+                # ``start``'s are the ones kept), so that their clock enable is the state,
+                # not ``start``, which comes late (the pass engine's state and conditions).
+                for c in range(cols):
+                    column = self.columns[c]
+                    top, left = column.oy * cfg.stride - cfg.padding, \
+                        column.ox * cfg.stride - cfg.padding
+                    m.d.sync += [
+                        base_y[c].eq(top), base_x[c].eq(left), y[c].eq(top), x[c].eq(left),
+                        row_addr[c].eq(column.oy[:addr_bits] * stride_w - pad_w),
+                        shift[c].eq(times(column.w, cfg.tws, len(cfg.tws))),
+                        used[c].eq(c < self.length),
+                    ]
                 with m.If(self.start):
                     set_f(0)
                     set_ky(0)
@@ -304,16 +321,6 @@ class BeatGather(wiring.Component):
                     m.d.sync += [written.eq(0), bits.eq(0)]
                     run.restart(m)
                     m.d.sync += [tag_word.eq(self.tags.data), tag_addr.eq(1)]
-                    for c in range(cols):
-                        column = self.columns[c]
-                        top, left = column.oy * cfg.stride - cfg.padding, \
-                            column.ox * cfg.stride - cfg.padding
-                        m.d.sync += [
-                            base_y[c].eq(top), base_x[c].eq(left), y[c].eq(top), x[c].eq(left),
-                            row_addr[c].eq(column.oy * stride_w - pad_w),
-                            shift[c].eq(times(column.w, cfg.tws, len(cfg.tws))),
-                            used[c].eq(c < self.length),
-                        ]
                     m.next = "RUN"
             with m.State("RUN"):
                 # Candidate f's words are read whether it is issued or its run skipped, so

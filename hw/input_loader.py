@@ -167,8 +167,12 @@ class InputLoader(wiring.Component):
         # ``spmb.up`` is read a cycle ahead (word 0 before SPMB, which the restart takes
         # bit 0 of), and the bit chosen from it for an advance, so that the DRAM request
         # waits on no tag read and no 32-to-1 choice.
+        # The word's address is chosen after the additions of the bank's base (to ``up``
+        # and ``up + 1``, registers), so that the advance, which waits on the DRAM data's
+        # ``valid``, drives a multiplexer, not an adder.
         loading = Signal()              # in SPMB or SPIKES
-        m.d.comb += self.tags_read.addr.eq(tags_base + Mux(loading, spmb.up_next[5:], 0))
+        m.d.comb += self.tags_read.addr.eq(Mux(loading, spmb.select(
+            tags_base, tags_base + (spmb.up + 1)[5:], tags_base + spmb.up[5:]), tags_base))
         tag = spmb.follow(m, self.tags_read.data[0],
                           self.tags_read.data.bit_select(spmb.up[:5], 1), name="spmb_tag")
         spmb_active = ~cfg.tailor | tag
@@ -193,18 +197,22 @@ class InputLoader(wiring.Component):
 
         with m.FSM(name="input") as fsm:
             with m.State("IDLE"):
+                # The block is taken, and its tags' request made, in every cycle here (the
+                # controller holds ``block`` at 0 but with ``start``), so that of all this only
+                # the state and the request's ``valid`` wait on ``start``, which comes late
+                # (a decode of the controller's state and conditions), and no clock enable.
+                # The request is kept whatever the arbiter answers (ASK_TAGS asks again with
+                # it), so that only the state waits on ``ready``.
                 block = self.control.block
+                m.d.sync += [bank.eq(block.bank), tags_only.eq(block.tags_only),
+                             spike_addr.eq(block.spikes), steps.eq(block.steps),
+                             item.eq(0), remaining.eq(block.tag_words), loc_clear.eq(0)]
+                m.d.comb += [self.dram.request.payload.addr.eq(block.tags),
+                             self.dram.request.payload.length.eq(block.tag_words << 2)]
+                m.d.sync += request.eq(self.dram.request.payload)
                 with m.If(self.control.start):
-                    m.d.sync += [bank.eq(block.bank), tags_only.eq(block.tags_only),
-                                 spike_addr.eq(block.spikes), steps.eq(block.steps),
-                                 item.eq(0), remaining.eq(block.tag_words), loc_clear.eq(0)]
                     with m.If(cfg.tailor):
-                        m.d.comb += [self.dram.request.valid.eq(1),
-                                     self.dram.request.payload.addr.eq(block.tags),
-                                     self.dram.request.payload.length.eq(block.tag_words << 2)]
-                        # Kept whatever the arbiter answers (ASK_TAGS asks again with it), so
-                        # that only the state waits on ``ready``.
-                        m.d.sync += request.eq(self.dram.request.payload)
+                        m.d.comb += self.dram.request.valid.eq(1)
                         with m.If(self.dram.request.ready):
                             m.next = "TAGS"
                         with m.Else():

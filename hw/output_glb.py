@@ -138,8 +138,10 @@ class OutputGlb(wiring.Component):
                 with m.If(port.en & here(port.addr)):
                     m.d.comb += [read.addr.eq(port.addr - base), read.en.eq(1)]
                 with m.Else():
-                    m.d.comb += [read.addr.eq(self.read.addr),
-                                 read.en.eq(self.read.en & (self.read.bank == i))]
+                    # Both banks read (the word comes from the one ``bank`` chose, registered
+                    # as ``high``), so that the block RAMs' clock enables do not wait on the
+                    # reader's bank, which its ``ready`` chooses.
+                    m.d.comb += [read.addr.eq(self.read.addr), read.en.eq(self.read.en)]
                 words.append(read.data)
             reads.append(functools.reduce(operator.or_, words))
         high = Signal()                 # the registered read came from the second bank

@@ -162,10 +162,13 @@ class OutputWriter(wiring.Component):
                              btags_w.en.eq(tag_active & cfg.blocked)]
         m.d.sync += tag_set.eq(0)
 
-        # The run's start: every output GLB word and tag word cleared.
+        # The run's start: every output GLB word and tag word cleared. The word is addressed
+        # whatever ``clear`` (a decode of the controller's state) says, and in SPIKES from
+        # a register (below), so that the output GLB's bank comparison and subtraction of
+        # the address wait on neither that nor the write channel's ``ready``.
+        m.d.comb += self.glb_clear.addr.eq(self.control.clear_index)
         with m.If(self.control.clear):
-            m.d.comb += [self.glb_clear.addr.eq(self.control.clear_index),
-                         self.glb_clear.en.eq(self.control.clear_index < self.max_outputs),
+            m.d.comb += [self.glb_clear.en.eq(self.control.clear_index < self.max_outputs),
                          otags_w.addr.eq(self.control.clear_index), otags_w.data.eq(0),
                          otags_w.en.eq(self.control.clear_index < self.tag_words)]
             if self.time_blocks:
@@ -219,8 +222,9 @@ class OutputWriter(wiring.Component):
                         m.next = state
                     stop_on_abort()
             with m.State("SPIKES"):
+                # The word to clear is addressed whether or not it goes out this cycle.
                 m.d.comb += [self.glb_read.addr.eq(rd_addr), self.glb_read.bank.eq(rd_bank),
-                             self.glb_read.en.eq(1),
+                             self.glb_read.en.eq(1), self.glb_clear.addr.eq(glb_addr),
                              dram.data.valid.eq(1),
                              dram.data.payload.eq(
                                  Cat(self.glb_read.data, Const(0, 32)).word_select(word, 32))]
@@ -234,7 +238,7 @@ class OutputWriter(wiring.Component):
                     with m.If(last_word):
                         m.d.comb += [self.glb_read.addr.eq(rd_addr_up),
                                      self.glb_read.bank.eq(rd_bank_up),
-                                     self.glb_clear.addr.eq(glb_addr), self.glb_clear.en.eq(1),
+                                     self.glb_clear.en.eq(1),
                                      self.control.word_read.eq(1)]
                         after_up = next_read_address(rd_bank_up, rd_addr_up, self.max_outputs)
                         m.d.sync += [word.eq(0), index.eq(index + 1), output.eq(output + 1),

@@ -68,9 +68,9 @@ class WeightLoader(wiring.Component):
     -----
     dram : Out(DramReadSignature())
     control : In(WeightLoaderControl())
-        ``config`` (:func:`weight_loader_config`), held while loading. ``start``: load
-        the row group whose first output channel is ``base``, its weights at DRAM address
-        ``addr``, into bank ``bank``. ``abort``: back to idle at once (the run stopped).
+        ``config`` (:func:`weight_loader_config`), held while loading. ``start`` (only
+        while not ``busy``): load the row group whose first output channel is ``base``, its
+        weights at DRAM address ``addr``, into bank ``bank``. ``abort``: back to idle at once (the run stopped).
         ``busy``: high from the cycle after ``start`` until the group's last weight is
         written. ``written``: the weights written this cycle (the layer's ``glb_writes``).
     tags : In(ReadPort.Signature(...))
@@ -114,8 +114,12 @@ class WeightLoader(wiring.Component):
         m.d.sync += start.eq(0)
         ctl = self.control
         with m.If(ctl.start):
-            m.d.sync += [start.eq(1), ctl.busy.eq(1), base.eq(ctl.base), bank.eq(ctl.bank),
-                         row_addr.eq(ctl.addr)]
+            m.d.sync += [start.eq(1), ctl.busy.eq(1)]
+        # The group is taken in every cycle while idle (the controller starts a load only
+        # then), so that the registers' clock enable is ``busy``, a flip-flop, not ``start``,
+        # which comes late (a decode of the controller's state and conditions).
+        with m.If(~ctl.busy):
+            m.d.sync += [base.eq(ctl.base), bank.eq(ctl.bank), row_addr.eq(ctl.addr)]
 
         lrows = Signal(range(rows + 1))
         rows_done = Signal()            # ``lrow == lrows``

@@ -111,7 +111,6 @@ def test_abort_drains_a_read_and_the_next_request_is_served():
             # The run stopped: the rest of the burst is taken and dropped, no client sees it.
             ctx.set(dut.read[1].request.valid, 0)
             ctx.set(dut.read[1].data.ready, 0)
-            ctx.set(dut.abort, 1)
         else:
             ctx.set(dut.abort, 0)
             second.drive(ctx)
@@ -120,6 +119,8 @@ def test_abort_drains_a_read_and_the_next_request_is_served():
         if state["phase"] == "read":
             first.sample(ctx, cycle)
             if len(first.words) == 3:
+                # Registered: from the next cycle on.
+                ctx.set(dut.abort, 1)
                 state["phase"] = "abort"
         elif state["phase"] == "abort":
             assert not ctx.get(dut.read[1].data.valid), "a client saw data while aborted"

@@ -72,11 +72,12 @@ def test_reads_give_what_one_memory_gives(readers, writer_reads):
                 assert ctx.get(port.data) == model.data[r], f"cycle {cycle}, read[{r}]"
             if writer_reads:
                 assert ctx.get(dut.writer_read.data) == model.writer_data, f"cycle {cycle}"
-        # Each bank's words are in each of its copies, from the bank's first word.
-        for base, copies in zip(dut.bases, dut.banks):
+        # Each bank's words are in each of its copies, word ``a`` at ``dut.index(b, a)``.
+        ends = dut.bases[1:] + [dut.depth]
+        for b, (base, end, copies) in enumerate(zip(dut.bases, ends, dut.banks)):
             for copy in copies:
-                assert [ctx.get(copy[i]) for i in range(copy.depth)] == \
-                    model.words[base:base + copy.depth]
+                assert [ctx.get(copy[dut.index(b, a)]) for a in range(base, end)] == \
+                    model.words[base:end]
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
