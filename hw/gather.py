@@ -75,7 +75,7 @@ def popcount(value):
     return bits[0]
 
 
-def _most(m, values):
+def _most(values):
     """The largest of ``values`` (a tree of compares)."""
     while len(values) > 1:
         pairs = []
@@ -279,7 +279,7 @@ class BeatGather(wiring.Component):
         ]
         if self.pace:
             most = Signal(range(self.tws_max + 1))
-            m.d.comb += [most.eq(_most(m, [popcount(words[c]) for c in range(cols)])),
+            m.d.comb += [most.eq(_most([popcount(words[c]) for c in range(cols)])),
                          self.lbuf.data.pace.eq(Mux(most == 0, 1, most))]
         with m.If(keep):
             m.d.sync += [written.eq(written + 1), bits.eq(self.set_bits)]
