@@ -153,6 +153,9 @@ class InputLoader(wiring.Component):
         loc_left = Signal(32)
         loc_wrap = Signal()             # ``loc_left == 1``
         loc_clear = Signal(32)
+        # ``spikes_base + loc_clear``, a register: the write's address goes to the bank
+        # comparison and the transparency's address comparison of the location tags.
+        loc_clear_addr = Signal.like(self.locations_write.addr)
         assembly = Signal(T_max)
         remaining = Signal(32)          # tag words still to take
         request = Signal.like(self.dram.request.payload)
@@ -206,7 +209,8 @@ class InputLoader(wiring.Component):
                 block = self.control.block
                 m.d.sync += [bank.eq(block.bank), tags_only.eq(block.tags_only),
                              spike_addr.eq(block.spikes), steps.eq(block.steps),
-                             item.eq(0), remaining.eq(block.tag_words), loc_clear.eq(0)]
+                             item.eq(0), remaining.eq(block.tag_words), loc_clear.eq(0),
+                             loc_clear_addr.eq(Mux(block.bank, self.max_inputs // 2, 0))]
                 m.d.comb += [self.dram.request.payload.addr.eq(block.tags),
                              self.dram.request.payload.length.eq(block.tag_words << 2)]
                 m.d.sync += request.eq(self.dram.request.payload)
@@ -238,9 +242,9 @@ class InputLoader(wiring.Component):
                             m.next = "LOC_CLEAR"
                 stop_on_abort()
             with m.State("LOC_CLEAR"):
-                m.d.comb += [self.locations_write.addr.eq(spikes_base + loc_clear),
+                m.d.comb += [self.locations_write.addr.eq(loc_clear_addr),
                              self.locations_write.data.eq(0), self.locations_write.en.eq(1)]
-                m.d.sync += loc_clear.eq(loc_clear + 1)
+                m.d.sync += [loc_clear.eq(loc_clear + 1), loc_clear_addr.eq(loc_clear_addr + 1)]
                 with m.If(loc_clear + 1 >= cfg.locations):
                     spmb.restart(m)
                     set_item_next(cfg.group)
