@@ -443,11 +443,17 @@ class Controller(wiring.Component):
             m.d.comb += self.inputs.start.eq(1)
 
         # ---------------------------------------------------------------- controller
+        # The run header's or a layer descriptor's words, one a beat, into ``words``. A word
+        # is taken on the data's ``valid`` alone, in any state: the controller's reads are
+        # only the header's and the descriptors', each received whole in its state (which
+        # is always ready), so that the words' clock enables wait on no decode of the state.
+        with m.If(rdata.valid):
+            m.d.sync += words[got].eq(rdata.payload)
+
         def receive(count, state):
-            # The run header's or a layer descriptor's words, one a beat, into ``words``.
             m.d.comb += rdata.ready.eq(1)
             with m.If(take):
-                m.d.sync += [words[got].eq(rdata.payload), got.eq(got + 1)]
+                m.d.sync += got.eq(got + 1)
                 with m.If(got == count - 1):
                     m.next = state
 

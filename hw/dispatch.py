@@ -32,7 +32,7 @@ Cycle costs (from the ``build`` pulse or a ``request`` pulse):
   is full or the list is exhausted; ``1`` cycle when the list is exhausted (``chunk.end``).
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, MemoryData, ReadPort
 from amaranth.lib.wiring import In, Out
@@ -83,6 +83,18 @@ def chunk_layout(cols, max_positions, dim_bits, max_windows):
         "skip_windows": data.ArrayLayout(range(max_windows), cols),
         "entries": data.ArrayLayout(entry, cols),     # past ``len``: unspecified
     })
+
+
+def at_most_one(value):
+    """Whether ``value`` has at most one bit set (``value & (value - 1) == 0``), as a tree
+    of (any bit set, several set) pairs: a few LUT levels, not a carry chain and a wide
+    AND."""
+    groups = [(value[i], Const(0, 1)) for i in range(len(value))]
+    while len(groups) > 1:
+        pairs = [groups[i:i + 2] for i in range(0, len(groups), 2)]
+        groups = [(p[0][0] | p[1][0], p[0][1] | p[1][1] | (p[0][0] & p[1][0]))
+                  if len(p) == 2 else p[0] for p in pairs]
+    return ~groups[0][1]
 
 
 class NtwuDispatcher(wiring.Component):
@@ -248,7 +260,7 @@ class NtwuDispatcher(wiring.Component):
                         ]
                         m.d.sync += [count.eq(count + 1), written.eq(1), written_w.eq(lowest)]
                     m.d.sync += acc.eq(acc & (acc - 1))
-                with m.If((acc & (acc - 1)) == 0):
+                with m.If(at_most_one(acc)):       # the window emitted is the last
                     start_position()
                     m.d.sync += pos.eq(pos + 1)
                     with m.If(ox == cfg.out_w - 1):

@@ -135,6 +135,9 @@ class InputLoader(wiring.Component):
         # the DRAM address of ``item`` and the bytes from it to the input's end; per layer
         # (the configuration is held while loading), the bytes of an SP-MB and of the input.
         item_next = Signal(32)
+        # ``spikes_base + item``, a register: the spike word's GLB address, which the banked
+        # memory compares for its bank and chooses a port's address by.
+        item_glb = Signal.like(self.spikes.addr)
         whole = Signal()
         item_addr = Signal(32)
         bytes_left = Signal(32)
@@ -153,6 +156,9 @@ class InputLoader(wiring.Component):
         loc_left = Signal(32)
         loc_wrap = Signal()             # ``loc_left == 1``
         loc_clear = Signal(32)
+        # ``spikes_base + loc_clear``, a register: the write's address goes to the bank
+        # comparison and the transparency's address comparison of the location tags.
+        loc_clear_addr = Signal.like(self.locations_write.addr)
         assembly = Signal(T_max)
         remaining = Signal(32)          # tag words still to take
         request = Signal.like(self.dram.request.payload)
@@ -197,16 +203,17 @@ class InputLoader(wiring.Component):
 
         with m.FSM(name="input") as fsm:
             with m.State("IDLE"):
-                # The block is taken, and its tags' request made, in every cycle here (the
-                # controller holds ``block`` at 0 but with ``start``), so that of all this only
-                # the state and the request's ``valid`` wait on ``start``, which comes late
-                # (a decode of the controller's state and conditions), and no clock enable.
+                # The block is taken, and its tags' request made, in every cycle here (what
+                # ``start``'s cycle takes is kept), so that of all this only the state and the
+                # request's ``valid`` wait on ``start``, which comes late (a decode of the
+                # controller's state and conditions), and no clock enable.
                 # The request is kept whatever the arbiter answers (ASK_TAGS asks again with
                 # it), so that only the state waits on ``ready``.
                 block = self.control.block
                 m.d.sync += [bank.eq(block.bank), tags_only.eq(block.tags_only),
                              spike_addr.eq(block.spikes), steps.eq(block.steps),
-                             item.eq(0), remaining.eq(block.tag_words), loc_clear.eq(0)]
+                             item.eq(0), remaining.eq(block.tag_words), loc_clear.eq(0),
+                             loc_clear_addr.eq(Mux(block.bank, self.max_inputs // 2, 0))]
                 m.d.comb += [self.dram.request.payload.addr.eq(block.tags),
                              self.dram.request.payload.length.eq(block.tag_words << 2)]
                 m.d.sync += request.eq(self.dram.request.payload)
@@ -238,13 +245,14 @@ class InputLoader(wiring.Component):
                             m.next = "LOC_CLEAR"
                 stop_on_abort()
             with m.State("LOC_CLEAR"):
-                m.d.comb += [self.locations_write.addr.eq(spikes_base + loc_clear),
+                m.d.comb += [self.locations_write.addr.eq(loc_clear_addr),
                              self.locations_write.data.eq(0), self.locations_write.en.eq(1)]
-                m.d.sync += loc_clear.eq(loc_clear + 1)
+                m.d.sync += [loc_clear.eq(loc_clear + 1), loc_clear_addr.eq(loc_clear_addr + 1)]
                 with m.If(loc_clear + 1 >= cfg.locations):
                     spmb.restart(m)
                     set_item_next(cfg.group)
-                    m.d.sync += [item.eq(0), item_addr.eq(spike_addr), bytes_left.eq(inputs_bytes)]
+                    m.d.sync += [item.eq(0), item_addr.eq(spike_addr), bytes_left.eq(inputs_bytes),
+                                 item_glb.eq(spikes_base)]
                     m.next = "SPMB"
                 stop_on_abort()
             with m.State("SPMB"):
@@ -268,14 +276,15 @@ class InputLoader(wiring.Component):
                 with m.Else():
                     spmb.advance(m)
                     set_item_next(item_next + cfg.group)
-                    m.d.sync += [item.eq(item_next), item_addr.eq(item_addr + group_bytes),
+                    m.d.sync += [item.eq(item_next), item_glb.eq(spikes_base + item_next),
+                                 item_addr.eq(item_addr + group_bytes),
                                  bytes_left.eq(bytes_left - group_bytes)]
                 stop_on_abort()
             with m.State("SPIKES"):
                 m.d.comb += rdata.ready.eq(1)
                 m.d.comb += [self.locations_write.addr.eq(loc_addr),
                              self.locations_write.data.eq(self.locations_read.data | locations_of),
-                             self.spikes.addr.eq(spikes_base + item),
+                             self.spikes.addr.eq(item_glb),
                              self.spikes.data.eq(spike_word)]
                 with m.If(take):
                     with m.If(word_last):
@@ -283,7 +292,8 @@ class InputLoader(wiring.Component):
                                      self.control.written.eq(1)]
                         set_item_next(item_next + 1)
                         m.d.sync += [word_in.eq(0), word_last.eq(wpi == 1), assembly.eq(0),
-                                     item.eq(item + 1), item_last.eq(item + 2 == item_end),
+                                     item.eq(item + 1), item_glb.eq(item_glb + 1),
+                                     item_last.eq(item + 2 == item_end),
                                      item_addr.eq(item_addr + (wpi << 2)),
                                      bytes_left.eq(bytes_left - (wpi << 2))]
                         m.d.comb += loc_next.eq(Mux(loc_wrap, spikes_base, loc_addr + 1))

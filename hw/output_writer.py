@@ -146,6 +146,22 @@ class OutputWriter(wiring.Component):
         # is one of two registers, chosen by whether the port takes the word.
         rd_bank, rd_addr = Signal(), Signal.like(self.glb_read.addr)
         rd_bank_up, rd_addr_up = Signal(), Signal.like(self.glb_read.addr)
+        # The run's start: every output GLB word and tag word cleared. The words are
+        # addressed whatever ``clear`` (a decode of the controller's state) says (a tag's
+        # write, below, and SPIKES's clear address theirs from registers), so that the output
+        # GLB's bank comparison and subtraction and the tag memories' transparency wait on
+        # neither that nor the write channel's ``ready``: only the enables do.
+        m.d.comb += [self.glb_clear.addr.eq(self.control.clear_index),
+                     otags_w.addr.eq(self.control.clear_index)]
+        if self.time_blocks:
+            m.d.comb += btags_w.addr.eq(self.control.clear_index)
+        with m.If(self.control.clear):
+            m.d.comb += [self.glb_clear.en.eq(self.control.clear_index < self.max_outputs),
+                         otags_w.en.eq(self.control.clear_index < self.tag_words)]
+            if self.time_blocks:
+                m.d.comb += btags_w.en.eq(self.control.clear_index
+                                          < self.tag_words * self.max_blocks)
+
         # An output's tag bits are set the cycle after its last word went out, from its
         # word registered then (not the GLB read through the tag write enables).
         tag_set = Signal()
@@ -161,20 +177,6 @@ class OutputWriter(wiring.Component):
                              btags_w.data.eq(btags_r.data | (1 << tag_bit)),
                              btags_w.en.eq(tag_active & cfg.blocked)]
         m.d.sync += tag_set.eq(0)
-
-        # The run's start: every output GLB word and tag word cleared. The word is addressed
-        # whatever ``clear`` (a decode of the controller's state) says, and in SPIKES from
-        # a register (below), so that the output GLB's bank comparison and subtraction of
-        # the address wait on neither that nor the write channel's ``ready``.
-        m.d.comb += self.glb_clear.addr.eq(self.control.clear_index)
-        with m.If(self.control.clear):
-            m.d.comb += [self.glb_clear.en.eq(self.control.clear_index < self.max_outputs),
-                         otags_w.addr.eq(self.control.clear_index), otags_w.data.eq(0),
-                         otags_w.en.eq(self.control.clear_index < self.tag_words)]
-            if self.time_blocks:
-                m.d.comb += [btags_w.addr.eq(self.control.clear_index), btags_w.data.eq(0),
-                             btags_w.en.eq(self.control.clear_index
-                                           < self.tag_words * self.max_blocks)]
 
         def ask(state):
             # The request goes to the arbiter now; if it waits, it is asked again.

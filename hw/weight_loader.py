@@ -70,9 +70,9 @@ class WeightLoader(wiring.Component):
     control : In(WeightLoaderControl())
         ``config`` (:func:`weight_loader_config`), held while loading. ``start`` (only
         while not ``busy``): load the row group whose first output channel is ``base``, its
-        weights at DRAM address ``addr``, into bank ``bank``. ``abort``: back to idle at once (the run stopped).
-        ``busy``: high from the cycle after ``start`` until the group's last weight is
-        written. ``written``: the weights written this cycle (the layer's ``glb_writes``).
+        weights at DRAM address ``addr``, into bank ``bank``. ``abort``: back to idle at
+        once (the run stopped). ``busy``: high from the cycle after ``start`` until the
+        group's last weight is written. ``written``: the weights written this cycle (the layer's ``glb_writes``).
     tags : In(ReadPort.Signature(...))
         The input SP-MB tags: a synchronous read port, addressed with the word of the SP-MB
         after the next cycle's (its bit registered a cycle before it is used), so the tags
