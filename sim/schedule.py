@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.config import CLOCK_MHZ, DEFAULTS, FIRE_STEP_CYCLES, PE_KINDS, beat_cycles
+from hw.config import CLOCK_MHZ, DEFAULTS, FIRE_STEP_CYCLES, beat_cycles, check_pe
 from hw.layout import DESCRIPTOR_WORDS, SPMB_FC_FEATURES
 from hw.limits import GLB_SHARES, PAGE_BYTES, accelerator_limits, lbuf_entry_bits
 from spikex.netfile import SpikexError
@@ -132,8 +132,10 @@ class Hardware:
         for name in ("dram_one_burst",):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise SpikexError(f"{name} must be True or False, not {getattr(self, name)!r}")
-        if self.pe not in PE_KINDS:
-            raise SpikexError(f"pe must be one of {', '.join(PE_KINDS)}, not {self.pe!r}")
+        try:
+            check_pe(self.pe)
+        except ValueError as error:
+            raise SpikexError(str(error)) from None
         if self.memory not in ("blocks", "rtl"):
             raise SpikexError(f"memory must be 'blocks' or 'rtl', not {self.memory!r}")
         if not isinstance(self.dram_latency, (int, np.integer)) or isinstance(self.dram_latency, bool) \
