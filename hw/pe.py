@@ -105,6 +105,18 @@ def _lowest_bit(m, value):
     return index
 
 
+def _shift_right(m, value, amount, enable):
+    """``value >> amount`` (arithmetic), or 0 without ``enable``: a mux stage per bit of
+    ``amount``."""
+    stage = Signal(signed(len(value)))
+    m.d.comb += stage.eq(Mux(enable, value, 0))
+    for k in range(len(amount)):
+        shifted = Signal(signed(len(value)))
+        m.d.comb += shifted.eq(Mux(amount[k], stage >> (1 << k), stage))
+        stage = shifted
+    return stage
+
+
 class ProcessingElement(wiring.Component):
     """One PE of the systolic array: integrate, then fire, one NTWU per pass.
 
@@ -286,36 +298,38 @@ class ProcessingElement(wiring.Component):
         ]
 
         # Each firing step (a decay step or a time point) takes FIRE_STEP_CYCLES = 2 cycles,
-        # so that the membrane loop is cut by a register. The first (``phase`` 0) latches the
-        # operands: ``u`` (from ``prev`` at the start of a chain), ``sh = u >> leak_shift``
-        # (0 for an IF neuron, so that ``decay(u) = u - sh = u + ~sh + 1`` always),
-        # ``psum[t]``, and whether this step is a decay step (one changes the membrane iff
-        # ``sh != 0``, that is iff u < 0 or u >= 2**leak_shift). The second adds them: the
-        # window's sum u - sh + psum[t] is three operands and a carry-in (a decay step takes
-        # psum as 0), added by a carry-save stage and one adder; the threshold compare is a
-        # second carry-save stage and a second adder beside the first, not after it.
-        # Saturation needs no compare either: threshold <= v_max, so the sum fires whenever
-        # it would saturate high, and a sum that fires is not kept.
+        # so that the membrane loop is cut by a register. The first (``phase`` 0) latches
+        # ``decay(u) = u - sh`` with ``sh = u >> leak_shift`` (0 for an IF neuron; ``u`` from
+        # ``prev`` at the start of a chain), ``psum[t]`` clamped (below), and whether this
+        # step is a decay step (one changes the membrane iff ``sh != 0``). The second adds
+        # them (a decay step takes psum as 0); the threshold compare is a carry-save stage
+        # and a second adder beside the first, not after it. Saturation needs no compare
+        # either: threshold <= v_max, so the sum fires whenever it would saturate high, and a
+        # sum that fires is not kept. So psum[t] may be clamped to v_bits + 1 bits: beyond
+        # them the sum saturates, and fires or not, as the exact sum does.
         phase = Signal()
-        # ``moves``: the bits of u at or above leak_shift (none for an IF neuron, so its top
-        # bit says leak_shift != 0); u >> leak_shift is not 0 iff one of them is set.
-        moves = Signal(self.v_bits)
-        m.d.sync += moves.eq(Cat((config.leak_shift != 0) & (config.leak_shift <= i)
-                                 for i in range(self.v_bits)))
+        # ``leaky``: leak_shift != 0 (an IF neuron's decay is the identity).
+        leaky = Signal()
+        m.d.sync += leaky.eq(config.leak_shift != 0)
         current = Signal(signed(self.v_bits))
         m.d.comb += current.eq(Mux(self.chain & ~started, self.prev.membrane, membrane))
-        u = Signal(signed(self.v_bits))
-        shifted = Signal(signed(self.v_bits))
-        addend = Signal(signed(self.acc_bits))
+        # ``decayed`` fits v_bits: for a shift of at least 1 it lies between u / 2 and u.
+        sh = _shift_right(m, current, config.leak_shift, leaky)
+        decayed = Signal(signed(self.v_bits))
+        addend = Signal(signed(self.v_bits + 1))
         decaying = Signal()
-        width = max(self.acc_bits, self.v_bits) + 2
-        partial, carry = _carry_save(m, u, ~shifted, addend, 1, width)
+        a_max, a_min = 2 ** self.v_bits - 1, -2 ** self.v_bits
+        clamped = Signal(signed(self.v_bits + 1))
+        high = psum_fired[self.v_bits:]          # the sign and the bits above v_bits + 1
+        m.d.comb += clamped.eq(Mux(high.all() | ~high.any(), psum_fired,
+                                   Mux(psum_fired[-1], a_min, a_max)))
+        width = self.v_bits + 3
         total = Signal(signed(width))
-        m.d.comb += total.eq(partial.as_signed() + carry.as_signed())
+        m.d.comb += total.eq(decayed + addend)
         threshold = Signal(width)
         m.d.comb += threshold.eq(config.threshold)
-        partial_t, carry_t = _carry_save(m, partial, carry, ~threshold, 1, width,
-                                         extend=(False, False, False))
+        partial_t, carry_t = _carry_save(m, decayed, addend, ~threshold, 1, width,
+                                         extend=(True, True, False))
         less = Signal(signed(width))
         m.d.comb += less.eq(partial_t.as_signed() + carry_t.as_signed())
         spike = ~less[-1]                       # total - threshold >= 0
@@ -329,11 +343,11 @@ class ProcessingElement(wiring.Component):
         with m.If(step):
             m.d.sync += [started.eq(1), phase.eq(~phase)]
             with m.If(~phase):
-                decay_step = (skip_left != 0) & (current & moves).any()
+                # A decay step changes the membrane iff u >> leak_shift != 0.
+                decay_step = (skip_left != 0) & sh.any()
                 m.d.sync += [
-                    u.eq(current),
-                    shifted.eq(Mux(moves[-1], current >> config.leak_shift, 0)),
-                    addend.eq(Mux(decay_step, 0, psum_fired)),
+                    decayed.eq(current - sh),
+                    addend.eq(Mux(decay_step, 0, clamped)),
                     decaying.eq(decay_step),
                 ]
             with m.Elif(decaying):

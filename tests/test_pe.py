@@ -111,6 +111,24 @@ def test_pe_saturates_and_fires_at_exact_threshold():
     assert simulate_pe([(5, 0b10)], 2, 5, 0, 0, 0, False, v_bits=8) == (0b10, 0, 2 * FIRE_STEP_CYCLES)
 
 
+@pytest.mark.parametrize("pe", ["serial", "sparse", "parallel"])
+def test_pe_partial_sums_beyond_the_clamp(pe):
+    # The firing step takes psum[t] clamped to v_bits + 1 bits (-256 .. 255 at v_bits = 8):
+    # beyond, the sum saturates, and fires or not, as the exact sum does; within, it is kept.
+    # (beats of one time point, threshold, leak_shift, starting membrane)
+    cases = [([(127, 1), (73, 1)], 101, 0, -100),        # 200 - 100 = 100: no spike
+             ([(-128, 1), (-72, 1)], 127, 0, 100),       # -200 + 100 = -100
+             ([(127, 1), (127, 1), (2, 1)], 127, 0, -128),   # 256 - 128 = 128: fires
+             ([(-128, 1), (-128, 1), (-1, 1)], 127, 0, 126),  # -257 + 126: -128
+             ([(127, 1)] * 6, 100, 3, 0),                # 762: fires
+             ([(-128, 1)] * 6, 100, 3, 0)]               # -768: -128
+    for beats, threshold, leak_shift, membrane in cases:
+        expected = reference_pe(beats, 1, threshold, leak_shift, 8, membrane, 0)
+        got = simulate_pe(beats, 1, threshold, leak_shift, membrane, 0, False, v_bits=8,
+                          parallel=pe == "parallel", sparse=pe == "sparse")
+        assert got == expected, f"{beats}: {got} != {expected}"
+
+
 def test_pe_decay_stops_at_fixed_point():
     # decay(-1) = 0 with leak_shift 4; 0 is a fixed point: 1 decay step of 100 skipped.
     # (Fire cycles: FIRE_STEP_CYCLES per decay step and per time point.)
