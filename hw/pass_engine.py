@@ -210,12 +210,14 @@ class PassEngine(wiring.Component):
         store = Signal(data.ArrayLayout(signed(self.v_bits), rows))
 
         # Bank info: what the launch side needs of a gathered chunk.
+        pos_bits = len(self.chunk.entries[0].pos)
         bank_fields = {
             "full": 1, "first": 1, "final": 1,
             "beats": range(self.lbuf_depth + 1), "set_bits": cnt + 8,
             "len": range(cols + 1), "from_store": 1, "chain": data.ArrayLayout(1, cols),
             "skip": data.ArrayLayout(16, cols),
-            "pos": data.ArrayLayout(32, cols), "shift": data.ArrayLayout(range(T_max + 1), cols),
+            "pos": data.ArrayLayout(pos_bits, cols),
+            "shift": data.ArrayLayout(range(T_max + 1), cols),
         }
         if self.time_blocks:
             # A column that starts a neuron carried over from an earlier block: its
@@ -406,7 +408,7 @@ class PassEngine(wiring.Component):
         # result bank), a row further each cycle.
         w_addr = [Signal.like(self.results[c].addr, name=f"w_addr{c}") for c in range(cols)]
         w_len = Signal(range(cols + 1))
-        w_pos = Signal(data.ArrayLayout(32, cols))
+        w_pos = Signal(data.ArrayLayout(pos_bits, cols))
         w_shift = Signal(data.ArrayLayout(range(T_max + 1), cols))
         m.d.comb += array.results.ready.eq(~writer_busy & ~state_busy)
         take_result = array.results.valid & array.results.ready
