@@ -4,7 +4,7 @@
 import functools
 import operator
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Assert, Format, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory, MemoryData
 from amaranth.lib.wiring import In, Out
@@ -66,7 +66,9 @@ class OutputGlb(wiring.Component):
     ``c``'s write ORs its result bits into the word as a read-modify-write (read in the cycle
     ``write[c]`` gives them, written the next), or else a clear; its read port serves that
     read or else ``read``. The users never use one bank from both sides at once, nor one
-    column's same word two cycles running, so nothing waits. A word is cleared as it goes
+    column's same word two cycles running, so nothing waits, and no read meets a write of
+    its word: the memories carry Yosys's ``no_rw_check``, so that synthesis does not build
+    the bypass registers and multiplexers that would give a colliding read the old word. A word is cleared as it goes
     out and each output bit is written once between clears (one NTWU, one window), so an OR
     is the write: no bit mask is needed.
 
@@ -126,7 +128,10 @@ class OutputGlb(wiring.Component):
                 return (addr >= half) if i else (addr < half)
             words = []
             for c, column in enumerate(bank):
-                mem = m.submodules[f"bank{i}_col{c}"] = Memory(data=column)
+                # No read meets a write of the same word (above), so synthesis may leave a
+                # collision undefined, as the block RAM does, and need not emulate one.
+                mem = m.submodules[f"bank{i}_col{c}"] = Memory(data=column,
+                                                               attrs={"no_rw_check": 1})
                 write, read = mem.write_port(), mem.read_port()
                 with m.If(rmw_en[c] & here(rmw[c])):
                     m.d.comb += [write.addr.eq(rmw[c] - base), write.en.eq(1),
@@ -135,13 +140,20 @@ class OutputGlb(wiring.Component):
                     m.d.comb += [write.addr.eq(self.clear.addr - base), write.data.eq(0),
                                  write.en.eq(1)]
                 port = self.write[c]
-                with m.If(port.en & here(port.addr)):
+                column_read = port.en & here(port.addr)
+                with m.If(column_read):
                     m.d.comb += [read.addr.eq(port.addr - base), read.en.eq(1)]
                 with m.Else():
                     # Both banks read (the word comes from the one ``bank`` chose, registered
                     # as ``high``), so that the block RAMs' clock enables do not wait on the
                     # reader's bank, which its ``ready`` chooses.
                     m.d.comb += [read.addr.eq(self.read.addr), read.en.eq(self.read.en)]
+                # A read whose word is used never meets a write of that word (no_rw_check):
+                # the column's own, or the reader's of this bank.
+                used = column_read | (self.read.en & (self.read.bank == i))
+                m.d.sync += Assert(~(used & read.en & write.en & (read.addr == write.addr)),
+                                   Format(f"output GLB bank {i} column {c}: word {{}} read and "
+                                          f"written in one cycle", read.addr))
                 words.append(read.data)
             reads.append(functools.reduce(operator.or_, words))
         high = Signal()                 # the registered read came from the second bank
