@@ -32,7 +32,7 @@ Cycle costs (from the ``build`` pulse or a ``request`` pulse):
   is full or the list is exhausted; ``1`` cycle when the list is exhausted (``chunk.end``).
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Assert, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, MemoryData, ReadPort
 from amaranth.lib.wiring import In, Out
@@ -112,7 +112,8 @@ class NtwuDispatcher(wiring.Component):
     Ports
     -----
     config : In(dispatch_config_layout)
-        The layer; held from ``build`` until the last chunk.
+        The layer; held from the cycle before ``build`` until the last chunk (the scan's
+        products of its fields are registered, a cycle behind it).
     build : In(1)
         Pulse: build ``L`` from the location tags.
     loc : In(ReadPort.Signature(addr_width, shape=max_windows))
@@ -211,6 +212,20 @@ class NtwuDispatcher(wiring.Component):
         last_kernel = (ky == cfg.kernel - 1) & (kx == cfg.kernel - 1)
         last_pos = (oy == cfg.out_h - 1) & (ox == cfg.out_w - 1)
 
+        # The scan's products of the layer's fields, registered in every cycle: no multiplier
+        # lies on a path into the scan's registers. The controller holds the configuration
+        # from the layer's descriptor on, long before ``build``; a simulation asserts that it
+        # did not change in the cycle before.
+        pad_row, stride_row = Signal(wide), Signal(wide)
+        out_positions = Signal(2 * dim)
+        m.d.sync += [pad_row.eq(-cfg.padding * cfg.in_w), stride_row.eq(cfg.stride * cfg.in_w),
+                     out_positions.eq(cfg.out_h * cfg.out_w)]
+        held = Signal.like(cfg)
+        m.d.sync += held.eq(cfg)
+        with m.If(self.build):
+            m.d.sync += Assert(held.as_value() == cfg.as_value(),
+                               "the dispatcher's configuration changed in the cycle before build")
+
         def start_position():
             m.d.sync += [ky.eq(0), kx.eq(0), acc.eq(0), pending.eq(0), written.eq(0)]
 
@@ -222,10 +237,8 @@ class NtwuDispatcher(wiring.Component):
                 m.d.sync += [
                     oy.eq(0), ox.eq(0), pos.eq(0),
                     base_y.eq(-cfg.padding), base_x.eq(-cfg.padding),
-                    row_start.eq(-cfg.padding * cfg.in_w),
-                    row_addr.eq(-cfg.padding * cfg.in_w),
-                    row_step.eq(cfg.stride * cfg.in_w),
-                    positions.eq(cfg.out_h * cfg.out_w),
+                    row_start.eq(pad_row), row_addr.eq(pad_row), row_step.eq(stride_row),
+                    positions.eq(out_positions),
                 ]
                 start_position()
                 with m.If(self.build):

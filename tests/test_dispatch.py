@@ -42,6 +42,7 @@ def run_dispatcher(layer, spikes, cols, temporal):
                             ("padding", layer.padding),
                             ("temporal", temporal)):
             ctx.set(getattr(cfg, name), value)
+        await ctx.tick()                # the configuration is held from the cycle before build
         ctx.set(dut.build, 1)
         await ctx.tick()
         ctx.set(dut.build, 0)
@@ -106,3 +107,21 @@ def test_dispatcher_list_and_chunks(seed, temporal):
                 assert from_store == (c == 0 and same)
                 assert skip == (w - previous[1] - 1 if same else 0)
                 previous = (p, w)
+
+
+def test_dispatcher_asserts_its_configuration_held_before_build():
+    # The scan's products are registered a cycle behind the configuration, so a layer given
+    # in the same cycle as ``build`` would be scanned with the previous one's.
+    dut = NtwuDispatcher(cols=2, max_positions=64, max_locations=64, max_windows=16,
+                         max_entries=256, dim_bits=6)
+
+    async def bench(ctx):
+        ctx.set(dut.config.in_w, 5)
+        ctx.set(dut.build, 1)
+        await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    with pytest.raises(AssertionError, match="configuration changed in the cycle before build"):
+        sim.run()
