@@ -68,9 +68,9 @@ class OutputGlb(wiring.Component):
     read or else ``read``. The users never use one bank from both sides at once, nor one
     column's same word two cycles running, so nothing waits, and no read meets a write of
     its word: the memories carry Yosys's ``no_rw_check``, so that synthesis does not build
-    the bypass registers and multiplexers that would give a colliding read the old word. A word is cleared as it goes
-    out and each output bit is written once between clears (one NTWU, one window), so an OR
-    is the write: no bit mask is needed.
+    the bypass registers and multiplexers that would give a colliding read the old word. A
+    word is cleared as it goes out and each output bit is written once between clears (one
+    NTWU, one window), so an OR is the write: no bit mask is needed.
 
     Parameters
     ----------
