@@ -212,6 +212,7 @@ class Controller(wiring.Component):
         sample_offset = Signal(32)      # ``sample * per_sample``
         rows_bits = ceil_log2(rows + 1)
         group_outputs = Signal(32)      # outputs of a row group: min(M, rows) * R * R'
+        group_rows = Signal(rows_bits)  # min(M, rows), registered a state before the product
         # ``sample * bytes per sample`` of each layer's four regions (input spikes and tags,
         # output spikes and tags) as running sums, one word per layer and region: DERIVE to
         # CHECK read a region's a cycle ahead, and write it back plus the layer's bytes.
@@ -562,6 +563,7 @@ class Controller(wiring.Component):
                     tag_addr.eq(tag_base + sample_offset),
                     n_in.eq(C[:cnt] * hw_in[:cnt]), n_out.eq(M[:cnt] * positions[:cnt]),
                     run_len.eq(Mux(kind[0], 16, ee)), c_ee.eq(C[:cnt] * ee[:cnt]),
+                    group_rows.eq(Mux(M < rows, M, rows)),
                     ok_sizes.eq((H <= limit) & (W <= limit) & (R <= limit) & (Rp <= limit) &
                                 (E <= limit) & (stride <= limit) & (padding <= limit) &
                                 (E != 0) & (stride != 0) & (M != 0) & (C != 0) &
@@ -573,7 +575,7 @@ class Controller(wiring.Component):
                 fc_ok = (H == 1) & (W == 1) & (R == 1) & (Rp == 1) & (E == 1) & (stride == 1) & \
                     (padding == 0) & (g_in == 16)
                 conv_ok = g_in == hw_in
-                group_outputs_now = times(positions[:cnt], Mux(M < rows, M, rows), rows_bits)
+                group_outputs_now = times(positions[:cnt], group_rows, rows_bits)
                 m.d.comb += [per_sample.eq(out_sample), region.eq(3), offsets_w.en.eq(1)]
                 m.d.sync += [
                     out_addr.eq(out_base + sample_offset),
@@ -583,8 +585,8 @@ class Controller(wiring.Component):
                     n_spmb.eq(Mux(kind[0], (n_in + 15) >> 4, C)),
                     n_out_spmb.eq(Mux(g_out == 16, (n_out + 15) >> 4, M)),
                     ok_kind.eq(kind <= 1),
+                    # (a row group's outputs are checked in CHECK, from their register)
                     ok_fit.eq((n_in <= self.max_inputs) & (F <= self.max_fan_in) &
-                              (group_outputs_now <= self.max_outputs) &
                               (n_out <= self.max_inputs) &
                               (~blocked | (positions <= self.max_positions))),
                     ok_descriptor.eq(
@@ -605,7 +607,7 @@ class Controller(wiring.Component):
                     fail(E_KIND)
                 with m.Elif(~ok_tws):
                     fail(E_TWS)
-                with m.Elif(~ok_sizes | ~ok_fit):
+                with m.Elif(~ok_sizes | ~ok_fit | (group_outputs > self.max_outputs)):
                     fail(E_SIZE)
                 with m.Elif(~ok_descriptor):
                     fail(E_DESCRIPTOR)

@@ -25,14 +25,15 @@ passes, one chunk per request.
 
 Cycle costs (from the ``build`` pulse or a ``request`` pulse):
 
-- list: ``sum over positions of (E*E + 1 + max(1, active windows of the position))`` cycles,
+- list: ``sum over positions of (E*E + SCAN_DRAIN + max(1, active windows of the
+  position))`` cycles (:data:`SCAN_DRAIN`: the last tag's read and its register),
   then ``built`` rises;
 - chunk: ``len + 1`` cycles from ``request`` to ``chunk_done``, plus 1 when the chunk ends
   because the next entry does not fit it (another position in temporal mode), not because it
   is full or the list is exhausted; ``1`` cycle when the list is exhausted (``chunk.end``).
 """
 
-from amaranth.hdl import Assert, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Assert, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, MemoryData, ReadPort
 from amaranth.lib.wiring import In, Out
@@ -41,9 +42,15 @@ from amaranth.utils import ceil_log2
 from hw.pe import check_parameter
 
 
-__all__ = ["dispatch_config_layout", "entry_layout", "list_layout", "chunk_layout",
+__all__ = ["SCAN_DRAIN", "dispatch_config_layout", "entry_layout", "list_layout", "chunk_layout",
            "NtwuDispatcher"]
 
+
+
+#: Cycles of a position between its last tag read and its first EMIT (WAIT, TAKE): the read,
+#: and the register the tag is taken into as it leaves the memory. ``sim/schedule.py``
+#: builds the dispatch's cycles on it.
+SCAN_DRAIN = 2
 
 def dispatch_config_layout(dim_bits):
     """Layer geometry the dispatcher needs, held while it works."""
@@ -95,6 +102,19 @@ def at_most_one(value):
         groups = [(p[0][0] | p[1][0], p[0][1] | p[1][1] | (p[0][0] & p[1][0]))
                   if len(p) == 2 else p[0] for p in pairs]
     return ~groups[0][1]
+
+
+def lowest_set(value):
+    """Index of the lowest set bit of ``value`` (unspecified when none is set), as a tree:
+    each node takes its lower half's index where that half has a bit set, else its upper
+    half's: a few LUT levels, not a chain of ``len(value)`` multiplexers."""
+    nodes = [(value[i], Const(0, 0)) for i in range(len(value))]
+    while len(nodes) > 1:
+        pairs = [nodes[i:i + 2] for i in range(0, len(nodes), 2)]
+        nodes = [(p[0][0] | p[1][0],
+                  Mux(p[0][0], Cat(p[0][1], Const(0, 1)), Cat(p[1][1], Const(1, 1))))
+                 if len(p) == 2 else (p[0][0], Cat(p[0][1], Const(0, 1))) for p in pairs]
+    return nodes[0][1]
 
 
 class NtwuDispatcher(wiring.Component):
@@ -201,13 +221,26 @@ class NtwuDispatcher(wiring.Component):
             self.entries.eq(count),
             self.spatial.eq(~cfg.temporal & (count <= positions * self.cols)),
         ]
-        tag = Mux(pending, self.loc.data, 0)
+        # The tag read, registered as it leaves the memory (block RAM, then the bank's
+        # multiplexer), so that the windows are taken from a flip-flop: ``acc`` gathers the
+        # position's tags two cycles behind their reads.
+        tag = Signal(self.max_windows)
+        m.d.sync += tag.eq(Mux(pending, self.loc.data, 0))
 
-        # Lowest set window of acc: the next entry.
+        # What EMIT decides, registered: whether a window is left, whether at most one is (the
+        # window emitted is the position's last) and the lowest (the entry). TAKE works them
+        # out from the position's windows (``acc`` and the last tag) and each EMIT from the
+        # windows after the one it emits, which it leaves in ``acc`` (``tag`` is 0 from TAKE
+        # on), so that EMIT's many enables and the list's write data start at flip-flops, and
+        # no path has both the carry chain that clears the lowest window and a tree over
+        # ``max_windows`` bits.
+        nonzero, last = Signal(), Signal()
         lowest = Signal(range(self.max_windows))
-        for i in reversed(range(self.max_windows)):
-            with m.If(acc[i]):
-                m.d.comb += lowest.eq(i)
+
+        def track():
+            windows = acc | tag
+            m.d.sync += [nonzero.eq(windows != 0), last.eq(at_most_one(windows)),
+                         lowest.eq(lowest_set(windows)), acc.eq(windows & (windows - 1))]
 
         last_kernel = (ky == cfg.kernel - 1) & (kx == cfg.kernel - 1)
         last_pos = (oy == cfg.out_h - 1) & (ox == cfg.out_w - 1)
@@ -257,9 +290,12 @@ class NtwuDispatcher(wiring.Component):
                     m.next = "WAIT"
             with m.State("WAIT"):
                 m.d.sync += [acc.eq(acc | tag), pending.eq(0)]
+                m.next = "TAKE"
+            with m.State("TAKE"):
+                track()
                 m.next = "EMIT"
             with m.State("EMIT"):
-                with m.If(acc != 0):
+                with m.If(nonzero):
                     with m.If(count == self.max_entries):
                         m.d.sync += self.overflow.eq(1)
                     with m.Else():
@@ -272,8 +308,8 @@ class NtwuDispatcher(wiring.Component):
                             write.data.skip.eq(Mux(written, lowest - written_w - 1, 0)),
                         ]
                         m.d.sync += [count.eq(count + 1), written.eq(1), written_w.eq(lowest)]
-                    m.d.sync += acc.eq(acc & (acc - 1))
-                with m.If(at_most_one(acc)):       # the window emitted is the last
+                track()
+                with m.If(last):                    # the window emitted is the last
                     start_position()
                     m.d.sync += pos.eq(pos + 1)
                     with m.If(ox == cfg.out_w - 1):

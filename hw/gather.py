@@ -10,10 +10,11 @@ the column's window, and reads the rows' weights of ``f``. In SpikeX a beat whos
 all zero is dropped (array-level weight tailoring); the others go to the LBUF bank with their
 weights, so the array streams only the weights of the beats it uses.
 
-Cycle cost, from ``start`` to ``done``: ``1 + issued + skipped_runs + 1`` where ``issued`` is
+Cycle cost, from ``start`` to ``done``: ``1 + issued + skipped_runs + 2`` where ``issued`` is
 the number of candidates and ``skipped_runs`` the number of SP-MB runs dropped by their tag
 (one cycle each). One candidate is issued per cycle; its GLB words are read the cycle after
-and registered, and its beat is written the cycle after that, with ``done``.
+and registered as they leave the memories, its columns' windows are cut out of them and
+registered the cycle after that, and its beat is written the cycle after that, with ``done``.
 
 **Streaming through the LBUF.** A bank holds ``lbuf_depth`` beats, fewer than a pass may
 need. The gather cuts a pass into *segments* of ``lbuf_depth`` issued candidates (so a
@@ -21,7 +22,8 @@ segment's beats always fit a bank, whatever tailoring drops): after the ``lbuf_d
 candidate of a segment, if candidates remain, it pulses ``segment`` (the bank holds
 ``beats`` beats and the pass goes on) and waits for ``resume`` (a free bank; ``beats``
 restarts at 0). The check costs one cycle, as the final one does: a segment costs
-``issued + skipped + 1`` cycles of ``RUN``, from ``start`` or ``resume``. The segmentation
+``issued + skipped + 1`` cycles of ``RUN``, from ``start`` or ``resume``, and ``segment`` (or
+``done``) comes two cycles after its last. The segmentation
 depends only on the layer and the active SP-MB runs, never on the chunk, so every pass of a
 layer is cut at the same fan-in indices. A segment may hold no beat (its candidates were all
 zero, or only skipped runs followed the previous one): it is still pulsed.
@@ -37,7 +39,13 @@ from hw.pe import check_parameter
 from hw.arith import ReadAheadIndex, times
 
 
-__all__ = ["gather_config_layout", "lbuf_entry_layout", "popcount", "BeatGather"]
+__all__ = ["DRAIN", "gather_config_layout", "lbuf_entry_layout", "popcount", "BeatGather"]
+
+
+#: Cycles from a segment's last cycle of ``RUN`` (its check) to its ``done`` or ``segment``
+#: pulse, with its last beat: the GLB read, the window and the LBUF write
+#: (``sim/schedule.py`` builds the gather's cycles on it).
+DRAIN = 2
 
 
 def gather_config_layout(dim_bits, count_bits, tws_max):
@@ -250,19 +258,28 @@ class BeatGather(wiring.Component):
             with m.Else():
                 m.d.sync += tag_word.eq(tag_word >> 1)
 
-        # Stage 2: the GLB words of the candidate issued last cycle, registered: of each
-        # spike word only its column's window (the shift is the chunk's, set at start).
+        # Stage 2: the GLB words of the candidate issued last cycle, registered as they leave
+        # the memories (block RAM, then the bank's multiplexer: nothing more fits the cycle).
+        spike_word = [Signal(self.max_timesteps, name=f"spike_word{c}") for c in range(cols)]
+        weight_word = Signal.like(self.weights.data)
+        read = Signal()                     # a candidate's words are in stage 3
+        read_inside = Signal(cols)
+        m.d.sync += [spike_word[c].eq(self.spikes[c].data) for c in range(cols)]
+        m.d.sync += [weight_word.eq(self.weights.data), read.eq(issued),
+                     read_inside.eq(issued_inside)]
+        # Stage 3: of each spike word only its column's window (the shift is the chunk's,
+        # set at start), registered.
         spike_window = [Signal(self.tws_max, name=f"spike_window{c}") for c in range(cols)]
         weight_data = Signal.like(self.weights.data)
-        fetched = Signal()                  # a candidate's words are in stage 3
+        fetched = Signal()                  # a candidate's words are in stage 4
         fetched_inside = Signal(cols)
-        m.d.sync += [spike_window[c].eq((self.spikes[c].data >> shift[c]) & tws_mask)
+        m.d.sync += [spike_window[c].eq((spike_word[c] >> shift[c]) & tws_mask)
                      for c in range(cols)]
-        m.d.sync += [weight_data.eq(self.weights.data), fetched.eq(issued),
-                     fetched_inside.eq(issued_inside)]
-        # Stage 3: its beat, written into the LBUF. ``done`` and ``segment`` come a cycle
-        # after the last candidate's check, with that beat: ``beats`` and ``set_bits``
-        # count it already.
+        m.d.sync += [weight_data.eq(weight_word), fetched.eq(read),
+                     fetched_inside.eq(read_inside)]
+        # Stage 4: its beat, written into the LBUF. ``done`` and ``segment`` come two cycles
+        # after the last candidate's check (``finish``, ``cut``), with that beat: ``beats``
+        # and ``set_bits`` count it already.
         words = Signal(data.ArrayLayout(self.tws_max, cols))
         for c in range(cols):
             m.d.comb += words[c].eq(Mux(fetched_inside[c], spike_window[c], 0))
@@ -292,7 +309,9 @@ class BeatGather(wiring.Component):
                              (x[c] < cfg.in_w)),
                 self.spikes[c].addr.eq(row_addr[c] + x[c]),
             ]
-        m.d.sync += [self.done.eq(0), self.segment.eq(0), issued.eq(0)]
+        finish, cut = Signal(), Signal()
+        m.d.sync += [self.done.eq(finish), self.segment.eq(cut)]
+        m.d.sync += [finish.eq(0), cut.eq(0), issued.eq(0)]
         for c in range(cols):
             m.d.comb += self.spikes[c].en.eq(0)
         m.d.comb += [self.weights.addr.eq(f), self.weights.en.eq(0)]
@@ -334,11 +353,11 @@ class BeatGather(wiring.Component):
                         m.d.comb += self.spikes[c].en.eq(inside[c])
                     m.d.comb += self.weights.en.eq(1)
                 with m.If(fan_done):
-                    m.d.sync += [self.done.eq(1), tag_addr.eq(0)]
+                    m.d.sync += [finish.eq(1), tag_addr.eq(0)]
                     m.next = "IDLE"
                 with m.Elif(seg_full):
                     # The bank is full of this segment's candidates; the pass goes on.
-                    m.d.sync += self.segment.eq(1)
+                    m.d.sync += cut.eq(1)
                     m.next = "WAIT"
                 with m.Elif(~active_run):
                     # The whole SP-MB run is zero: skip its candidates in one cycle.

@@ -49,6 +49,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.config import CLOCK_MHZ, DEFAULTS, FIRE_STEP_CYCLES, beat_cycles, check_pe
+from hw.dispatch import SCAN_DRAIN
+from hw.gather import DRAIN
 from hw.layout import DESCRIPTOR_WORDS, SPMB_FC_FEATURES
 from hw.limits import GLB_SHARES, PAGE_BYTES, accelerator_limits, lbuf_entry_bits
 from spikex.netfile import SpikexError
@@ -704,7 +706,7 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, v_bits, out_group, at):
     load = in_locations + n_spmb + 1 + int((loaded * read(spmb_size * wpi, at.spikes())).sum())
     kernel_taps = layer.kernel * layer.kernel if conv else 1
     windows_at = np.bincount(s.pos, minlength=positions)
-    dispatch = int((kernel_taps + 1 + np.maximum(1, windows_at)).sum()) + 1
+    dispatch = int((kernel_taps + SCAN_DRAIN + np.maximum(1, windows_at)).sum()) + 1
     weights = _rtl_weight_loads(at, loaded, lat, run_first, run_fan, wbytes, gaps, rows,
                                 group_rows)                                           # [G]
     limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
@@ -716,7 +718,8 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, v_bits, out_group, at):
         cut[:-1] = s.chunk_len[:-1] < cols
     segments = _lbuf_segments(s, loaded, run_fan, ptb, limits["lbuf_depth"])
     passes, busy_g = _rtl_passes(s, hw, tws, np.arange(n_chunks), s.chunk_len + cut,
-                                 4 + candidates + skipped, segments, group_rows)       # [G]
+                                 3 + DRAIN + candidates + skipped, segments,
+                                 group_rows)                                           # [G]
     busy = int(busy_g.sum())
     # Row groups. The weight loader fills a group's bank (3 cycles of handshake); with
     # ping-pong banks (the layer's weights fit half the GLB weight share) group g + 1's load
@@ -951,7 +954,7 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, v_bits, out_group,
         read(tag_words_in, at.block_tags(np.arange(nb), tag_words_in))               # [NB]
     spike_loads = np.array([read(spmb_size * wpi, at.spikes(b)) for b in range(nb)])  # [NB, S]
     load = block_tags + in_locations + n_spmb + 1 + (loaded * spike_loads).sum(axis=1)  # [NB]
-    dispatch = (kernel_taps + 1 + np.maximum(1, windows_at)).sum(axis=1) + 1         # [NB]
+    dispatch = (kernel_taps + SCAN_DRAIN + np.maximum(1, windows_at)).sum(axis=1) + 1         # [NB]
     limits = accelerator_limits(rows=rows, cols=cols, tws_max=hw.tws_max or tws,
                                 weight_bits=weight_bits, glb_kb=hw.glb_kb, lbuf_kb=hw.lbuf_kb,
                                 max_timesteps=hw.max_timesteps or size, glb_split=hw.glb_split,
@@ -969,7 +972,8 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, v_bits, out_group,
         # (a cycle per column of the pass) both finish before the group is done.
         writers = np.maximum(group_rows, chunk_len[-1]) if len(chunks) else group_rows
         passes[:, b], busy_g = _rtl_passes(s, hw, tws, chunks, chunk_len + cut + membranes,
-                                           4 + candidates[b] + skipped[b], segments, writers)
+                                           3 + DRAIN + candidates[b] + skipped[b], segments,
+                                           writers)
         busy += int(busy_g.sum())
     # The output writer per (group, block), overlapped with the next block or group when
     # the row group's outputs fit half the output GLB (:func:`_rtl_write_out`); after the
@@ -1058,8 +1062,9 @@ def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats, pa
 
     - prep, a pass's first segment: request the chunk when the bank is free (cycle ``i``),
       the gather runs from ``i + chunk_cycles + 2`` for ``segment_cycles[j]`` cycles and the
-      bank reads full 2 cycles later (``B``); a further segment starts 1 cycle after both the
-      previous segment's ``B`` and its own bank being free;
+      bank reads full ``1 + DRAIN`` cycles later (``B``, :data:`hw.gather.DRAIN`); a further
+      segment starts 1 cycle after both the previous segment's ``B`` and its own bank being
+      free;
     - launch: the descriptor when the first bank is full and the array idle (``d``); beats
       one every ``b`` cycles (``hw.config.beat_cycles``), the first at ``d + 1``, each as soon as its bank is full and
       the previous segment's last beat has gone (an empty non-final bank is handed back in
@@ -1093,7 +1098,7 @@ def _streamed_passes(s, hw, tws, chunk_cycles, segment_cycles, segment_beats, pa
                 start = np.maximum(prep_ready, free[bank]) + int(chunk_cycles[k]) + 2
             else:
                 start = np.maximum(ready, free[bank]) + 1
-            ready = start + int(segment_cycles[j]) + 2
+            ready = start + int(segment_cycles[j]) + 1 + DRAIN
             if j == 0:
                 descriptor = np.maximum(ready, result + 1)
                 released = descriptor

@@ -125,3 +125,31 @@ def test_dispatcher_asserts_its_configuration_held_before_build():
     sim.add_testbench(bench)
     with pytest.raises(AssertionError, match="configuration changed in the cycle before build"):
         sim.run()
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5, 8, 64])
+def test_window_trees(width):
+    # The trees EMIT's registered flags are worked out with: at_most_one and lowest_set,
+    # against Python on every value of a narrow word and on random ones of a wide one.
+    from amaranth.hdl import Module, Signal
+    from hw.dispatch import at_most_one, lowest_set
+
+    value = Signal(width)
+    one, low = Signal(), Signal(max(1, width.bit_length()))
+    m = Module()
+    m.d.comb += [one.eq(at_most_one(value)), low.eq(lowest_set(value))]
+    rng = np.random.default_rng(width)
+    values = (range(1 << width) if width <= 8 else
+              [(int(rng.integers(0, 1 << 62)) << int(rng.integers(0, 3)) | 1 << int(b)) &
+               ((1 << width) - 1) for b in rng.integers(0, width, 200)] + [1 << (width - 1)])
+
+    async def bench(ctx):
+        for v in values:
+            ctx.set(value, v)
+            assert ctx.get(one) == (v & (v - 1) == 0), v
+            if v:
+                assert ctx.get(low) == (v & -v).bit_length() - 1, v
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()

@@ -207,3 +207,13 @@ def test_the_time_block_state_is_part_of_the_glb():
     assert dut.max_inputs == shares[0] // (dut.max_timesteps // 8)
     no_blocks = SpikeXAccelerator(max_blocks=1)
     assert no_blocks.max_positions == 0 and no_blocks.max_inputs == 27 * 1024 // 8
+
+
+def test_a_row_group_whose_outputs_do_not_fit_the_output_share_ends_in_error():
+    # The conv layer's row group (min(M, rows) = 2 channels of 3 x 3 positions) needs 18
+    # output words; an output share of 64 bytes holds 16 (CHECK compares the registered
+    # product).
+    _, _, result = run_top(tiny_network(), glb_split=(4096, 2048, 64))
+    assert result["status"] == 0b110, f"status {result['status']:#x}"
+    assert ERROR_CODES.get(result["error_code"]) == ERROR_CODES[9]
+    assert result["layer"] == 0
