@@ -138,6 +138,24 @@ class _BurstEngine(wiring.Component):
     def _aligned(self, addr):
         return addr & ~((1 << self._size) - 1)
 
+    def _next_burst(self, m, addr, left, name):
+        """The next burst's beats, a register worked out from the registers ``addr`` and
+        ``left`` (beats still to request) a cycle behind them, and whether it is up to date
+        (``settled``): so that no path has both the burst's length and the address's and
+        the count's arithmetic. :meth:`_burst_taken` and :meth:`_burst_issued` keep it."""
+        beats = Signal(range(BURST_BEATS + 1), name=f"{name}_beats")
+        settled = Signal(name=f"{name}_settled")
+        m.d.sync += [beats.eq(_burst_beats(m, addr, left, self._size)), settled.eq(1)]
+        return beats, settled
+
+    def _burst_taken(self, m, beats, settled, start, length):
+        """A request is taken: its first burst's beats from the request itself."""
+        m.d.sync += [beats.eq(_burst_beats(m, start, length, self._size)), settled.eq(1)]
+
+    def _burst_issued(self, m, settled):
+        """A burst is issued: the next one's beats are a cycle behind the new address."""
+        m.d.sync += settled.eq(0)
+
 
 class AxiBurstReader(_BurstEngine):
     """Reads DRAM by INCR bursts and streams the words out, earliest address first.
@@ -171,8 +189,10 @@ class AxiBurstReader(_BurstEngine):
     bytes : Out(counter_width)
         Bytes read.
 
-    Latency: the first AR one cycle after the request is taken; each R beat is passed to
-    ``data`` in the same cycle (``rready`` is ``data.ready``).
+    Latency: the first AR one cycle after the request is taken, a further one at the
+    earliest two cycles after the one before (its length is a register worked out a cycle
+    behind the address); each R beat is passed to ``data`` in the same cycle (``rready`` is
+    ``data.ready``).
     """
 
     def __init__(self, *, data_width=32, addr_width=32, length_width=24, counter_width=32):
@@ -188,7 +208,7 @@ class AxiBurstReader(_BurstEngine):
         addr = Signal.like(axi.araddr)
         issue_left = Signal.like(self.request.payload.length)    # beats still to request
         data_left = Signal.like(self.request.payload.length)     # beats still to receive
-        beats = _burst_beats(m, addr, issue_left, self._size)
+        beats, settled = self._next_burst(m, addr, issue_left, "ar")
         # ``issue_left != 0`` and ``data_left != 0``, registered: ``busy`` feeds the arbiter
         # and, through its ``ready``, every client's state machine in the same cycle.
         issuing, receiving = Signal(), Signal()
@@ -200,19 +220,22 @@ class AxiBurstReader(_BurstEngine):
             axi.arlen.eq(beats - 1),
             axi.arsize.eq(self._size),
             axi.arburst.eq(INCR),
-            axi.arvalid.eq(issuing),
+            axi.arvalid.eq(issuing & settled),
             self.data.payload.eq(axi.rdata),
             self.data.valid.eq(axi.rvalid),
             axi.rready.eq(self.data.ready),
         ]
         with m.If(self.request.valid & self.request.ready):
             length = self._beats(self.request.payload.length)
-            m.d.sync += [addr.eq(self._aligned(self.request.payload.addr)),
+            start = self._aligned(self.request.payload.addr)
+            m.d.sync += [addr.eq(start),
                          issue_left.eq(length), data_left.eq(length),
                          issuing.eq(length != 0), receiving.eq(length != 0)]
+            self._burst_taken(m, beats, settled, start, length)
         with m.If(axi.arvalid & axi.arready):
             m.d.sync += [addr.eq(addr + (beats << self._size)), issue_left.eq(issue_left - beats),
                          issuing.eq(issue_left != beats)]
+            self._burst_issued(m, settled)
         with m.If(axi.rvalid & axi.rready):
             m.d.sync += [data_left.eq(data_left - 1), receiving.eq(data_left != 1),
                          self.bytes.eq(self.bytes + (1 << self._size))]
@@ -247,8 +270,9 @@ class AxiBurstWriter(_BurstEngine):
     bytes : Out(counter_width)
         Bytes written.
 
-    Latency: the first AW one cycle after the request is taken; each word of ``data`` goes
-    out on W in the same cycle (``data.ready`` is ``wready`` during a transfer).
+    Latency: the first AW one cycle after the request is taken, a further one at the
+    earliest two cycles after the one before (as the reader's ARs); each word of ``data``
+    goes out on W in the same cycle (``data.ready`` is ``wready`` during a transfer).
     """
 
     def __init__(self, *, data_width=32, addr_width=32, length_width=24, counter_width=32):
@@ -272,7 +296,7 @@ class AxiBurstWriter(_BurstEngine):
         w_page = Signal(exact_log2(PAGE_BYTES) - self._size)   # the beat's place in its page
         w_beat = Signal(range(BURST_BEATS))    # beat within its burst
         responses = Signal.like(length)        # bursts issued whose B has not come back
-        aw_beats = _burst_beats(m, aw_addr, aw_left, self._size)
+        aw_beats, aw_settled = self._next_burst(m, aw_addr, aw_left, "aw")
         # ``aw_left != 0`` and ``responses != 0``, registered, as the reader's ``busy``.
         issuing, awaiting = Signal(), Signal()
 
@@ -285,7 +309,7 @@ class AxiBurstWriter(_BurstEngine):
             axi.awlen.eq(aw_beats - 1),
             axi.awsize.eq(self._size),
             axi.awburst.eq(INCR),
-            axi.awvalid.eq(issuing),
+            axi.awvalid.eq(issuing & aw_settled),
             aw_fire.eq(axi.awvalid & axi.awready),
             axi.wdata.eq(self.data.payload),
             axi.wstrb.eq(-1),
@@ -301,9 +325,11 @@ class AxiBurstWriter(_BurstEngine):
             m.d.sync += [aw_addr.eq(start), aw_left.eq(beats), issuing.eq(beats != 0),
                          w_left.eq(beats), w_active.eq(beats != 0), w_final.eq(beats == 1),
                          w_page.eq(start[self._size:]), w_beat.eq(0)]
+            self._burst_taken(m, aw_beats, aw_settled, start, beats)
         with m.If(aw_fire):
             m.d.sync += [aw_addr.eq(aw_addr + (aw_beats << self._size)),
                          aw_left.eq(aw_left - aw_beats), issuing.eq(aw_left != aw_beats)]
+            self._burst_issued(m, aw_settled)
         with m.If(axi.wvalid & axi.wready):
             m.d.sync += [self.bytes.eq(self.bytes + (1 << self._size)),
                          w_left.eq(w_left - 1), w_active.eq(~w_final), w_final.eq(w_left == 2),

@@ -33,8 +33,9 @@ class BankedMemory(wiring.Component):
     bank is written (which tells synthesis that they never meet the write). The writer's
     read may meet its writes. A read enables its port's copies in both banks (those not
     written), so that its enable, a block RAM's clock enable, waits on no decode of its
-    address; the word comes from the bank of its address, registered with it (the bank is
-    compared from the register while the block RAM reads).
+    address; the word comes from the bank its address chose, registered with it (for the
+    writer's read, the address is registered and the bank compared from it while the block
+    RAM reads).
 
     Word ``a`` of the second bank is at index ``a - depth // 2`` of its memories, or, where a
     memory of a power-of-two depth ``2**k`` costs no more block RAM (it holds no more blocks
@@ -122,17 +123,25 @@ class BankedMemory(wiring.Component):
         users = [(port, f"read[{r}]") for r, port in enumerate(self.read)]
         if self.writer_reads:
             users.insert(1, (self.writer_read, "writer_read"))
-        # Each user's address, registered with its read: its bank, compared from the register
-        # while the block RAM reads, picks that bank's word a cycle later. (Registering the
-        # comparison instead put it, after a user's address arithmetic, on the user's path
-        # into the register: the whole 2x2's critical path at 695d74b, 13.38 ns, ran from the
-        # input loader's state through its location address into the bank's register.)
+        # Each user's bank, registered with its read: it picks that bank's word a cycle later.
+        # For the writer's read, its address is registered instead and the bank compared
+        # from the register while the block RAM reads: the input loader works out that
+        # address from its state and the DRAM data's handshake, and with the comparison
+        # behind it this was the whole 2x2's critical path at 695d74b (13.38 ns, into the
+        # bank's register). Not for the other reads: there ABC folds the comparison into
+        # each bit's multiplexer (at 4x4, 764 LUT4 more for the spike GLB's four columns).
         read_bank = []
-        for i, (user, _) in enumerate(users):
-            addr = Signal.like(user.addr, name=f"read_addr_{i}")
-            with m.If(user.en):
-                m.d.sync += addr.eq(user.addr)
-            read_bank.append(self.bank_of(addr))
+        for i, (user, name) in enumerate(users):
+            if name == "writer_read":
+                addr = Signal.like(user.addr, name=f"read_addr_{i}")
+                with m.If(user.en):
+                    m.d.sync += addr.eq(user.addr)
+                read_bank.append(self.bank_of(addr))
+            else:
+                bank = Signal(name=f"read_bank_{i}")
+                with m.If(user.en):
+                    m.d.sync += bank.eq(self.bank_of(user.addr))
+                read_bank.append(bank)
         words = [[] for _ in users]
         for b, copies in enumerate(self.banks):
             write_here = self.write.en & (self.bank_of(self.write.addr) == b)

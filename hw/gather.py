@@ -268,35 +268,44 @@ class BeatGather(wiring.Component):
         m.d.sync += [weight_word.eq(self.weights.data), read.eq(issued),
                      read_inside.eq(issued_inside)]
         # Stage 3: of each spike word only its column's window (the shift is the chunk's,
-        # set at start), registered.
+        # set at start; zero outside the input), registered with its set bits, so that the
+        # beat's pace, keep and count in stage 4 start at registers, not at popcounts.
         spike_window = [Signal(self.tws_max, name=f"spike_window{c}") for c in range(cols)]
+        window_bits = [Signal(range(self.tws_max + 1), name=f"window_bits{c}")
+                       for c in range(cols)]
         weight_data = Signal.like(self.weights.data)
         fetched = Signal()                  # a candidate's words are in stage 4
-        fetched_inside = Signal(cols)
-        m.d.sync += [spike_window[c].eq((spike_word[c] >> shift[c]) & tws_mask)
-                     for c in range(cols)]
-        m.d.sync += [weight_data.eq(weight_word), fetched.eq(read),
-                     fetched_inside.eq(read_inside)]
+        for c in range(cols):
+            window = Signal(self.tws_max, name=f"window{c}")
+            m.d.comb += window.eq(Mux(read_inside[c], (spike_word[c] >> shift[c]) & tws_mask,
+                                      0))
+            m.d.sync += [spike_window[c].eq(window), window_bits[c].eq(popcount(window))]
+        m.d.sync += [weight_data.eq(weight_word), fetched.eq(read)]
         # Stage 4: its beat, written into the LBUF. ``done`` and ``segment`` come two cycles
         # after the last candidate's check (``finish``, ``cut``), with that beat: ``beats``
         # and ``set_bits`` count it already.
         words = Signal(data.ArrayLayout(self.tws_max, cols))
         for c in range(cols):
-            m.d.comb += words[c].eq(Mux(fetched_inside[c], spike_window[c], 0))
+            m.d.comb += words[c].eq(spike_window[c])
         keep = fetched & (~cfg.tailor | (words.as_value() != 0))
         written = Signal.like(self.beats)   # beats written
         bits = Signal.like(self.set_bits)   # their set bits
+        total = list(window_bits)           # the beat's set bits, by a tree of adders
+        while len(total) > 1:
+            total = [total[i] + total[i + 1] if i + 1 < len(total) else total[i]
+                     for i in range(0, len(total), 2)]
+        total = total[0]
         m.d.comb += [
             self.lbuf.addr.eq(written),
             self.lbuf.en.eq(keep),
             self.lbuf.data.words.eq(words),
             self.lbuf.data.weights.eq(weight_data),
             self.beats.eq(written + keep),
-            self.set_bits.eq(bits + Mux(keep, popcount(words.as_value()), 0)),
+            self.set_bits.eq(bits + Mux(keep, total, 0)),
         ]
         if self.pace:
             most = Signal(range(self.tws_max + 1))
-            m.d.comb += [most.eq(_most([popcount(words[c]) for c in range(cols)])),
+            m.d.comb += [most.eq(_most(window_bits)),
                          self.lbuf.data.pace.eq(Mux(most == 0, 1, most))]
         with m.If(keep):
             m.d.sync += [written.eq(written + 1), bits.eq(self.set_bits)]
