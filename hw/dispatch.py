@@ -230,10 +230,10 @@ class NtwuDispatcher(wiring.Component):
         # What EMIT decides, registered: whether a window is left, whether at most one is (the
         # window emitted is the position's last) and the lowest (the entry). TAKE works them
         # out from the position's windows (``acc`` and the last tag) and each EMIT from the
-        # windows after the one it emits, which it leaves in ``acc`` (``tag`` is 0 from TAKE
-        # on), so that EMIT's many enables and the list's write data start at flip-flops, and
-        # no path has both the carry chain that clears the lowest window and a tree over
-        # ``max_windows`` bits.
+        # windows after the one it emits, which it leaves in ``acc`` (``tag`` is 0 in EMIT:
+        # no read is pending), so that EMIT's many enables and the list's write data start at
+        # flip-flops, and no path has both the carry chain that clears the lowest window and a
+        # tree over ``max_windows`` bits.
         nonzero, last = Signal(), Signal()
         lowest = Signal(range(self.max_windows))
 
