@@ -74,13 +74,17 @@ def lbuf_entry_layout(rows, cols, tws_max, weight_bits, pace=False):
     return data.StructLayout(fields)
 
 
+def _sum(values):
+    """The sum of ``values`` (a tree of adders)."""
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
 def popcount(value):
     """Number of set bits of ``value`` (an adder tree)."""
-    bits = [value[i] for i in range(len(value))]
-    while len(bits) > 1:
-        bits = [bits[i] + bits[i + 1] if i + 1 < len(bits) else bits[i]
-                for i in range(0, len(bits), 2)]
-    return bits[0]
+    return _sum([value[i] for i in range(len(value))])
 
 
 def _most(values):
@@ -290,11 +294,7 @@ class BeatGather(wiring.Component):
         keep = fetched & (~cfg.tailor | (words.as_value() != 0))
         written = Signal.like(self.beats)   # beats written
         bits = Signal.like(self.set_bits)   # their set bits
-        total = list(window_bits)           # the beat's set bits, by a tree of adders
-        while len(total) > 1:
-            total = [total[i] + total[i + 1] if i + 1 < len(total) else total[i]
-                     for i in range(0, len(total), 2)]
-        total = total[0]
+        total = _sum(window_bits)           # the beat's set bits
         m.d.comb += [
             self.lbuf.addr.eq(written),
             self.lbuf.en.eq(keep),
