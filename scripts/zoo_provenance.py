@@ -53,7 +53,7 @@ def report(path, data, tws=None):
     _, val = split_train_val(len(labels), tc["val_fraction"], tc["seed"])
     test_spikes, test_labels = load_data(ckpt["config"], data, "Test", progress=False)
     return {"train_samples": len(labels),
-            "validation": measure(ckpt, spikes[val], labels[val], tws),
+            "validation": measure(ckpt, spikes[val], labels[val], tws) if len(val) else None,
             "test": measure(ckpt, test_spikes, test_labels, tws)}
 
 
@@ -79,8 +79,11 @@ def main():
         "commands": args.command, "seed": tc["seed"],
         "data": {"root": args.data, **({"note": args.data_note} if args.data_note else {}),
                  "train": f"the Train split ({measured['train_samples']} samples)",
-                 "validation": f"a seeded {tc['val_fraction']:g} of Train (seed {tc['seed']}), "
-                               "used for the HAS alpha steps and for choosing the model",
+                 "validation": (f"a seeded {tc['val_fraction']:g} of Train (seed {tc['seed']}), "
+                                "used for the HAS alpha steps and for choosing the model")
+                               if tc["val_fraction"] else
+                               "none: trained on all of Train, with the recipe and the TWS "
+                               "chosen before on a seeded 0.1 of it (docs/training.md)",
                  "test": f"the Test split ({measured['test']['samples']} samples), read only "
                          "to report"},
         "train_config": tc, "tws": ckpt["tws"],
@@ -96,6 +99,8 @@ def main():
                                                    if args.baseline else []):
         for split in ("validation", "test"):
             m = part[split]
+            if m is None:
+                continue
             print(f"{name:>8} {split:>10} ({m['samples']:>3}): float {m['float']:.4f}, torch-int "
                   f"{m['torch_int']:.4f}, golden {m['golden']:.4f}, tws {m['tws']}")
     print(f"wrote {args.output}")

@@ -137,7 +137,7 @@ def test_fig13_zoo_models_are_their_provenance(name, beta):
     ckpt = load_checkpoint(path)
     assert ckpt["tws"] == provenance["tws"] == provenance["test"]["tws"] == [5, 5, 5, 5]
     config = provenance["train_config"]
-    assert config["beta"] == beta and config["has"] is False and config["epochs"] == 25
+    assert config["beta"] == beta and config["has"] is False and config["epochs"] == 35
 
 
 def preset_network(name, timesteps, tws=5, seed=0):
