@@ -157,7 +157,7 @@ def register(subparsers):
     synth.add_argument("--map", choices=MAPPINGS, default="speed",
                        help="the goal of the LUT mapping: speed (default, the synthesis "
                             "script's own: the least logic depth) or area (the fewest LUTs, "
-                            "a lower Fmax)")
+                            "perhaps a lower Fmax)")
     synth.add_argument("--no-components", dest="components", action="store_false",
                        help="synthesise only the flattened design, not each component apart "
                             "as well (about half the Yosys time of a large design; no "

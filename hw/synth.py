@@ -39,7 +39,7 @@ from spikex.netfile import SpikexError
 
 __all__ = ["Device", "DEVICES", "RESOURCES", "DoesNotFit", "ToolFailed", "count_components",
            "check_fit", "scan_shell", "run_tool", "synthesise", "format_table", "write_outputs",
-           "MAPPINGS", "map_luts_steps", "area_mapping"]
+           "MAPPINGS", "map_luts_steps", "area_mapping", "synth_help"]
 
 
 @dataclass(frozen=True)
@@ -356,9 +356,9 @@ def area_mapping(help_text, synth):
                       f"abc9 nor abc -lut ({'; '.join(active) or 'no step found'}); use --map speed")
 
 
-def _synth_help(yosys, family):
+def synth_help(yosys, family):
     """The help text of the family's synthesis command, from the Yosys that will run it (a
-    command that wraps another, as Yosys 0.5x's ``synth_ecp5`` wraps ``synth_lattice``,
+    command that wraps another, as newer Yosys's ``synth_ecp5`` wraps ``synth_lattice``,
     gives the other's)."""
     name = _SYNTH[family].split()[0]
     for _ in range(2):
@@ -499,7 +499,7 @@ def synthesise(verilog_text, top, device, *, what, freq_mhz=100.0, workdir, capa
         raise SpikexError(f"--map must be one of {', '.join(MAPPINGS)}, not {mapping!r}")
     read = f"read_verilog -sv {' '.join(sources)}; chformal -remove"
     if mapping == "area":
-        help_text = _synth_help(yosys, spec.family)
+        help_text = synth_help(yosys, spec.family)
         synth = lambda options: area_mapping(help_text, f"{_SYNTH[spec.family]} {options}")
     else:
         synth = lambda options: [f"{_SYNTH[spec.family]} {options}"]

@@ -3,6 +3,7 @@ runs of small designs (about a minute and a half in all on a 2-core machine)."""
 
 import json
 import re
+import shutil
 import sys
 import tempfile
 from dataclasses import replace
@@ -10,13 +11,11 @@ from dataclasses import replace
 import pytest
 
 from hw.budget import BUDGET_FILE, DESIGNS, TOLERANCE, measure, over_budget
-import shutil
-
-from hw.synth import (DEVICES, ToolFailed, _synth_help, area_mapping, map_luts_steps, run_tool,
-                      scan_shell, synthesise)
-from spikex.netfile import SpikexError
+from hw.synth import (DEVICES, ToolFailed, area_mapping, map_luts_steps, run_tool, scan_shell,
+                      synth_help, synthesise)
 from hw.verilog import TOPLEVEL, generate
 from spikex.cli import main
+from spikex.netfile import SpikexError
 
 # The smallest design there is: one PE, two-step windows (seconds to synthesise).
 TINY = ["--what", "array", "--rows", "1", "--cols", "1", "--tws-max", "2"]
@@ -209,7 +208,7 @@ def test_area_mapping_takes_fewer_luts_than_the_default(tmp_path, yosys):
 
 @pytest.mark.parametrize("yosys", YOSYSES)
 def test_area_mapping_follows_the_synthesis_script_of_the_yosys_that_runs_it(yosys):
-    text = _synth_help(yosys, "ecp5")
+    text = synth_help(yosys, "ecp5")
     steps = [command for command, _ in map_luts_steps(text)]
     commands = area_mapping(text, "synth_ecp5 -top t")
     if any(step.startswith("abc9") for step in steps):
