@@ -91,9 +91,13 @@ def dram_request_layout(addr_width, length_width):
     return data.StructLayout({"addr": addr_width, "length": length_width})
 
 
-def _check_bus(data_width, addr_width, length_width, counter_width):
+def _check_bus(data_width, addr_width, length_width, counter_width, word_width=None):
     if data_width not in (32, 64, 128, 256, 512):
         raise ValueError(f"data_width must be one of 32, 64, 128, 256, 512, not {data_width!r}")
+    if word_width is not None and word_width not in (32, 64, 128, 256, 512):
+        raise ValueError(f"word_width must be one of 32, 64, 128, 256, 512, not {word_width!r}")
+    if word_width is not None and word_width > data_width:
+        raise ValueError(f"word_width {word_width} is wider than data_width {data_width}")
     check_parameter("addr_width", addr_width, minimum=13, maximum=64)
     check_parameter("length_width", length_width)
     check_parameter("counter_width", counter_width)
@@ -119,11 +123,18 @@ def _burst_beats(m, addr, beats_left, size):
 
 
 class _BurstEngine(wiring.Component):
-    """What the reader and the writer share: parameters, request port, counters."""
+    """What the reader and the writer share: parameters, request port, counters.
 
-    def __init__(self, members, *, data_width, addr_width, length_width, counter_width):
-        _check_bus(data_width, addr_width, length_width, counter_width)
+    A client word (``word_width``) narrower than a beat (``data_width``): requests are in
+    whole words, anywhere in a beat; the bursts cover the beats that hold them, and the
+    words are taken out of (put into) their beats with no cycle added."""
+
+    def __init__(self, members, *, data_width, addr_width, length_width, counter_width,
+                 word_width):
+        _check_bus(data_width, addr_width, length_width, counter_width, word_width)
         self._size = exact_log2(data_width // 8)
+        self._word_size = exact_log2(word_width // 8)
+        self._ratio = data_width // word_width
         super().__init__({
             "request": In(stream.Signature(dram_request_layout(addr_width, length_width))),
             **members,
@@ -132,8 +143,30 @@ class _BurstEngine(wiring.Component):
             "bytes": Out(counter_width),
         })
 
-    def _beats(self, length):
-        return length >> self._size
+    def _beats(self, addr, length):
+        """Beats of a request: of the whole words from ``addr`` on, the beats they touch."""
+        if self._ratio == 1:
+            return length >> self._size
+        offset = addr[self._word_size:self._size] << self._word_size
+        return (offset + length + (1 << self._size) - 1) >> self._size
+
+    def _word_state(self, m, name):
+        """The word of the beat in hand (``word``) and whether it is the request's last
+        (``last``, registered), for a client word narrower than a beat."""
+        word = Signal(range(self._ratio), name=f"{name}_word")
+        last = Signal(name=f"{name}_last")
+        words_left = Signal(self.request.payload.length.shape(), name=f"{name}_words_left")
+        return word, last, words_left
+
+    def _words_taken(self, m, word, last, words_left, start):
+        """A request is taken: its first word's place in its beat, and its word count."""
+        length = self.request.payload.length >> self._word_size
+        m.d.sync += [word.eq(start[self._word_size:self._size]), words_left.eq(length),
+                     last.eq(length == 1)]
+
+    def _word_moved(self, m, word, last, words_left, beat_end):
+        m.d.sync += [word.eq(Mux(beat_end, 0, word + 1)), words_left.eq(words_left - 1),
+                     last.eq(words_left == 2)]
 
     def _aligned(self, addr):
         return addr & ~((1 << self._size) - 1)
@@ -173,13 +206,15 @@ class AxiBurstReader(_BurstEngine):
         Width of a request's byte length.
     counter_width : int
         Width of the ``bytes`` counter (it wraps).
+    word_width : int
+        Width of a word of ``data`` (default ``data_width``): at most ``data_width``.
 
     Ports
     -----
     request : In(stream.Signature(dram_request_layout(addr_width, length_width)))
-        A transfer; ``addr`` and ``length`` are multiples of ``data_width // 8`` (the low
+        A transfer; ``addr`` and ``length`` are multiples of ``word_width // 8`` (the low
         bits are ignored). Taken when the reader is idle.
-    data : Out(stream.Signature(data_width))
+    data : Out(stream.Signature(word_width))
         The words read, little-endian within a word (AXI byte lanes).
     axi : Out(AxiReadSignature(addr_width=addr_width, data_width=data_width))
     busy : Out(1)
@@ -187,20 +222,24 @@ class AxiBurstReader(_BurstEngine):
     error : Out(1)
         Sticky: some beat came back with a response other than OKAY.
     bytes : Out(counter_width)
-        Bytes read.
+        Bytes read at the bus: every beat's ``data_width // 8``, the words of a first or
+        last beat outside the request included.
 
     Latency: the first AR one cycle after the request is taken, a further one at the
     earliest two cycles after the one before (its length is a register worked out a cycle
-    behind the address); each R beat is passed to ``data`` in the same cycle (``rready`` is
-    ``data.ready``).
+    behind the address); each R beat's first word is passed to ``data`` in the same cycle,
+    its next ones a cycle each (``rready`` is ``data.ready`` on the beat's last word of the
+    request).
     """
 
-    def __init__(self, *, data_width=32, addr_width=32, length_width=24, counter_width=32):
+    def __init__(self, *, data_width=32, addr_width=32, length_width=24, counter_width=32,
+                 word_width=None):
+        word_width = data_width if word_width is None else word_width
         super().__init__({
-            "data": Out(stream.Signature(data_width)),
+            "data": Out(stream.Signature(word_width)),
             "axi": Out(AxiReadSignature(addr_width=addr_width, data_width=data_width)),
         }, data_width=data_width, addr_width=addr_width, length_width=length_width,
-            counter_width=counter_width)
+            counter_width=counter_width, word_width=word_width)
 
     def elaborate(self, platform):
         m = Module()
@@ -221,17 +260,28 @@ class AxiBurstReader(_BurstEngine):
             axi.arsize.eq(self._size),
             axi.arburst.eq(INCR),
             axi.arvalid.eq(issuing & settled),
-            self.data.payload.eq(axi.rdata),
             self.data.valid.eq(axi.rvalid),
-            axi.rready.eq(self.data.ready),
         ]
+        if self._ratio == 1:
+            m.d.comb += [self.data.payload.eq(axi.rdata), axi.rready.eq(self.data.ready)]
+        else:
+            # The beat's words a cycle each; the beat is taken with the last word the
+            # request wants of it.
+            word, last, words_left = self._word_state(m, "r")
+            beat_end = (word == self._ratio - 1) | last
+            m.d.comb += [self.data.payload.eq(axi.rdata.word_select(word, len(self.data.payload))),
+                         axi.rready.eq(self.data.ready & beat_end)]
+            with m.If(self.data.valid & self.data.ready):
+                self._word_moved(m, word, last, words_left, beat_end)
         with m.If(self.request.valid & self.request.ready):
-            length = self._beats(self.request.payload.length)
+            length = self._beats(self.request.payload.addr, self.request.payload.length)
             start = self._aligned(self.request.payload.addr)
             m.d.sync += [addr.eq(start),
                          issue_left.eq(length), data_left.eq(length),
                          issuing.eq(length != 0), receiving.eq(length != 0)]
             self._burst_taken(m, beats, settled, start, length)
+            if self._ratio > 1:
+                self._words_taken(m, word, last, words_left, self.request.payload.addr)
         with m.If(axi.arvalid & axi.arready):
             m.d.sync += [addr.eq(addr + (beats << self._size)), issue_left.eq(issue_left - beats),
                          issuing.eq(issue_left != beats)]
@@ -260,27 +310,31 @@ class AxiBurstWriter(_BurstEngine):
     -----
     request : In(stream.Signature(dram_request_layout(addr_width, length_width)))
         A transfer, as for :class:`AxiBurstReader`.
-    data : In(stream.Signature(data_width))
-        The words to write, ``length // (data_width // 8)`` of them; all byte lanes written.
+    data : In(stream.Signature(word_width))
+        The words to write, ``length // (word_width // 8)`` of them; the byte lanes of the
+        words outside the request in a first or last beat are not written (``wstrb``).
     axi : Out(AxiWriteSignature(addr_width=addr_width, data_width=data_width))
     busy : Out(1)
         A transfer is in progress (bursts to issue, words to send or responses to await).
     error : Out(1)
         Sticky: some B response was not OKAY.
     bytes : Out(counter_width)
-        Bytes written.
+        Bytes written at the bus: every beat's ``data_width // 8``, as the reader's.
 
     Latency: the first AW one cycle after the request is taken, a further one at the
-    earliest two cycles after the one before (as the reader's ARs); each word of ``data``
-    goes out on W in the same cycle (``data.ready`` is ``wready`` during a transfer).
+    earliest two cycles after the one before (as the reader's ARs); a beat goes out on W in
+    the cycle its last word of the request comes (``data.ready`` is ``wready`` for that word
+    during a transfer, 1 for the words before it, which are kept in registers).
     """
 
-    def __init__(self, *, data_width=32, addr_width=32, length_width=24, counter_width=32):
+    def __init__(self, *, data_width=32, addr_width=32, length_width=24, counter_width=32,
+                 word_width=None):
+        word_width = data_width if word_width is None else word_width
         super().__init__({
-            "data": In(stream.Signature(data_width)),
+            "data": In(stream.Signature(word_width)),
             "axi": Out(AxiWriteSignature(addr_width=addr_width, data_width=data_width)),
         }, data_width=data_width, addr_width=addr_width, length_width=length_width,
-            counter_width=counter_width)
+            counter_width=counter_width, word_width=word_width)
 
     def elaborate(self, platform):
         m = Module()
@@ -311,21 +365,47 @@ class AxiBurstWriter(_BurstEngine):
             axi.awburst.eq(INCR),
             axi.awvalid.eq(issuing & aw_settled),
             aw_fire.eq(axi.awvalid & axi.awready),
-            axi.wdata.eq(self.data.payload),
-            axi.wstrb.eq(-1),
             axi.wlast.eq((w_beat == BURST_BEATS - 1) | w_page.all() | w_final),
-            axi.wvalid.eq(self.data.valid & w_active),
-            self.data.ready.eq(axi.wready & w_active),
             axi.bready.eq(1),
             b_fire.eq(axi.bvalid),
         ]
+        if self._ratio == 1:
+            m.d.comb += [axi.wdata.eq(self.data.payload), axi.wstrb.eq(-1),
+                         axi.wvalid.eq(self.data.valid & w_active),
+                         self.data.ready.eq(axi.wready & w_active)]
+        else:
+            # The words before a beat's last (of the request) wait in registers, with their
+            # strobes; the beat goes out with its last word, passed straight through.
+            word, last, words_left = self._word_state(m, "w")
+            width = len(self.data.payload)
+            held = Signal(self._ratio * width)
+            held_strobe = Signal(self._ratio)
+            beat_end = (word == self._ratio - 1) | last
+            lanes = width // 8
+            m.d.comb += [
+                axi.wdata.eq(Cat(Mux(word == j, self.data.payload, held.word_select(j, width))
+                                 for j in range(self._ratio))),
+                axi.wstrb.eq(Cat((held_strobe[j] | (word == j)).replicate(lanes)
+                                 for j in range(self._ratio))),
+                axi.wvalid.eq(self.data.valid & w_active & beat_end),
+                self.data.ready.eq(w_active & (axi.wready | ~beat_end)),
+            ]
+            with m.If(self.data.valid & self.data.ready):
+                self._word_moved(m, word, last, words_left, beat_end)
+                with m.If(~beat_end):
+                    m.d.sync += [held.word_select(word, width).eq(self.data.payload),
+                                 held_strobe.bit_select(word, 1).eq(1)]
+            with m.If(axi.wvalid & axi.wready):
+                m.d.sync += held_strobe.eq(0)
         with m.If(self.request.valid & self.request.ready):
             start = self._aligned(self.request.payload.addr)
-            beats = self._beats(length)
+            beats = self._beats(self.request.payload.addr, length)
             m.d.sync += [aw_addr.eq(start), aw_left.eq(beats), issuing.eq(beats != 0),
                          w_left.eq(beats), w_active.eq(beats != 0), w_final.eq(beats == 1),
                          w_page.eq(start[self._size:]), w_beat.eq(0)]
             self._burst_taken(m, aw_beats, aw_settled, start, beats)
+            if self._ratio > 1:
+                self._words_taken(m, word, last, words_left, self.request.payload.addr)
         with m.If(aw_fire):
             m.d.sync += [aw_addr.eq(aw_addr + (aw_beats << self._size)),
                          aw_left.eq(aw_left - aw_beats), issuing.eq(aw_left != aw_beats)]
@@ -348,7 +428,7 @@ class AxiDramPort(wiring.Component):
 
     Parameters
     ----------
-    data_width, addr_width, length_width, counter_width : int
+    data_width, addr_width, length_width, counter_width, word_width : int
         As for :class:`AxiBurstReader`.
 
     Ports
@@ -368,17 +448,20 @@ class AxiDramPort(wiring.Component):
     Latency: that of the engines; reads and writes run independently.
     """
 
-    def __init__(self, *, data_width=32, addr_width=32, length_width=24, counter_width=32):
-        _check_bus(data_width, addr_width, length_width, counter_width)
+    def __init__(self, *, data_width=32, addr_width=32, length_width=24, counter_width=32,
+                 word_width=None):
+        word_width = data_width if word_width is None else word_width
+        _check_bus(data_width, addr_width, length_width, counter_width, word_width)
         self._params = dict(data_width=data_width, addr_width=addr_width,
-                            length_width=length_width, counter_width=counter_width)
+                            length_width=length_width, counter_width=counter_width,
+                            word_width=word_width)
         request = stream.Signature(dram_request_layout(addr_width, length_width))
         super().__init__({
             "m_axi": Out(AxiSignature(addr_width=addr_width, data_width=data_width)),
             "read_request": In(request),
-            "read_data": Out(stream.Signature(data_width)),
+            "read_data": Out(stream.Signature(word_width)),
             "write_request": In(request),
-            "write_data": In(stream.Signature(data_width)),
+            "write_data": In(stream.Signature(word_width)),
             "busy": Out(1),
             "write_busy": Out(1),
             "error": Out(1),

@@ -37,7 +37,8 @@ class DramTB:
     def __init__(self, dut, seed):
         self.dut = dut
         self.rng = random.Random(seed)
-        self.lanes = len(dut.m_axi_wdata) // 8
+        self.lanes = len(dut.m_axi_wdata) // 8              # bytes of a beat
+        self.word_lanes = len(dut.write_data_payload) // 8  # bytes of a client word
         self.addr_width = len(dut.m_axi_araddr)
         self.ram = AxiRam(AxiBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=RAM_BYTES)
         for n, channel in enumerate((self.ram.write_if.aw_channel, self.ram.write_if.w_channel,
@@ -90,8 +91,8 @@ class DramTB:
 
     async def write(self, addr, data):
         await self.put("write_request", self.request(addr, len(data)))
-        for i in range(0, len(data), self.lanes):
-            await self.put("write_data", int.from_bytes(data[i:i + self.lanes], "little"))
+        for i in range(0, len(data), self.word_lanes):
+            await self.put("write_data", int.from_bytes(data[i:i + self.word_lanes], "little"))
         await RisingEdge(self.dut.clk)
         await self.wait_idle()
 
@@ -99,7 +100,7 @@ class DramTB:
         dut = self.dut
         await self.put("read_request", self.request(addr, length))
         words = []
-        while len(words) < length // self.lanes:
+        while len(words) < length // self.word_lanes:
             ready = self.rng.random() < 0.7
             dut.read_data_ready.value = ready
             await RisingEdge(dut.clk)
@@ -108,23 +109,39 @@ class DramTB:
         dut.read_data_ready.value = 0
         await RisingEdge(dut.clk)
         await self.wait_idle()
-        return b"".join(w.to_bytes(self.lanes, "little") for w in words)
+        return b"".join(w.to_bytes(self.word_lanes, "little") for w in words)
 
 
-def transfers(lanes):
-    """(address, length): one beat, one whole burst, 4 KB crossings, a long run."""
-    return [
+def transfers(lanes, word_lanes):
+    """(address, length): one beat, one whole burst, 4 KB crossings, a long run; with client
+    words narrower than a beat, also one word, and runs that start and end inside a beat."""
+    cases = [
         (0x0000, lanes),
         (0x0100, 16 * lanes),
         (PAGE_BYTES - 3 * lanes, 8 * lanes),            # crosses 0x1000 three beats in
         (2 * PAGE_BYTES - 40 * lanes, 100 * lanes),     # several bursts, crosses 0x2000
         (0x5000 - lanes, 2 * lanes),                    # one beat each side of 0x5000
     ]
+    if word_lanes < lanes:
+        cases += [
+            (0x6000 + word_lanes, word_lanes),                     # one word inside a beat
+            (0x6100 + lanes - word_lanes, 2 * word_lanes),         # two words, two beats
+            (0x7000 - 3 * lanes + word_lanes, 40 * lanes - word_lanes),   # crosses 0x7000
+            (0x8000 + word_lanes, 17 * lanes - 2 * word_lanes),    # 17 beats, both ends partial
+        ]
+    return cases
+
+
+def beats_of(addr, length, lanes):
+    """The beats a request touches: from its first byte's beat to its last's."""
+    return (addr + length - 1) // lanes - addr // lanes + 1
 
 
 def expected_bursts(addr, length, lanes):
-    """The bursts the port should issue: 16 beats at most, cut at every 4 KB boundary."""
-    bursts, beats = [], length // lanes
+    """The bursts the port should issue: from the beat that holds the first byte, 16 beats
+    at most, cut at every 4 KB boundary."""
+    bursts, beats = [], beats_of(addr, length, lanes)
+    addr -= addr % lanes
     while beats:
         n = min(16, beats, (PAGE_BYTES - addr % PAGE_BYTES) // lanes)
         bursts.append((addr, n))
@@ -138,12 +155,20 @@ async def dram_write_then_read_back(dut):
     tb = DramTB(dut, seed=1)
     await tb.start()
     moved = 0
-    for addr, length in transfers(tb.lanes):
+    for addr, length in transfers(tb.lanes, tb.word_lanes):
         data = bytes(tb.rng.randrange(256) for _ in range(length))
+        # The bytes of the first and last beats outside the request must stay as they were.
+        start, end = addr - addr % tb.lanes, addr + beats_of(addr, length, tb.lanes) * tb.lanes
+        around = bytes(tb.rng.randrange(256) for _ in range(end - start))
+        tb.ram.write(start, around)
         await tb.write(addr, data)
         assert tb.ram.read(addr, length) == data, f"RAM at {addr:#x} differs after write"
+        assert tb.ram.read(start, addr - start) == around[:addr - start], \
+            f"RAM before {addr:#x} in its beat changed"
+        assert tb.ram.read(addr + length, end - addr - length) == around[addr + length - start:], \
+            f"RAM after {addr + length:#x} in its beat changed"
         assert await tb.read(addr, length) == data, f"read back at {addr:#x} differs"
-        moved += length
+        moved += beats_of(addr, length, tb.lanes) * tb.lanes
         for channel in ("aw", "ar"):
             issued, tb.bursts[channel] = tb.bursts[channel], []
             assert issued == expected_bursts(addr, length, tb.lanes), \
@@ -158,12 +183,13 @@ async def dram_reads_preloaded_memory(dut):
     """A long read of data placed in the RAM by the test, not by the port."""
     tb = DramTB(dut, seed=2)
     await tb.start()
-    data = bytes(tb.rng.randrange(256) for _ in range(3 * PAGE_BYTES // 4))
-    addr = PAGE_BYTES * 3 - len(data) // 2
+    data = bytes(tb.rng.randrange(256) for _ in range(3 * PAGE_BYTES // 4 - tb.word_lanes))
+    addr = PAGE_BYTES * 3 - len(data) // 2 - tb.word_lanes // 2
+    addr -= addr % tb.word_lanes
     tb.ram.write(addr, data)
     assert await tb.read(addr, len(data)) == data
     assert tb.bursts["ar"] == expected_bursts(addr, len(data), tb.lanes)
-    assert int(dut.bytes_read.value) == len(data)
+    assert int(dut.bytes_read.value) == beats_of(addr, len(data), tb.lanes) * tb.lanes
 
 
 class RegistersTB:

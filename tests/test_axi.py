@@ -36,10 +36,11 @@ def run_cocotb(component, toplevel, tests, config):
 
 
 @needs_icarus
-@pytest.mark.parametrize("data_width", [32, 64])
-def test_dram_port(data_width):
-    run_cocotb(AxiDramPort(data_width=data_width), "axi_dram_port", "dram_",
-               f"axi_dram_{data_width}")
+@pytest.mark.parametrize("data_width, word_width", [(32, 32), (64, 64), (64, 32), (128, 32),
+                                                    (512, 32)])
+def test_dram_port(data_width, word_width):
+    run_cocotb(AxiDramPort(data_width=data_width, word_width=word_width), "axi_dram_port",
+               "dram_", f"axi_dram_{data_width}_{word_width}")
 
 
 @needs_icarus
