@@ -54,6 +54,9 @@ class DramArbiter(wiring.Component):
         Read and write clients (index 0 has the highest priority).
     data_width, addr_width, length_width, counter_width : int
         As for :class:`~hw.axi.AxiDramPort`.
+    word_width : int
+        The clients' words (default ``data_width``); a narrower word than the bus's beat
+        is taken out of (put into) its beat by the port (:class:`~hw.axi.AxiDramPort`).
 
     Ports
     -----
@@ -77,13 +80,15 @@ class DramArbiter(wiring.Component):
     """
 
     def __init__(self, *, readers, writers, data_width=32, addr_width=32, length_width=24,
-                 counter_width=32):
+                 counter_width=32, word_width=None):
         if readers < 1 or writers < 1:
             raise ValueError(f"an arbiter needs a reader and a writer, not {readers!r} and "
                              f"{writers!r}")
+        word_width = data_width if word_width is None else word_width
         self._port = dict(data_width=data_width, addr_width=addr_width,
-                          length_width=length_width, counter_width=counter_width)
-        client = dict(data_width=data_width, addr_width=addr_width, length_width=length_width)
+                          length_width=length_width, counter_width=counter_width,
+                          word_width=word_width)
+        client = dict(data_width=word_width, addr_width=addr_width, length_width=length_width)
         super().__init__({
             "m_axi": Out(AxiSignature(addr_width=addr_width, data_width=data_width)),
             "read": In(DramReadSignature(**client)).array(readers),

@@ -71,7 +71,10 @@ class SpikeXAccelerator(wiring.Component):
     max_layers : int
         Layers with counters; a longer network is refused (ERROR_CODE 3).
     data_width : int
-        AXI data width; this controller supports 32.
+        AXI data width: 32, 64, 128, 256 or 512. The components move 32-bit words, a word a
+        cycle; a wider bus carries them in fewer beats and bursts (the port takes each word
+        out of its beat with no cycle added: :class:`~hw.axi.AxiDramPort`), so the cycles
+        are those of a 32-bit bus and the DRAM byte counters count whole beats.
     max_timesteps : int
         Most time steps of a time block (one GLB spike word holds an input's block); a sample
         of at most ``max_timesteps`` steps runs as one block.
@@ -108,9 +111,9 @@ class SpikeXAccelerator(wiring.Component):
         check_parameter("max_entries", max_entries)
         check_parameter("max_blocks", max_blocks, maximum=1024)
         check_parameter("dim_bits", dim_bits, minimum=2, maximum=16)
-        if data_width != 32:
-            raise ValueError(f"data_width must be 32 (the only width the controller supports), "
-                             f"not {data_width!r}")
+        if data_width not in (32, 64, 128, 256, 512):
+            raise ValueError(f"data_width must be one of 32, 64, 128, 256, 512, not "
+                             f"{data_width!r}")
         for name, value in (("glb_kb", glb_kb), ("lbuf_kb", lbuf_kb)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
                 raise ValueError(f"{name} must be a positive number, not {value!r}")
@@ -173,7 +176,8 @@ class SpikeXAccelerator(wiring.Component):
         # DRAM clients: read 0 the controller, 1 the weight loader, 2 the input loader;
         # write 0 the output writer.
         m.submodules.dram = dram = DramArbiter(readers=3, writers=1, data_width=self.data_width,
-                                               addr_width=32, length_width=24, counter_width=32)
+                                               word_width=32, addr_width=32, length_width=24,
+                                               counter_width=32)
         wiring.connect(m, dram.m_axi, wiring.flipped(self.m_axi))
         max_windows = T_max
         m.submodules.dispatcher = disp = NtwuDispatcher(

@@ -26,8 +26,9 @@ OKAY, SLVERR = 0, 2
 
 class DramModel:
     """An AXI4 slave over a bytearray: reads answer one beat per cycle from the cycle after
-    AR, writes are acknowledged one cycle after ``wlast``. ``error_at`` answers SLVERR for
-    accesses at or above that address."""
+    AR, writes (their byte lanes as ``wstrb`` says) are acknowledged one cycle after
+    ``wlast``. ``error_at`` answers SLVERR for accesses at or above that address. Beats are
+    as wide as the bus's ``rdata``."""
 
     def __init__(self, data, base, error_at=None):
         self.data, self.base, self.error_at = data, base, error_at
@@ -36,20 +37,21 @@ class DramModel:
     def _resp(self, addr):
         return SLVERR if self.error_at is not None and addr >= self.error_at else OKAY
 
-    def _word(self, addr):
+    def _word(self, addr, lanes=4):
         offset = addr - self.base
-        if 0 <= offset and offset + 4 <= len(self.data):
-            return int.from_bytes(self.data[offset:offset + 4], "little")
+        if 0 <= offset and offset + lanes <= len(self.data):
+            return int.from_bytes(self.data[offset:offset + lanes], "little")
         return 0
 
     async def step(self, ctx, bus):
+        lanes = len(bus.rdata) // 8
         # Drive this cycle's outputs from the state.
         ctx.set(bus.arready, 1)
         ctx.set(bus.awready, 1)
         if self.reads:
             addr, left = self.reads[0]
             ctx.set(bus.rvalid, 1)
-            ctx.set(bus.rdata, self._word(addr))
+            ctx.set(bus.rdata, self._word(addr, lanes))
             ctx.set(bus.rresp, self._resp(addr))
             ctx.set(bus.rlast, left == 1)
         else:
@@ -63,16 +65,19 @@ class DramModel:
         aw = ctx.get(bus.awvalid) and (ctx.get(bus.awaddr), ctx.get(bus.awlen) + 1)
         if self.reads and ctx.get(bus.rready):
             addr, left = self.reads[0]
-            self.reads[0] = (addr + 4, left - 1)
+            self.reads[0] = (addr + lanes, left - 1)
             if left == 1:
                 self.reads.pop(0)
         if self.writes and ctx.get(bus.wvalid):
             addr, left, resp = self.writes[0]
             offset = addr - self.base
-            if 0 <= offset and offset + 4 <= len(self.data):
-                self.data[offset:offset + 4] = ctx.get(bus.wdata).to_bytes(4, "little")
+            if 0 <= offset and offset + lanes <= len(self.data):
+                data, strobe = ctx.get(bus.wdata).to_bytes(lanes, "little"), ctx.get(bus.wstrb)
+                for lane in range(lanes):
+                    if strobe >> lane & 1:
+                        self.data[offset + lane] = data[lane]
             resp = max(resp, self._resp(addr))
-            self.writes[0] = (addr + 4, left - 1, resp)
+            self.writes[0] = (addr + lanes, left - 1, resp)
             if left == 1:
                 self.writes.pop(0)
                 self.responses.append(resp)
