@@ -107,7 +107,6 @@ class WeightLoader(wiring.Component):
         slot_shift = ceil_log2(slots)
 
         start = Signal()                # ``start``, a cycle later
-        base = Signal(32)               # first output channel of the group being loaded
         bank = Signal()
         lrow = Signal(range(rows + 1))
         row_addr = Signal(32)
@@ -118,11 +117,18 @@ class WeightLoader(wiring.Component):
         # The group is taken in every cycle while idle (the controller starts a load only
         # then), so that the registers' clock enable is ``busy``, a flip-flop, not ``start``,
         # which comes late (a decode of the controller's state and conditions).
-        with m.If(~ctl.busy):
-            m.d.sync += [base.eq(ctl.base), bank.eq(ctl.bank), row_addr.eq(ctl.addr)]
-
         lrows = Signal(range(rows + 1))
         rows_done = Signal()            # ``lrow == lrows``
+        # The group's rows, ``min(out_channels - base, rows)``, and whether there are none,
+        # worked out as the group is taken (the configuration is held while loading, and
+        # the controller's ``base`` is never past ``out_channels``), so that IDLE only
+        # copies them.
+        group_rows, no_rows = Signal.like(lrows), Signal()
+        with m.If(~ctl.busy):
+            left = cfg.out_channels - ctl.base
+            m.d.sync += [bank.eq(ctl.bank), row_addr.eq(ctl.addr),
+                         group_rows.eq(Mux(left < rows, left, rows)[:len(lrows)]),
+                         no_rows.eq(cfg.out_channels == ctl.base)]
         remaining = Signal(32)          # bus words left of the request
         # The run's fan-in range and bytes, kept as running sums so that a request needs
         # one addition: ``first`` (the run's first fan-in, ``spmb * run``), ``after``
@@ -187,9 +193,7 @@ class WeightLoader(wiring.Component):
         with m.FSM(name="loader") as fsm:
             with m.State("IDLE"):
                 with m.If(start):
-                    left = cfg.out_channels - base
-                    group_rows = Mux(left < rows, left, rows)[:len(lrows)]
-                    m.d.sync += [lrows.eq(group_rows), lrow.eq(0), rows_done.eq(group_rows == 0)]
+                    m.d.sync += [lrows.eq(group_rows), lrow.eq(0), rows_done.eq(no_rows)]
                     first_run()
                     m.next = "RUN"
                 stop_on_abort()
