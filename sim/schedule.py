@@ -97,6 +97,11 @@ class Hardware:
     shorter) and :func:`_memory_rtl_blocked` counts the RTL's blocked layer.
     ``max_timesteps`` (rtl only): the RTL's GLB spike word in steps, which sizes its output
     banks (None: T rounded up to 32, or the time block, as sim/rtl.py elaborates it).
+    ``data_width`` (rtl only): the AXI bus, 32 to 512 bits. The components move 32-bit
+    words, a word a cycle, at any width; a request moves the whole beats that hold its
+    words (the DRAM byte counters count them), in bursts of up to 16 of them
+    (:func:`_bursts`), and the port's writer takes a beat's words before its last without
+    waiting for ``wready`` (:func:`_rtl_write_group`).
     """
     rows: int = DEFAULTS.rows
     cols: int = DEFAULTS.cols
@@ -116,6 +121,7 @@ class Hardware:
     block_steps: int = None
     max_timesteps: int = None
     pe: str = DEFAULTS.pe
+    data_width: int = DEFAULTS.data_width
 
     def __post_init__(self):
         for name in ("rows", "cols", "glb_width_bits", "lbuf_width_bits", "acc_bits"):
@@ -143,6 +149,9 @@ class Hardware:
         if not isinstance(self.dram_latency, (int, np.integer)) or isinstance(self.dram_latency, bool) \
                 or self.dram_latency < 1:
             raise SpikexError(f"dram_latency must be a positive integer, not {self.dram_latency!r}")
+        if self.data_width not in (32, 64, 128, 256, 512):
+            raise SpikexError(f"data_width must be one of 32, 64, 128, 256, 512, not "
+                              f"{self.data_width!r}")
         for name in ("block_steps", "max_timesteps"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, np.integer))
@@ -651,7 +660,6 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, v_bits, out_group, at):
     lat, rows, cols, ptb, tws = hw.dram_latency, hw.rows, hw.cols, hw.dataflow == "ptb", layer.tws
     steps = in_spikes.shape[0]
     wpi = -(-steps // 32)                       # 32-bit words per input (time-major packed)
-    input_bytes = 4 * wpi
     wbytes = 1 if weight_bits <= 8 else 2
     groups, fan_in, out_channels, positions = s.groups, s.fan_in, s.out_channels, s.positions
     group_rows = np.minimum(rows, out_channels - np.arange(groups) * rows)           # [G]
@@ -678,11 +686,17 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, v_bits, out_group, at):
         spike_reads = groups * candidates * n_entries
     weight_reads = groups * n_chunks * candidates
 
-    weight_bytes = int(4 * out_channels * _rtl_weight_ranges(loaded, run_first, run_fan,
-                                                             wbytes)[1].sum())
-    t["dram_read_bytes"] = int(4 * DESCRIPTOR_WORDS + (0 if ptb else 4 * tag_words_in)
-                               + input_bytes * loaded_inputs + weight_bytes)
-    t["dram_write_bytes"] = int(input_bytes * n_out + 4 * tag_words_out)
+    # Each request's bytes at the bus (whole beats, hw.data_width): the descriptor, the
+    # input tags, a loaded SP-MB's spike words, a weight row's range of loaded runs, a row
+    # group's outputs and the output tags.
+    weight_bytes = _rtl_weight_bytes(hw, at, loaded, run_first, run_fan, wbytes, out_channels)
+    t["dram_read_bytes"] = int(_bus_bytes(hw, DESCRIPTOR_WORDS, at.descriptor)
+                               + (0 if ptb else _bus_bytes(hw, tag_words_in, at.input_tags))
+                               + (loaded * _bus_bytes(hw, spmb_size * wpi, at.spikes())).sum()
+                               + weight_bytes)
+    t["dram_write_bytes"] = int(
+        _bus_bytes(hw, group_rows * positions * wpi, at.write_out(np.arange(groups) * rows)).sum()
+        + _bus_bytes(hw, tag_words_out, at.output_tags))
     t["dram_bytes_by_use"] = {
         "weights": weight_bytes,
         "spikes": int(t["dram_read_bytes"] + t["dram_write_bytes"] - weight_bytes),
@@ -728,7 +742,8 @@ def _memory_rtl(s, layer, in_spikes, hw, weight_bits, v_bits, out_group, at):
     # write-out is followed by the output tags' and the layer's end.
     write_group = _rtl_write_group(hw, group_rows * positions * wpi,
                                    at.write_out(np.arange(groups) * rows))            # [G]
-    write = (lat + tag_words_out + 1 + 2 * gaps(tag_words_out, at.output_tags)) + (lat + 1) + 1
+    write = (lat + tag_words_out + 1 + 2 * gaps(tag_words_out, at.output_tags)
+             - _write_ahead(hw, tag_words_out, at.output_tags)) + (lat + 1) + 1
     pingpong = fan_in <= limits["max_fan_in"] // 2
     out_pingpong = min(rows, out_channels) * positions <= limits["max_outputs"] // 2
     proceed = int(weights[0]) + 2                 # from GROUP 0's entry: its weights are in
@@ -760,6 +775,14 @@ def _rtl_weight_ranges(loaded, run_first, run_fan, wbytes):
     return first, words
 
 
+def _rtl_weight_bytes(hw, at, loaded, run_first, run_fan, wbytes, out_channels):
+    """DRAM bytes of a layer's weight loads: each output channel's row, a request per range
+    of consecutive ``loaded`` runs (whole beats)."""
+    first, words = _rtl_weight_ranges(loaded, run_first, run_fan, wbytes)
+    return int(_bus_bytes(hw, words[None, :],
+                          at.weight_runs(np.arange(out_channels), first)).sum())
+
+
 def _rtl_weight_loads(at, loaded, lat, run_first, run_fan, wbytes, gaps, rows, group_rows):
     """Cycles of each row group's weight load ``[G]`` (hw/weight_loader.py): per row, a
     cycle per SP-MB run and one more, and per range of consecutive ``loaded`` runs a cycle
@@ -775,7 +798,35 @@ def _rtl_write_group(hw, group_words, address):
     """Cycles of the output writer's write-out of ``group_words`` words at ``address``: from
     its first cycle until its B response is in (the request issued the cycle before)."""
     gaps, _ = _rtl_dram(hw)
-    return group_words + 2 * gaps(group_words, address) + 2 * hw.dram_latency + 2
+    return group_words + 2 * gaps(group_words, address) + 2 * hw.dram_latency + 2 \
+        - _write_ahead(hw, group_words, address)
+
+
+def _write_ahead(hw, words, address):
+    """Cycles a bus wider than a word saves a write of ``words`` words at ``address`` (0 at
+    32 bits): the port's writer keeps a beat's words before its last in a register whatever
+    ``wready`` says (hw/axi.py), so a word that a 32-bit bus would hold while the DRAM is not
+    ready moves on: the first word, a cycle before the DRAM takes W beats; and with a DRAM of
+    one burst at a time, up to two words of each later burst's first beat, in the two cycles
+    between a burst's last beat and the next one's AW."""
+    ratio = hw.data_width // 32
+    words, address = np.asarray(words), np.asarray(address)
+    if ratio == 1:
+        return 0 * (words + address)
+    beat_bytes = 4 * ratio
+    saved = []
+    for n, a in zip(words.ravel(), np.broadcast_to(address, words.shape).ravel()):
+        n, a = int(n), int(a)
+        end = a + 4 * n
+        cycles = int(min(ratio - (a % beat_bytes) // 4, n) >= 2)
+        at = a - a % beat_bytes                                   # a burst's first byte
+        while hw.dram_one_burst:
+            at = min(at + 16 * beat_bytes, at - at % PAGE_BYTES + PAGE_BYTES)
+            if at >= end:
+                break
+            cycles += min(2, (min(at + beat_bytes, end) - at) // 4 - 1)
+        saved.append(cycles)
+    return np.array(saved, np.int64).reshape(words.shape)
 
 
 def _rtl_write_out(passes_end, free, write_group, out_pingpong):
@@ -818,12 +869,28 @@ def _rtl_tag_words(n_spmb, out_channels, positions, out_group):
     return -(-n_spmb // 32), n_out, -(-n_out_spmb // 32)
 
 
-def _bursts(words, address):
+def _beats(words, address, beat_bytes=4):
+    """Beats of ``beat_bytes`` that requests of ``words`` 32-bit words at byte ``address``
+    move: from the beat of the first byte to the beat of the last (hw/axi.py)."""
+    words, address = np.asarray(words), np.asarray(address)
+    return np.where(words > 0, (address + 4 * words - 1) // beat_bytes
+                    - address // beat_bytes + 1, 0)
+
+
+def _bus_bytes(hw, words, address):
+    """DRAM bytes (the RTL's counters: whole beats) of requests of ``words`` words at
+    ``address``."""
+    beat_bytes = hw.data_width // 8
+    return beat_bytes * _beats(words, address, beat_bytes)
+
+
+def _bursts(words, address, beat_bytes=4):
     """Bursts of requests of ``words`` 32-bit words at byte ``address``, as the AXI port
-    cuts them (hw/axi.py): at most 16 beats, none across a 4 KB page."""
-    words = np.asarray(words)
-    first = np.minimum(words, (PAGE_BYTES - np.asarray(address) % PAGE_BYTES) // 4)
-    return -(-first // 16) - (-(words - first) // 16)      # the rest starts a page
+    cuts them (hw/axi.py): at most 16 beats of ``beat_bytes``, none across a 4 KB page."""
+    beats, address = _beats(words, address, beat_bytes), np.asarray(address)
+    aligned = address - address % beat_bytes
+    first = np.minimum(beats, (PAGE_BYTES - aligned % PAGE_BYTES) // beat_bytes)
+    return -(-first // 16) - (-(beats - first) // 16)      # the rest starts a page
 
 
 def _rtl_dram(hw):
@@ -831,7 +898,9 @@ def _rtl_dram(hw):
     time adds a bubble (reads) or two (writes) per burst after a request's first
     (:func:`_bursts`); a state that takes a read issued in the cycle before it lasts
     ``read(words, address)`` cycles."""
-    gaps = (lambda words, address: _bursts(words, address) - 1) if hw.dram_one_burst else \
+    beat_bytes = hw.data_width // 8
+    gaps = (lambda words, address: _bursts(words, address, beat_bytes) - 1) \
+        if hw.dram_one_burst else \
         (lambda words, address: 0 * (np.asarray(words) + np.asarray(address)))
     return gaps, (lambda words, address: hw.dram_latency + 1 + words + gaps(words, address))
 
@@ -872,7 +941,6 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, v_bits, out_group,
     lat, rows, cols, ptb, tws = hw.dram_latency, hw.rows, hw.cols, hw.dataflow == "ptb", layer.tws
     steps, size, nb = in_spikes.shape[0], hw.block_steps, s.n_tb
     wpi = -(-size // 32)                        # words per input of a block (the last padded)
-    input_bytes = 4 * wpi
     wbytes = 1 if weight_bits <= 8 else 2
     groups, fan_in, out_channels, positions = s.groups, s.fan_in, s.out_channels, s.positions
     group_rows = np.minimum(rows, out_channels - np.arange(groups) * rows)           # [G]
@@ -892,7 +960,6 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, v_bits, out_group,
     skipped = (~loaded).sum(axis=1)                                                   # [NB]
     loaded_inputs = (loaded * spmb_size).sum(axis=1)                                  # [NB]
     tag_words_in, n_out, tag_words_out = _rtl_tag_words(n_spmb, out_channels, positions, out_group)
-    tag_reads = 0 if ptb else 1 + nb            # tag requests per row group: sample, blocks
 
     # The chunks of each block; the gather's GLB reads per pass (candidates of the block).
     chunks_of = [np.flatnonzero(s.chunk_tb == b) for b in range(nb)]
@@ -902,12 +969,20 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, v_bits, out_group,
     else:
         spike_reads = groups * int(candidates[s.tb].sum())
     weight_reads = groups * int((n_chunks * candidates).sum())
-    weight_bytes = int(4 * out_channels * _rtl_weight_ranges(weight_runs, run_first, run_fan,
-                                                             wbytes)[1].sum())
-
-    t["dram_read_bytes"] = int(4 * DESCRIPTOR_WORDS + weight_bytes + groups * (
-        4 * tag_words_in * tag_reads + input_bytes * loaded_inputs.sum()))
-    t["dram_write_bytes"] = int(nb * input_bytes * n_out + 4 * (1 + nb) * tag_words_out)
+    weight_bytes = _rtl_weight_bytes(hw, at, weight_runs, run_first, run_fan, wbytes,
+                                     out_channels)
+    # Each request's bytes at the bus (whole beats): per row group the sample's and each
+    # block's input tags (SpikeX) and each block's loaded SP-MBs; per block and group the
+    # write-out; the output tags of the sample and of each block, one request.
+    tag_bytes = 0 if ptb else int(_bus_bytes(hw, tag_words_in, at.input_tags) + _bus_bytes(
+        hw, tag_words_in, at.block_tags(np.arange(nb), tag_words_in)).sum())
+    spike_bytes = int(sum((loaded[b] * _bus_bytes(hw, spmb_size * wpi, at.spikes(b))).sum()
+                          for b in range(nb)))
+    t["dram_read_bytes"] = int(_bus_bytes(hw, DESCRIPTOR_WORDS, at.descriptor) + weight_bytes
+                               + groups * (tag_bytes + spike_bytes))
+    t["dram_write_bytes"] = int(sum(
+        _bus_bytes(hw, group_rows * positions * wpi, at.write_out(np.arange(groups) * rows, b)).sum()
+        for b in range(nb)) + _bus_bytes(hw, (1 + nb) * tag_words_out, at.output_tags))
     t["dram_bytes_by_use"] = {
         "weights": weight_bytes,
         "spikes": t["dram_read_bytes"] + t["dram_write_bytes"] - weight_bytes,
@@ -983,7 +1058,8 @@ def _memory_rtl_blocked(s, layer, in_spikes, hw, weight_bits, v_bits, out_group,
                             for b in range(nb)], axis=1)                               # [G, NB]
     out_pingpong = min(rows, out_channels) * positions <= limits["max_outputs"] // 2
     tag_words = (1 + nb) * tag_words_out
-    write_tags = (lat + 1 + tag_words + 2 * gaps(tag_words, at.output_tags)) + (lat + 1) + 1
+    write_tags = (lat + 1 + tag_words + 2 * gaps(tag_words, at.output_tags)
+                  - _write_ahead(hw, tag_words, at.output_tags)) + (lat + 1) + 1
     # Input ping-pong (the layer's input fits half the GLB spike share): block b + 1's input
     # loads from the last cycle of block b's DISPATCH, while its passes run; B_BLOCK then
     # waits in INPUT for the load to end.

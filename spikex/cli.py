@@ -59,7 +59,7 @@ def hardware_options(args):
     options = {key: getattr(args, key) for key in ("dataflow", "rows", "cols", "acc_bits",
                                                    "tws_max", "glb_kb", "lbuf_kb", "energy_table",
                                                    "memory", "block_steps", "jobs",
-                                                   "pe")}
+                                                   "pe", "data_width")}
     if args.glb_split is not None:
         from hw.verilog import parse_glb_split
         options["glb_split"] = list(parse_glb_split(args.glb_split))
@@ -166,6 +166,10 @@ def add_hardware_arguments(parser):
                         help="accelerator RTL: time steps per time block, a multiple of every "
                              "layer's tws (default: the whole sample when its input fits the "
                              "GLB, else the longest block that fits)")
+    parser.add_argument("--data-width", type=int, default=None, metavar="BITS",
+                        choices=(32, 64, 128, 256, 512),
+                        help="the DRAM bus: 32 (default), 64, 128, 256 or 512 bits (the "
+                             "components still move a 32-bit word a cycle)")
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
                         help="accelerator RTL: simulations run at once, the samples shared out "
                              "between them (default: one per CPU core)")

@@ -260,7 +260,8 @@ endmodule
 
 
 module spikex_sim #(
-    parameter RAM_WORDS = 1 << 22
+    parameter RAM_WORDS = 1 << 22,
+    parameter DATA_WIDTH = 32           // the DRAM bus; RAM_WORDS are words of it
 )
 `ifdef VERILATOR
     (input wire clk);               // toggled by tb/verilator_main.cpp
@@ -285,7 +286,7 @@ module spikex_sim #(
         .s_axil_rdata(rdata), .s_axil_rresp(rresp), .s_axil_rvalid(rvalid), .s_axil_rready(rready)
     );
 
-    spikex_tb #(.RAM_WORDS(RAM_WORDS)) tb (
+    spikex_tb #(.RAM_WORDS(RAM_WORDS), .DATA_WIDTH(DATA_WIDTH)) tb (
         .clk(clk), .rst(rst), .dump(dump), .irq_done(irq_done),
         .s_axil_awaddr(awaddr), .s_axil_awvalid(awvalid), .s_axil_awready(awready),
         .s_axil_wdata(wdata), .s_axil_wstrb(wstrb), .s_axil_wvalid(wvalid), .s_axil_wready(wready),

@@ -122,6 +122,27 @@ def test_time_blocks_on_rtl(simulator, seed, block):
     assert_rtl_matches(net, options, simulator)
 
 
+@pytest.mark.parametrize("seed, block", [(15, None), (43, 12)], ids=["one-block", "T36-blocks-of-12"])
+def test_a_wide_dram_bus_on_rtl(seed, block):
+    # A 128-bit DRAM bus (one more Verilator build, shared by both): bit-exact with golden,
+    # every counter as the analytic model predicts, the DRAM bytes in whole 16-byte beats.
+    if block is None:
+        net = small_network(seed)
+    else:
+        net = random_network(np.random.default_rng(seed), max_size=7, timesteps=(36,),
+                             tws=(1, 2, 3), rates=(0.05,), v_bits=(16,), max_batch=2)
+    options = {**OPTIONS, "block_steps": block, "data_width": 128}
+    assert rtl_parameters(net, options)["data_width"] == 128
+    assert_rtl_matches(net, options, "verilator")
+    # The model (and so the RTL) moves whole beats: more bytes than the 32-bit bus's.
+    model = {"memory": "rtl", "dram_latency": 1, "dram_one_burst": True}
+    wide = run_analytic(net, {**options, **model})[1]["layers"]
+    narrow = run_analytic(net, {**options, **model, "data_width": 32})[1]["layers"]
+    for ours, theirs in zip(wide, narrow):
+        assert ours["dram_read_bytes"] % 16 == ours["dram_write_bytes"] % 16 == 0
+        assert ours["dram_read_bytes"] > theirs["dram_read_bytes"]
+
+
 def test_a_long_sample_is_cut_into_the_time_blocks_of_fewest_words_that_fit():
     # 200 steps of 3x12x12 inputs (tws 2, 4, 2): the whole sample needs 18 KB of GLB; 6 KB
     # (0.9 KB of it the time-block state: 49 positions) hold blocks of up to 56 steps. Over
