@@ -109,9 +109,6 @@ def main():
                              "spikex compile model/zoo/nmnist.pt --data DIR --split Test -o ...)")
     parser.add_argument("--samples", type=int, default=None,
                         help="only the first N recordings of NET (default all)")
-    parser.add_argument("--data-width", type=int, default=DEFAULTS.data_width,
-                        help=f"DRAM port width in bits for the DRAM bound (default "
-                             f"{DEFAULTS.data_width}, the accelerator's)")
     parser.add_argument("--rtl-samples", type=int, default=0, metavar="N",
                         help="also run the first N recordings on the RTL, rows marked RTL")
     parser.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
@@ -119,8 +116,9 @@ def main():
                         help="input firing rates of the Fig. 9/10 layers (empty: none)")
     add_hardware_arguments(parser)      # --dataflow is not used: both run
     args = parser.parse_args()
-    if args.data_width < 8 or args.data_width % 8:
-        parser.error(f"--data-width must be a positive multiple of 8 bits, not {args.data_width}")
+    # --data-width (spikex run's): the accelerator's DRAM bus, for its cycles and bytes and
+    # for the DRAM bound.
+    args.data_width = args.data_width or DEFAULTS.data_width
     options = hardware_options(args)
     if args.rtl_samples and args.jobs is None:
         options["jobs"] = 1                 # the machine is shared: one simulation
