@@ -148,7 +148,7 @@ class _BurstEngine(wiring.Component):
         if self._ratio == 1:
             return length >> self._size
         offset = addr[self._word_size:self._size] << self._word_size
-        return (offset + length + (1 << self._size) - 1) >> self._size
+        return Mux(length == 0, 0, (offset + length + (1 << self._size) - 1) >> self._size)
 
     def _word_state(self, m, name):
         """The word of the beat in hand (``word``) and whether it is the request's last

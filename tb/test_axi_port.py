@@ -179,6 +179,18 @@ async def dram_write_then_read_back(dut):
 
 
 @cocotb.test(timeout_time=200, timeout_unit="us")
+async def dram_empty_requests_move_nothing(dut):
+    """A request of no bytes, at the start of a beat or inside one, issues no burst."""
+    tb = DramTB(dut, seed=3)
+    await tb.start()
+    for addr in (0x100, 0x100 + tb.word_lanes):
+        await tb.write(addr, b"")
+        assert await tb.read(addr, 0) == b""
+    assert tb.bursts == {"aw": [], "ar": []}
+    assert int(dut.bytes_read.value) == int(dut.bytes_written.value) == 0
+
+
+@cocotb.test(timeout_time=200, timeout_unit="us")
 async def dram_reads_preloaded_memory(dut):
     """A long read of data placed in the RAM by the test, not by the port."""
     tb = DramTB(dut, seed=2)
