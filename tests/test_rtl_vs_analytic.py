@@ -36,7 +36,7 @@ COUNTERS = ("cycles", "busy_cycles", "stall_cycles", "acc_ops", "active_ntwus",
 
 
 def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8, glb_split=None,
-                      block_steps=None, max_timesteps=64, pe=DEFAULTS.pe):
+                      block_steps=None, max_timesteps=64, pe=DEFAULTS.pe, data_width=32):
     # run_top elaborates the default GLB split unless given one, and runs one time block
     # unless given one (rtl_parameters would cut a sample that does not fit into blocks).
     # The shares run_top's accelerator has: with time blocks, less the state's.
@@ -47,7 +47,7 @@ def analytic_counters(net, dataflow, rows, cols, tws_max, lbuf_kb=2, glb_kb=8, g
                    dram_latency=1, dram_one_burst=False, lbuf_kb=lbuf_kb, glb_kb=glb_kb,
                    glb_split=list(split),
                    block_steps=block_steps or net.timesteps, max_timesteps=max_timesteps,
-                   pe=pe)
+                   pe=pe, data_width=data_width)
     _, counters = run_analytic(net, options)
     return [dict(layer, busy_cycles=layer["compute_cycles"]) for layer in counters["layers"]]
 
@@ -62,7 +62,7 @@ def rtl_and_model(net, dataflow, rows, cols, tws_max=4, golden=False, **hardware
     model = analytic_counters(net, dataflow, rows, cols, tws_max, hardware.get("lbuf_kb", 2),
                               hardware.get("glb_kb", 8), hardware.get("glb_split"),
                               hardware.get("block_steps"), hardware.get("max_timesteps", 64),
-                              hardware.get("pe", DEFAULTS.pe))
+                              hardware.get("pe", DEFAULTS.pe), hardware.get("data_width", 32))
     assert len(result["counters"]) == len(model) == len(net.layers)
     return result["counters"], model
 
@@ -355,3 +355,14 @@ def test_verilog_counters_match_in_time_blocks_with_the_verilog_dram_model():
         options = {"rows": 2, "cols": 3, "tws_max": 4, "glb_kb": 8, "lbuf_kb": 2,
                    "block_steps": 8, "dataflow": dataflow}
         assert_icarus_counters_equal(net, options, "tiny.npz")
+
+
+@pytest.mark.parametrize("data_width", [64, 128, 512])
+@pytest.mark.parametrize("dataflow", ["spikex", "ptb"])
+def test_a_wide_dram_bus_counts_as_the_model_says(data_width, dataflow):
+    # A DRAM that pipelines bursts (the amaranth.sim model): whole beats, fewer bursts, and
+    # a write's first word taken ahead of the DRAM's wready; time blocks in the second.
+    net = random_network(np.random.default_rng(12))
+    assert_counters_equal(net, dataflow, rows=2, cols=2, golden=True, data_width=data_width)
+    assert_counters_equal(tiny_network(timesteps=24, rate=0.2), dataflow, rows=2, cols=3,
+                          golden=True, block_steps=8, max_timesteps=8, data_width=data_width)
