@@ -31,7 +31,8 @@ def _fig13_command(args, progress):
                 for key, net in nets.items()}
     choices = None if args.tws is None else _tws_choices(args.tws, nets["baseline"].timesteps)
     # The RTL backends' DRAM model, as spikex run gives the analytic backend (spikex/cli.py).
-    options = {"jobs": args.jobs, "dram_latency": 1, "dram_one_burst": True}
+    options = {"jobs": args.jobs, "dram_latency": 1, "dram_one_burst": True,
+               "glb_kb": args.glb_kb}
     return make_fig13(args.output, nets, sources, options, choices, args.rtl_samples,
                       progress=progress, note=args.note)
 
@@ -128,4 +129,6 @@ def register(subparsers):
                        help="a sentence for the table's header, e.g. where the recordings "
                             "come from")
     fig13.add_argument("--jobs", type=int, default=None, help="Verilator simulations at once")
+    fig13.add_argument("--glb-kb", type=float, default=None,
+                       help="GLB size in KB of the accelerator (default 54, the paper's)")
     parser.set_defaults(func=_figures_command)

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.config import DEFAULTS
 from spikex.netfile import Network, SpikexError
 
 
@@ -257,7 +258,8 @@ def fig13(nets, options, choices=None, progress=None):
     choices = choices or tws_choices(nets["baseline"].timesteps)
     variants = _variants(nets)
     result = {"choices": choices, "samples": nets["baseline"].batch, "network":
-              network_name(nets["baseline"]), "variants": variants, "memory": {}}
+              network_name(nets["baseline"]), "variants": variants, "memory": {},
+              "glb_kb": options.get("glb_kb") or DEFAULTS.glb_kb}
     runs = {memory: {} for memory in MEMORY_MODELS}
     searches = {}
     for key, net_variants in (("baseline", ("SpikeX",)), ("ht", ("SpikeX+HT",)),
@@ -381,7 +383,7 @@ def _markdown(result, sources, note=None):
              ", ".join(f"{key} `{path}`" for key, path in sources.items()) +
              f". PTB's TWS chosen per layer by exhaustive search over {result['choices']} "
              "(every combination) for the lowest total EDP, separately for each memory model. "
-             "8x8 array, 54 KB GLB, 2 KB LBUF, 500 MHz." +
+             f"8x8 array, {result.get('glb_kb', DEFAULTS.glb_kb):g} KB GLB, 2 KB LBUF, 500 MHz." +
              ("" if "SpikeX+HT" in result["variants"]
               else " No SpikeX+HT network given: not shown.") +
              ("" if note is None else f" {note}"), ""]

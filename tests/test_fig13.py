@@ -101,12 +101,13 @@ def test_fig13_command_writes_pngs_and_the_paper_beside_ours(tmp_path, capsys):
         save(net, paths[key])
     out = tmp_path / "fig13"
     _figures(["--baseline", str(paths["baseline"]), "--ht", str(paths["ht"]), "--has",
-              str(paths["has"]), "--tws", "1,3", "-o", str(out)])
+              str(paths["has"]), "--tws", "1,3", "--glb-kb", "16", "-o", str(out)])
     assert sorted(p.name for p in out.glob("*.png")) == ["fig13_nmnist_blocks.png", "fig13_nmnist_rtl.png"]
     table = (out / "fig13.md").read_text()
     assert "15.10x" in table and "2.07x" in table and "(4 combinations tried)" in table
+    assert "8x8 array, 16 KB GLB" in table
     result = json.loads((out / "fig13.json").read_text())
-    assert result["choices"] == [1, 3]
+    assert result["choices"] == [1, 3] and result["glb_kb"] == 16
     assert "wrote 4 files" in capsys.readouterr().out
 
 
