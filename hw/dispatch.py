@@ -370,14 +370,9 @@ class NtwuDispatcher(wiring.Component):
                                 m.d.sync += chunk.from_store.eq(fits & same)
                             else:
                                 m.d.sync += chunk.chain[c].eq(fits & same)
-                # The counts are written in every cycle here, ``fits`` choosing the value,
-                # so that their clock enable is the state, not ``fits``, which comes from
-                # the list's block RAM.
-                m.d.sync += [column.eq(Mux(fits, column + 1, column)),
-                             chunk.len.eq(Mux(fits, column + 1, chunk.len)),
-                             idx.eq(Mux(fits, idx_up, idx)),
-                             idx_up.eq(Mux(fits, idx_up + 1, idx_up))]
                 with m.If(fits):
+                    m.d.sync += [column.eq(column + 1), chunk.len.eq(column + 1),
+                                 idx.eq(idx_up), idx_up.eq(idx_up + 1)]
                     with m.If((column == cols - 1) | (idx_up == self.entries)):
                         m.d.sync += self.chunk_done.eq(1)
                         m.next = "IDLE"
