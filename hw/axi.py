@@ -18,6 +18,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
+from hw.config import DATA_WIDTHS
 from hw.limits import PAGE_BYTES
 from hw.pe import check_parameter
 
@@ -92,10 +93,11 @@ def dram_request_layout(addr_width, length_width):
 
 
 def _check_bus(data_width, addr_width, length_width, counter_width, word_width=None):
-    if data_width not in (32, 64, 128, 256, 512):
-        raise ValueError(f"data_width must be one of 32, 64, 128, 256, 512, not {data_width!r}")
-    if word_width is not None and word_width not in (32, 64, 128, 256, 512):
-        raise ValueError(f"word_width must be one of 32, 64, 128, 256, 512, not {word_width!r}")
+    widths = ", ".join(map(str, DATA_WIDTHS))
+    if data_width not in DATA_WIDTHS:
+        raise ValueError(f"data_width must be one of {widths}, not {data_width!r}")
+    if word_width is not None and word_width not in DATA_WIDTHS:
+        raise ValueError(f"word_width must be one of {widths}, not {word_width!r}")
     if word_width is not None and word_width > data_width:
         raise ValueError(f"word_width {word_width} is wider than data_width {data_width}")
     check_parameter("addr_width", addr_width, minimum=13, maximum=64)
@@ -150,7 +152,7 @@ class _BurstEngine(wiring.Component):
         offset = addr[self._word_size:self._size] << self._word_size
         return Mux(length == 0, 0, (offset + length + (1 << self._size) - 1) >> self._size)
 
-    def _word_state(self, m, name):
+    def _word_state(self, name):
         """The word of the beat in hand (``word``) and whether it is the request's last
         (``last``, registered), for a client word narrower than a beat."""
         word = Signal(range(self._ratio), name=f"{name}_word")
@@ -267,7 +269,7 @@ class AxiBurstReader(_BurstEngine):
         else:
             # The beat's words a cycle each; the beat is taken with the last word the
             # request wants of it.
-            word, last, words_left = self._word_state(m, "r")
+            word, last, words_left = self._word_state("r")
             beat_end = (word == self._ratio - 1) | last
             m.d.comb += [self.data.payload.eq(axi.rdata.word_select(word, len(self.data.payload))),
                          axi.rready.eq(self.data.ready & beat_end)]
@@ -376,7 +378,7 @@ class AxiBurstWriter(_BurstEngine):
         else:
             # The words before a beat's last (of the request) wait in registers, with their
             # strobes; the beat goes out with its last word, passed straight through.
-            word, last, words_left = self._word_state(m, "w")
+            word, last, words_left = self._word_state("w")
             width = len(self.data.payload)
             held = Signal(self._ratio * width)
             held_strobe = Signal(self._ratio)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-__all__ = ["PE_KINDS", "AcceleratorConfig", "DEFAULTS", "ARRAY_FIELDS", "SKIP_BITS",
+__all__ = ["PE_KINDS", "DATA_WIDTHS", "AcceleratorConfig", "DEFAULTS", "ARRAY_FIELDS", "SKIP_BITS",
            "CLOCK_MHZ", "FIRE_STEP_CYCLES", "check_pe", "accelerator_config", "beat_cycles"]
 
 
@@ -20,6 +20,9 @@ __all__ = ["PE_KINDS", "AcceleratorConfig", "DEFAULTS", "ARRAY_FIELDS", "SKIP_BI
 #: many cycles as the most set bits of any column's word (at least one); ``parallel``, an
 #: adder and a register per time point, a beat in one cycle.
 PE_KINDS = ("serial", "sparse", "parallel")
+
+#: The AXI data widths the DRAM port takes (``data_width``), in bits.
+DATA_WIDTHS = (32, 64, 128, 256, 512)
 
 
 @dataclass(frozen=True)

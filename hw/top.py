@@ -35,7 +35,7 @@ from hw.arbiter import DramArbiter
 from hw.array import check_array_parameters
 from hw.axi import OKAY, AxiLiteSignature, AxiSignature
 from hw.banked_memory import BankedMemory
-from hw.config import DEFAULTS, SKIP_BITS, check_pe
+from hw.config import DATA_WIDTHS, DEFAULTS, SKIP_BITS, check_pe
 from hw.controller import ERROR_CODES, Controller
 from hw.dispatch import NtwuDispatcher
 from hw.input_loader import InputLoader
@@ -111,9 +111,9 @@ class SpikeXAccelerator(wiring.Component):
         check_parameter("max_entries", max_entries)
         check_parameter("max_blocks", max_blocks, maximum=1024)
         check_parameter("dim_bits", dim_bits, minimum=2, maximum=16)
-        if data_width not in (32, 64, 128, 256, 512):
-            raise ValueError(f"data_width must be one of 32, 64, 128, 256, 512, not "
-                             f"{data_width!r}")
+        if data_width not in DATA_WIDTHS:
+            raise ValueError(f"data_width must be one of {', '.join(map(str, DATA_WIDTHS))}, "
+                             f"not {data_width!r}")
         for name, value in (("glb_kb", glb_kb), ("lbuf_kb", lbuf_kb)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
                 raise ValueError(f"{name} must be a positive number, not {value!r}")

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.config import CLOCK_MHZ, DEFAULTS, FIRE_STEP_CYCLES, beat_cycles, check_pe
+from hw.config import CLOCK_MHZ, DATA_WIDTHS, DEFAULTS, FIRE_STEP_CYCLES, beat_cycles, check_pe
 from hw.dispatch import SCAN_DRAIN
 from hw.gather import DRAIN
 from hw.layout import DESCRIPTOR_WORDS, SPMB_FC_FEATURES
@@ -149,9 +149,9 @@ class Hardware:
         if not isinstance(self.dram_latency, (int, np.integer)) or isinstance(self.dram_latency, bool) \
                 or self.dram_latency < 1:
             raise SpikexError(f"dram_latency must be a positive integer, not {self.dram_latency!r}")
-        if self.data_width not in (32, 64, 128, 256, 512):
-            raise SpikexError(f"data_width must be one of 32, 64, 128, 256, 512, not "
-                              f"{self.data_width!r}")
+        if self.data_width not in DATA_WIDTHS:
+            raise SpikexError(f"data_width must be one of {', '.join(map(str, DATA_WIDTHS))}, "
+                              f"not {self.data_width!r}")
         for name in ("block_steps", "max_timesteps"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, np.integer))

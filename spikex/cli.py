@@ -144,6 +144,7 @@ def _example(args):
 
 def add_hardware_arguments(parser):
     """Hardware parameters shared by the commands that model the accelerator."""
+    from hw.config import DATA_WIDTHS
     parser.add_argument("--dataflow", choices=("spikex", "ptb"), default="spikex",
                         help="SpikeX agile dispatch or the PTB baseline (default spikex)")
     parser.add_argument("--rows", type=int, default=8, help="PE array rows (default 8)")
@@ -167,7 +168,7 @@ def add_hardware_arguments(parser):
                              "layer's tws (default: the whole sample when its input fits the "
                              "GLB, else the longest block that fits)")
     parser.add_argument("--data-width", type=int, default=None, metavar="BITS",
-                        choices=(32, 64, 128, 256, 512),
+                        choices=DATA_WIDTHS,
                         help="the DRAM bus: 32 (default), 64, 128, 256 or 512 bits (the "
                              "components still move a 32-bit word a cycle)")
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
